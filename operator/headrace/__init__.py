@@ -1,0 +1,1 @@
+"""Headrace: Kubernetes-native workflow orchestration for Python."""
