@@ -1,0 +1,171 @@
+"""Build the test control plane binaries (etcd, kube-apiserver, kube-controller-manager).
+
+Only Go modules can be fetched in CI (no release tarballs, no containers), so the
+binaries are compiled from the pinned module in ``tests/cluster/go``. Output goes
+to a cache outside the repository, keyed by Kubernetes version and a hash of the
+build inputs, so a second run is a no-op.
+
+Usage: ``python tests/cluster/build.py [--force] [--print-bin-dir]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+GO_MODULE_DIR = Path(__file__).resolve().parent / "go"
+# Inputs whose content defines the build; any change produces a new cache key.
+HASHED_INPUTS = ("go.mod", "go.sum", "tools.go", "cmd/etcd/main.go")
+# Bump when the way binaries are built changes (flags, targets).
+RECIPE_VERSION = "1"
+BINARIES: dict[str, str] = {
+    "etcd": "./cmd/etcd",
+    "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
+    "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
+}
+
+
+def cache_root() -> Path:
+    """Root of the binary cache (``HEADRACE_CLUSTER_CACHE`` overrides)."""
+    env = os.environ.get("HEADRACE_CLUSTER_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "headrace" / "cluster"
+
+
+def kubernetes_version() -> str:
+    """The k8s.io/kubernetes version pinned in go.mod, e.g. ``v1.36.3``."""
+    text = (GO_MODULE_DIR / "go.mod").read_text()
+    match = re.search(r"^\s*k8s\.io/kubernetes\s+(v\S+)", text, re.MULTILINE)
+    if not match:
+        raise RuntimeError("k8s.io/kubernetes is not required in tests/cluster/go/go.mod")
+    return match.group(1)
+
+
+def ldflags(version: str) -> str:
+    """Strip symbols and stamp the version that /version and kubectl report."""
+    major, minor = version.lstrip("v").split(".")[:2]
+    stamps = {"gitVersion": version, "gitMajor": major, "gitMinor": minor, "gitTreeState": "clean"}
+    flags = ["-s", "-w"]
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [f"-X {pkg}.{key}={value}" for key, value in stamps.items()]
+    return " ".join(flags)
+
+
+def build_key() -> str:
+    """``<k8s-version>-<hash>``: the cache directory name for the current inputs."""
+    version = kubernetes_version()
+    digest = hashlib.sha256(RECIPE_VERSION.encode())
+    for name in HASHED_INPUTS:
+        digest.update(name.encode() + b"\0" + (GO_MODULE_DIR / name).read_bytes() + b"\0")
+    digest.update(ldflags(version).encode())
+    return f"{version}-{digest.hexdigest()[:12]}"
+
+
+def bin_dir() -> Path:
+    """Where the binaries for the current inputs live (whether built or not)."""
+    return cache_root() / build_key() / "bin"
+
+
+def is_built(directory: Path | None = None) -> bool:
+    directory = directory or bin_dir()
+    return all((directory / name).is_file() for name in BINARIES)
+
+
+def find_go() -> str:
+    """Locate the Go toolchain (``HEADRACE_GO`` overrides, then PATH, then /usr/local/go)."""
+    for candidate in (os.environ.get("HEADRACE_GO"), shutil.which("go"), "/usr/local/go/bin/go"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    raise RuntimeError("Go toolchain not found: install Go >= 1.26 or set HEADRACE_GO")
+
+
+@contextlib.contextmanager
+def _build_lock(root: Path) -> Iterator[None]:
+    """Serialize concurrent builds (parallel pytest sessions, CI + developer)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / ".build.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _go_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("GOTOOLCHAIN", "local")  # never download another toolchain
+    env.setdefault("GOFLAGS", "-mod=readonly")  # go.sum is committed and complete
+    env.setdefault("CGO_ENABLED", "0")  # static binaries, no C toolchain needed
+    return env
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> None:
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, cwd=GO_MODULE_DIR, env=env, check=True)
+
+
+def build(force: bool = False, quiet: bool = False) -> Path:
+    """Build the binaries into the cache if missing; return the bin directory."""
+    target = bin_dir()
+    if is_built(target) and not force:
+        if not quiet:
+            print(f"control plane binaries cached in {target}", flush=True)
+        return target
+    with _build_lock(cache_root()):
+        if is_built(target) and not force:
+            return target
+        go = find_go()
+        env = _go_env()
+        jobs = str(os.cpu_count() or 2)
+        started = time.monotonic()
+        _run([go, "version"], env)
+        _run([go, "mod", "download"], env)
+        downloaded = time.monotonic()
+        print(f"go mod download: {downloaded - started:.1f}s", flush=True)
+        staging = Path(tempfile.mkdtemp(prefix="build-", dir=target.parent.parent))
+        try:
+            flags = ["-p", jobs, "-trimpath", f"-ldflags={ldflags(kubernetes_version())}"]
+            for name, package in BINARIES.items():
+                step = time.monotonic()
+                _run([go, "build", *flags, "-o", str(staging / name), package], env)
+                print(f"built {name}: {time.monotonic() - step:.1f}s", flush=True)
+            if target.exists():
+                shutil.rmtree(target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging.rename(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        print(f"control plane binaries built in {time.monotonic() - started:.1f}s: {target}")
+        return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--force", action="store_true", help="rebuild even if cached")
+    parser.add_argument(
+        "--print-bin-dir", action="store_true", help="only print the bin directory and exit"
+    )
+    args = parser.parse_args(argv)
+    if args.print_bin_dir:
+        print(bin_dir())
+        return 0
+    try:
+        build(force=args.force)
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        print(f"build failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
