@@ -1,0 +1,166 @@
+"""Pytest fixtures for cluster tests (re-exported by ``tests/conftest.py``).
+
+* ``cluster`` (session): the local control plane (built and started on first
+  use, process kubelet included), or the cluster of ``HEADRACE_TEST_KUBECONFIG``.
+  Failing to start it fails the tests; ``HEADRACE_SKIP_CLUSTER=1`` skips them.
+* ``namespace`` (function): a fresh namespace with its ``default`` ServiceAccount;
+  pods in it are force-deleted and the namespace removed afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from cluster.controlplane import ControlPlane, ControlPlaneError
+from cluster.kubeconfig import client_for_token, client_from_kubeconfig, write_kubeconfig
+
+PROCESS_KUBELET_LABEL = "headrace.dev/process-kubelet"
+
+
+@dataclass
+class Cluster:
+    """What cluster tests get: an admin client plus helpers for other identities."""
+
+    kubeconfig: Path
+    api_client: client.ApiClient
+    control_plane: ControlPlane | None  # None for an external cluster
+    process_kubelet: bool  # pods run as local processes (files they write are visible)
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api_client)
+
+    def service_account_token(self, namespace: str, name: str, seconds: int = 3600) -> str:
+        """Create ServiceAccount ``name`` (if needed) and mint a token via TokenRequest."""
+        with contextlib.suppress(ApiException):
+            self.core.create_namespaced_service_account(
+                namespace,
+                {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}},
+            )
+        request = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": seconds},
+        }
+        response = self.core.create_namespaced_service_account_token(name, namespace, request)
+        return str(response.status.token)
+
+    def service_account_client(self, namespace: str, name: str) -> client.ApiClient:
+        """An ApiClient acting as ``system:serviceaccount:<namespace>:<name>`` (RBAC applies)."""
+        return client_for_token(self.api_client, self.service_account_token(namespace, name))
+
+    def service_account_kubeconfig(self, namespace: str, name: str, path: Path) -> Path:
+        """A kubeconfig file for that ServiceAccount (for subprocesses, kubectl, kopf)."""
+        config = self.api_client.configuration
+        return write_kubeconfig(
+            path,
+            config.host,
+            Path(config.ssl_ca_cert),
+            self.service_account_token(namespace, name),
+            user=f"{namespace}-{name}",
+        )
+
+
+def _has_process_kubelet(api_client: client.ApiClient) -> bool:
+    nodes = client.CoreV1Api(api_client).list_node(label_selector=PROCESS_KUBELET_LABEL)
+    return bool(nodes.items)
+
+
+def start_cluster() -> Cluster:
+    """Connect to ``HEADRACE_TEST_KUBECONFIG`` or start the local control plane."""
+    external = os.environ.get("HEADRACE_TEST_KUBECONFIG")
+    if external:
+        path = Path(external).expanduser()
+        api_client = client_from_kubeconfig(path)
+        return Cluster(path, api_client, None, _has_process_kubelet(api_client))
+    plane = ControlPlane().start()
+    try:
+        api_client = client_from_kubeconfig(plane.kubeconfig_path)
+    except BaseException:
+        plane.stop()
+        raise
+    return Cluster(plane.kubeconfig_path, api_client, plane, True)
+
+
+_failure: str | None = None
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    """The session's cluster; a start failure fails (never skips) dependent tests."""
+    global _failure
+    if os.environ.get("HEADRACE_SKIP_CLUSTER") == "1":
+        pytest.skip("HEADRACE_SKIP_CLUSTER=1")
+    if _failure is not None:
+        pytest.fail(_failure, pytrace=False)
+    try:
+        started = time.monotonic()
+        handle = start_cluster()
+    except (ControlPlaneError, OSError, ApiException) as exc:
+        _failure = f"test cluster unavailable: {exc}"
+        pytest.fail(_failure, pytrace=False)
+    if handle.control_plane is not None:
+        took = time.monotonic() - started
+        print(f"\ntest control plane up in {took:.1f}s: KUBECONFIG={handle.kubeconfig}")
+    try:
+        yield handle
+    finally:
+        handle.api_client.close()
+        if handle.control_plane is not None:
+            handle.control_plane.stop()
+
+
+def _wait_default_service_account(core: client.CoreV1Api, namespace: str) -> None:
+    """Pods need it (ServiceAccount admission). The controller makes it; else we do."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            core.read_namespaced_service_account("default", namespace)
+            return
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        time.sleep(0.1)
+    with contextlib.suppress(ApiException):
+        core.create_namespaced_service_account(
+            namespace,
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}},
+        )
+
+
+def create_namespace(cluster: Cluster, prefix: str = "hr-test") -> str:
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    cluster.core.create_namespace(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    )
+    _wait_default_service_account(cluster.core, name)
+    return name
+
+
+def delete_namespace(cluster: Cluster, name: str) -> None:
+    """Force-delete the pods (their processes die at once), then the namespace."""
+    core = cluster.core
+    with contextlib.suppress(ApiException):
+        core.delete_collection_namespaced_pod(name, grace_period_seconds=0)
+    with contextlib.suppress(ApiException):
+        core.delete_namespace(name)
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace for one test, cleaned up afterwards."""
+    name = create_namespace(cluster)
+    try:
+        yield name
+    finally:
+        delete_namespace(cluster, name)

@@ -1,0 +1,17 @@
+"""Shared pytest setup: cluster fixtures from ``tests/cluster`` (see its README.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Make ``tests/cluster`` importable as ``cluster`` whatever pytest's import mode.
+# Only tests/ is added, never the repo root (whose operator/ must not shadow
+# the stdlib module of that name).
+_TESTS_DIR = str(Path(__file__).resolve().parent)
+if _TESTS_DIR not in sys.path:
+    sys.path.insert(0, _TESTS_DIR)
+
+from cluster.fixtures import Cluster, cluster, namespace  # noqa: E402
+
+__all__ = ["Cluster", "cluster", "namespace"]
