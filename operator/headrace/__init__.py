@@ -1,1 +1,48 @@
-"""Headrace: Kubernetes-native workflow orchestration for Python."""
+"""Headrace: Kubernetes-native workflow orchestration for Python.
+
+`from headrace import flow, task` gives the Prefect-2-style API; flows run locally as they are,
+and on a cluster as FlowRun resources.
+"""
+
+from headrace.exceptions import (
+    CancelledRun,
+    CrashedRun,
+    FlowTimeout,
+    MappingLengthMismatch,
+    ParameterValidationError,
+    RunTimedOut,
+    TaskTimeout,
+    UpstreamTaskError,
+)
+from headrace.flows import Flow, flow
+from headrace.futures import HeadraceFuture
+from headrace.logging import get_run_logger
+from headrace.states import State, StateType
+from headrace.task_runners import ConcurrentTaskRunner, SequentialTaskRunner, TaskRunner
+from headrace.tasks import Task, task, task_input_hash, unmapped
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CancelledRun",
+    "ConcurrentTaskRunner",
+    "CrashedRun",
+    "Flow",
+    "FlowTimeout",
+    "HeadraceFuture",
+    "MappingLengthMismatch",
+    "ParameterValidationError",
+    "RunTimedOut",
+    "SequentialTaskRunner",
+    "State",
+    "StateType",
+    "Task",
+    "TaskRunner",
+    "TaskTimeout",
+    "UpstreamTaskError",
+    "flow",
+    "get_run_logger",
+    "task",
+    "task_input_hash",
+    "unmapped",
+]

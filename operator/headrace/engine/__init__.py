@@ -1,0 +1,1 @@
+"""The engine: runs flows and tasks, orchestrated on a dedicated thread."""

@@ -1,0 +1,349 @@
+"""Running a flow: create its run, enforce its deadline, settle its final state, record it.
+
+Sync flows run in the caller's thread (the main thread for a script or a pod), so signals can
+interrupt them. Async flows run on their caller's event loop, which is never the engine's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from headrace import settings
+from headrace.engine.context import current_flow_run
+from headrace.engine.inputs import collect_futures, resolve
+from headrace.engine.interrupts import SigtermHandler, deadline, interrupts, on_main_thread
+from headrace.engine.names import generate_name
+from headrace.engine.orchestrator import get_engine
+from headrace.engine.runs import FlowRun, RunTree, TaskRun, new_id
+from headrace.exceptions import FlowTimeout, ParameterValidationError, TerminationSignal
+from headrace.futures import HeadraceFuture
+from headrace.logging import print_to_log, setup_logging
+from headrace.records.reader import record_url
+from headrace.records.writer import RecordWriter
+from headrace.states import (
+    AwaitingRetry,
+    Cancelled,
+    Completed,
+    Crashed,
+    Failed,
+    Running,
+    State,
+    TimedOut,
+    exception_message,
+)
+
+if TYPE_CHECKING:
+    from headrace.flows import Flow
+
+logger = logging.getLogger("headrace.flow_runs")
+
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process ended by SIGTERM
+
+_env_id_lock = threading.Lock()
+_env_id_used = False
+
+
+def _take_env_id() -> str:
+    """The id the operator gave this process's first top-level run, once."""
+    global _env_id_used
+    with _env_id_lock:
+        if _env_id_used:
+            return ""
+        _env_id_used = True
+        return settings.flow_run_id()
+
+
+def _run_name(flow: Flow[Any, Any], parameters: dict[str, Any], root: bool) -> str:
+    if flow.flow_run_name is not None:
+        if callable(flow.flow_run_name):
+            return flow.flow_run_name()
+        try:
+            return flow.flow_run_name.format(**parameters)
+        except (KeyError, IndexError, ValueError):
+            return flow.flow_run_name
+    if root and settings.flow_run_name():
+        return settings.flow_run_name()
+    return generate_name()
+
+
+class FlowRunSession:
+    """One call of a flow: everything both the sync and the async paths share."""
+
+    def __init__(self, flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        setup_logging()
+        self.flow = flow
+        parent = current_flow_run.get()
+        self.root = parent is None
+        error: ParameterValidationError | None = None
+        try:
+            parameters = flow.validate_parameters(flow.bind(args, kwargs))
+        except ParameterValidationError as invalid:
+            error = invalid
+            parameters = dict(kwargs)
+        tree = RunTree() if parent is None else parent.tree
+        parent_task_run = None
+        if parent is not None:
+            parent_task_run = TaskRun(None, parent, {}, collect_futures(parameters.values()), flow.name)
+        run_id = (_take_env_id() if self.root else "") or new_id()
+        self.flow_run = FlowRun(
+            flow,
+            parameters,
+            tree,
+            parent_task_run,
+            run_id,
+            _run_name(flow, parameters, self.root),
+            flow.task_runner,
+            flow.result_store(),
+            flow.persist_result,
+            bool(flow.log_prints) or bool(flow.log_prints is None and parent and parent.log_prints),
+        )
+        if parent_task_run is not None:
+            parent_task_run.subflow_run = self.flow_run
+        self.sigterm: SigtermHandler | None = None
+        if self.root:
+            tree.root = self.flow_run
+            tree.record = RecordWriter(tree, record_url(run_id))
+            tree.record.start()
+            self.sigterm = SigtermHandler(lambda: TerminationSignal(settings.sigterm_state()))
+            self.sigterm.install()
+        self.invalid = error
+        self.attempt = 0
+
+    # -- states ----------------------------------------------------------------------------
+    def set_state(self, state: State) -> None:
+        self.flow_run.set_state(state)
+        parent_task_run = self.flow_run.parent_task_run
+        if parent_task_run is not None:
+            parent_task_run.set_state(State(state.type, state.name, state.message, result_uri=state.result_uri))
+
+    def begin_attempt(self) -> None:
+        self.attempt += 1
+        if self.attempt == 1:
+            logger.info(
+                "Beginning flow run %r for flow %r",
+                self.flow_run.name,
+                self.flow.name,
+                extra={"headrace_run": self.flow_run},
+            )
+        self.set_state(Running() if self.attempt == 1 else Running(f"attempt {self.attempt}"))
+        if self.sigterm is not None:
+            self.sigterm.armed = True
+
+    def retry_delay(self, state: State) -> float | None:
+        if state.is_failed() and self.attempt <= self.flow.retries:
+            self.set_state(AwaitingRetry(f"retrying after: {state.message}"))
+            return float(self.flow.retry_delay_seconds)
+        return None
+
+    def make_timeout(self) -> BaseException:
+        return FlowTimeout(self.flow_run.id)
+
+    def timed_out(self) -> State:
+        return TimedOut(f"flow run exceeded its timeout of {self.flow.timeout_seconds}s")
+
+    def classify(self, error: BaseException) -> tuple[State, bool]:
+        """The state an exception out of the body gives this run, and whether to re-raise it."""
+        if isinstance(error, FlowTimeout):
+            if not error.args or error.args[0] == self.flow_run.id:
+                interrupts.clear_pending(error)
+                return self.timed_out(), False
+            return Cancelled("a parent flow run timed out"), True
+        if isinstance(error, TerminationSignal):
+            if self.root:
+                interrupts.clear_pending(error)
+            if error.args and error.args[0] == "TimedOut":
+                return TimedOut("terminated by SIGTERM at its deadline"), True
+            return Cancelled("terminated by SIGTERM"), True
+        if isinstance(error, Exception):
+            logger.error(
+                "Flow run %r failed: %s",
+                self.flow_run.name,
+                exception_message(error),
+                exc_info=error,
+                extra={"headrace_run": self.flow_run},
+            )
+            return Failed(exception_message(error), error), False
+        return Crashed(f"interrupted by {type(error).__name__}", error), True
+
+    def state_from_return(self, value: Any) -> State:
+        if isinstance(value, State):
+            return value
+        returned = collect_futures([value])
+        bad = [future for future in returned if not future.state.is_completed()]
+        if bad:
+            return _failed_from(bad, len(returned), "returned task runs")
+        if returned:
+            value = resolve(value)
+        if value is None:
+            failed = [f for f in self.flow_run.futures if not f.state.is_completed()]
+            if failed:
+                return _failed_from(failed, len(self.flow_run.futures), "task runs")
+        return Completed(value)
+
+    def outstanding(self) -> list[TaskRun]:
+        return [f.task_run for f in self.flow_run.futures if not f._done]
+
+    def finish(self, state: State) -> State:
+        if self.sigterm is not None:
+            self.sigterm.armed = False
+        outstanding = self.outstanding()
+        if outstanding:
+            get_engine().cancel(outstanding, f"flow run ended {state.name}: {state.message}")
+        if state.is_completed() and state.result_uri is None and self.flow.persist_result is not False:
+            try:
+                uri = self.flow_run.result_store.write(
+                    state.data, self.flow_run.result_store.result_key(self.flow_run.id, "flow-result")
+                )
+                state = Completed(state.data, state.message, uri)
+            except Exception as error:
+                logger.warning(
+                    "Could not persist the flow result: %s",
+                    exception_message(error),
+                    extra={"headrace_run": self.flow_run},
+                )
+        self.set_state(state)
+        logger.info("Finished in state %r", state, extra={"headrace_run": self.flow_run})
+        if self.root:
+            tree = self.flow_run.tree
+            if tree.record is not None:
+                tree.record.close()
+            if self.sigterm is not None:
+                self.sigterm.uninstall()
+        return state
+
+    def outcome(self, state: State, return_state: bool, error: BaseException | None) -> Any:
+        if error is not None:
+            if self.root and isinstance(error, TerminationSignal):
+                raise SystemExit(EXIT_TERMINATED) from None
+            raise error
+        if self.root and self.sigterm is not None and self.sigterm.received:
+            raise SystemExit(EXIT_TERMINATED)
+        return state if return_state else state.result()
+
+    def reject(self, return_state: bool) -> Any:
+        assert self.invalid is not None
+        state = self.finish(Failed(str(self.invalid), self.invalid))
+        if return_state:
+            return state
+        raise self.invalid
+
+
+def _failed_from(failed: list[HeadraceFuture[Any]], total: int, what: str) -> State:
+    first = failed[0].state
+    message = (
+        f"{len(failed)}/{total} {what} did not complete; "
+        f"first: {failed[0].task_run.name!r} is {first.name}: {first.message}"
+    )
+    error = first.data if isinstance(first.data, BaseException) else None
+    return Failed(message, error)
+
+
+def run_flow_sync(flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool) -> Any:
+    session = FlowRunSession(flow, args, kwargs)
+    if session.invalid is not None:
+        return session.reject(return_state)
+    flow_run = session.flow_run
+    reraise: BaseException | None = None
+    while True:
+        session.begin_attempt()
+        token = current_flow_run.set(flow_run)
+        print_token = print_to_log.set(flow_run) if flow_run.log_prints else None
+        try:
+            with deadline(flow.timeout_seconds, session.make_timeout):
+                value = flow.signature.call(flow.fn, flow_run.parameters)
+                for future in list(flow_run.futures):
+                    future._wait_sync(None)
+            state = session.state_from_return(value)
+        except BaseException as error:
+            state, again = session.classify(error)
+            reraise = error if again else None
+        finally:
+            if print_token is not None:
+                print_to_log.reset(print_token)
+            current_flow_run.reset(token)
+        delay = None if reraise is not None else session.retry_delay(state)
+        if delay is None:
+            break
+        time.sleep(delay)
+    state = session.finish(state)
+    return session.outcome(state, return_state, reraise)
+
+
+async def run_flow_async(flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool) -> Any:
+    session = FlowRunSession(flow, args, kwargs)
+    if session.invalid is not None:
+        return session.reject(return_state)
+    flow_run = session.flow_run
+    task = asyncio.current_task()
+    main = on_main_thread()
+    frame = (
+        interrupts.loop_frame(asyncio.get_running_loop(), task)
+        if main and task is not None
+        else contextlib.nullcontext()
+    )
+    reraise: BaseException | None = None
+    with frame:
+        while True:
+            session.begin_attempt()
+            token = current_flow_run.set(flow_run)
+            print_token = print_to_log.set(flow_run) if flow_run.log_prints else None
+            clock = asyncio.timeout(None if main else flow.timeout_seconds)
+            try:
+                with deadline(flow.timeout_seconds if main else None, session.make_timeout):
+                    async with clock:
+                        value = await flow.signature.call(flow.fn, flow_run.parameters)
+                        for future in list(flow_run.futures):
+                            await future._wait_async(None)
+                state = session.state_from_return(value)
+            except asyncio.CancelledError as cancelled:
+                pending = interrupts.take_pending() if main else None
+                if pending is None:
+                    state, reraise = Cancelled("the flow run's task was cancelled"), cancelled
+                else:
+                    if task is not None:
+                        task.uncancel()
+                    state, again = session.classify(pending)
+                    reraise = pending if again else None
+            except TimeoutError as error:
+                if clock.expired():
+                    state = session.timed_out()
+                else:
+                    state, _ = session.classify(error)
+            except BaseException as error:
+                state, again = session.classify(error)
+                reraise = error if again else None
+            finally:
+                if print_token is not None:
+                    print_to_log.reset(print_token)
+                current_flow_run.reset(token)
+            delay = None if reraise is not None else session.retry_delay(state)
+            if delay is None:
+                break
+            await asyncio.sleep(delay)
+    state = session.finish(state)
+    return session.outcome(state, return_state, reraise)
+
+
+def _run_in_new_loop(coro: Any) -> Any:
+    """Run an async subflow of a sync flow on an event loop of its own."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+def enter_flow(flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool) -> Any:
+    if not flow.isasync:
+        return run_flow_sync(flow, args, kwargs, return_state)
+    coro = run_flow_async(flow, args, kwargs, return_state)
+    if asyncio._get_running_loop() is None and current_flow_run.get() is not None:
+        return _run_in_new_loop(coro)
+    return coro

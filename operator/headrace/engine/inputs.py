@@ -1,0 +1,102 @@
+"""Finding futures inside task parameters and swapping in their results.
+
+Both walks are iterative, so parameters nested far deeper than the recursion limit work, and
+both return at once for scalars, the common case on the hot path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from headrace.futures import HeadraceFuture
+from headrace.states import State
+
+_SCALARS = frozenset({int, float, str, bytes, bool, type(None), complex})
+_CONTAINERS = (list, tuple, set, frozenset, dict)
+
+
+def collect_futures(values: Any) -> list[HeadraceFuture[Any]]:
+    """Every future found in `values` (an iterable of parameter values), in order."""
+    found: list[HeadraceFuture[Any]] = []
+    stack: list[Any] = []
+    for value in values:
+        kind = type(value)
+        if kind in _SCALARS:
+            continue
+        if isinstance(value, HeadraceFuture):
+            found.append(value)
+        elif isinstance(value, _CONTAINERS):
+            stack.append(value)
+    while stack:
+        container = stack.pop()
+        for value in container.values() if isinstance(container, dict) else container:
+            if type(value) in _SCALARS:
+                continue
+            if isinstance(value, HeadraceFuture):
+                found.append(value)
+            elif isinstance(value, _CONTAINERS):
+                stack.append(value)
+    return found
+
+
+def _leaf(value: Any) -> Any:
+    if isinstance(value, HeadraceFuture):
+        return value.state.result()
+    if isinstance(value, State):
+        return value.result()
+    return value
+
+
+def _rebuild(container: Any, items: list[Any]) -> Any:
+    if isinstance(container, dict):
+        return type(container)(items) if type(container) is not dict else dict(items)
+    if isinstance(container, tuple) and hasattr(container, "_fields"):
+        return type(container)(*items)
+    return type(container)(items)
+
+
+def resolve(value: Any) -> Any:
+    """`value` with every future or state replaced by its result; unchanged parts are kept."""
+    if type(value) in _SCALARS:
+        return value
+    if not isinstance(value, _CONTAINERS):
+        return _leaf(value)
+    # Each frame: [container, iterator, new items, changed?, key of the child being built].
+    frames: list[list[Any]] = [[value, _iter(value), [], False, None]]
+    result: Any = None
+    while frames:
+        frame = frames[-1]
+        container, iterator, items = frame[0], frame[1], frame[2]
+        descended = False
+        for entry in iterator:
+            key, child = entry if isinstance(container, dict) else (None, entry)
+            if isinstance(child, _CONTAINERS) and type(child) not in _SCALARS:
+                frames.append([child, _iter(child), [], False, None])
+                frame[4] = key
+                descended = True
+                break
+            new = _leaf(child)
+            if new is not child:
+                frame[3] = True
+            items.append((key, new) if isinstance(container, dict) else new)
+        if descended:
+            continue
+        frames.pop()
+        done = _rebuild(container, items) if frame[3] else container
+        if not frames:
+            result = done
+            break
+        parent = frames[-1]
+        key = parent[4]
+        if done is not container:
+            parent[3] = True
+        parent[2].append((key, done) if isinstance(parent[0], dict) else done)
+    return result
+
+
+def _iter(container: Any) -> Any:
+    return iter(container.items()) if isinstance(container, dict) else iter(container)
+
+
+def resolve_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+    return {name: resolve(value) for name, value in parameters.items()}

@@ -1,0 +1,296 @@
+"""The orchestrator: one daemon thread running an asyncio loop, shared by every run.
+
+Callers post work to an inbox and the loop drains it in batches, so ten thousand submissions
+cost one wake-up, not ten thousand. Everything that decides a submitted task run's fate runs
+here and nowhere else: counting upstream runs still pending, deciding readiness, retries,
+timeouts and the final state. That single owner is why none of it needs a lock, and why input
+resolution never occupies a worker thread: a task run waiting on 10,000 upstream runs is just a
+counter on this loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from headrace.engine import debug
+from headrace.engine.inputs import resolve_parameters
+from headrace.engine.task_engine import (
+    execute_attempt,
+    execute_attempt_async,
+    not_ready_state,
+    retry_delay,
+)
+from headrace.engine.workers import Worker
+from headrace.exceptions import TaskTimeout
+from headrace.states import AwaitingRetry, Cancelled, Crashed, State, TimedOut
+
+if TYPE_CHECKING:
+    from headrace.engine.runs import TaskRun
+
+
+class Engine:
+    def __init__(self) -> None:
+        self._inbox: deque[tuple[Callable[[Any], None], Any]] = deque()
+        self._wake_pending = False
+        self._ready: deque[TaskRun] = deque()
+        self._releasing = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self.start()
+        assert self._loop is not None
+        return self._loop
+
+    def start(self) -> None:
+        with self._start_lock:
+            if self._thread is not None:
+                return
+            debug.enable_logging()
+            started = threading.Event()
+            loop = asyncio.new_event_loop()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(started.set)
+                loop.run_forever()
+
+            self._thread = threading.Thread(target=run, name="headrace-engine", daemon=True)
+            self._thread.start()
+            started.wait()
+            self._loop = loop
+            debug.trace("engine thread started")
+
+    def on_engine_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    # -- inbox -----------------------------------------------------------------------------
+    def post(self, fn: Callable[[Any], None], arg: Any) -> None:
+        """Run `fn(arg)` on the engine thread, soon, in the order posted."""
+        loop = self.loop
+        self._inbox.append((fn, arg))
+        if not self._wake_pending:
+            self._wake_pending = True  # cleared before draining, so no post is ever missed
+            loop.call_soon_threadsafe(self._drain)
+
+    def call(self, fn: Callable[[Any], None], arg: Any, timeout: float = 5.0) -> None:
+        """Like `post`, but wait until it has run (skipped when called on the engine thread)."""
+        if self.on_engine_thread():
+            fn(arg)
+            return
+        done = threading.Event()
+
+        def run(value: Any) -> None:
+            try:
+                fn(value)
+            finally:
+                done.set()
+
+        self.post(run, arg)
+        done.wait(timeout)
+
+    def _drain(self) -> None:
+        self._wake_pending = False
+        inbox = self._inbox
+        count = 0
+        while inbox:
+            fn, arg = inbox.popleft()
+            count += 1
+            try:
+                fn(arg)
+            except Exception:
+                import logging
+
+                logging.getLogger("headrace.engine").exception("engine callback failed")
+        debug.trace("drained %d inbox items", count)
+
+    # -- submitted task runs ---------------------------------------------------------------
+    def submit(self, task_run: TaskRun) -> None:
+        self.post(self._on_submit, task_run)
+
+    def submit_many(self, task_runs: list[TaskRun]) -> None:
+        """One post for a whole `map`: the engine wakes once for ten thousand runs."""
+        self.post(self._on_submit_many, task_runs)
+
+    def _on_submit_many(self, task_runs: list[TaskRun]) -> None:
+        for task_run in task_runs:
+            self._on_submit(task_run)
+
+    def _on_submit(self, task_run: TaskRun) -> None:
+        pending = 0
+        for future in task_run.upstream:
+            if not future._done:
+                if future._dependents is None:
+                    future._dependents = [task_run]
+                else:
+                    future._dependents.append(task_run)
+                pending += 1
+        task_run.pending = pending
+        if pending == 0:
+            self._ready.append(task_run)
+            self._release()
+
+    def _release(self) -> None:
+        """Start every ready run; iterative, so long chains of NotReady runs cannot recurse."""
+        if self._releasing:
+            return
+        self._releasing = True
+        try:
+            ready = self._ready
+            while ready:
+                self._start(ready.popleft())
+        finally:
+            self._releasing = False
+
+    def _start(self, task_run: TaskRun) -> None:
+        if task_run.future is not None and task_run.future._done:
+            return  # cancelled while it waited
+        state = not_ready_state(task_run)
+        if state is not None:
+            self._finish(task_run, state)
+            return
+        if task_run.upstream:
+            try:
+                task_run.parameters = resolve_parameters(task_run.parameters)
+            except Exception as error:
+                self._finish(task_run, Crashed(f"resolving inputs failed: {error}", error))
+                return
+        self._dispatch(task_run)
+
+    def _dispatch(self, task_run: TaskRun) -> None:
+        task = task_run.task
+        assert task is not None
+        task_run.token += 1
+        if task.isasync:
+            self.arm_timeout((task_run, task_run.token))
+            task_run.worker = self.loop.create_task(self._run_async(task_run, task_run.token))
+        else:
+            pool = task_run.flow_run.task_runner.pool
+            pool.submit(_run_in_worker, (self, task_run, task_run.token))
+
+    def arm_timeout(self, item: tuple[TaskRun, int]) -> None:
+        """Start the attempt's timeout clock (for sync runs: once a worker picks it up)."""
+        task_run, token = item
+        seconds = task_run.task.timeout_seconds if task_run.task else None
+        if seconds is not None and token == task_run.token:
+            task_run.timer = self.loop.call_later(seconds, self._on_timeout, item)
+
+    async def _run_async(self, task_run: TaskRun, token: int) -> None:
+        try:
+            state = await execute_attempt_async(task_run, task_run.parameters)
+        except asyncio.CancelledError:
+            return  # the timeout or cancel that cancelled it has already decided the state
+        except BaseException as error:
+            state = Crashed(f"task run crashed: {error!r}", error)
+        self._on_attempt(task_run, token, state)
+
+    def attempt_done(self, task_run: TaskRun, token: int, state: State) -> None:
+        self.post(self._on_attempt_item, (task_run, token, state))
+
+    def _on_attempt_item(self, item: tuple[TaskRun, int, State]) -> None:
+        self._on_attempt(*item)
+
+    def _on_attempt(self, task_run: TaskRun, token: int, state: State) -> None:
+        if token != task_run.token or (task_run.future is not None and task_run.future._done):
+            return  # a late result from an attempt that already timed out or was cancelled
+        if task_run.timer is not None:
+            task_run.timer.cancel()
+            task_run.timer = None
+        delay = retry_delay(task_run, state)
+        if delay is None:
+            self._finish(task_run, state)
+            return
+        task_run.set_state(AwaitingRetry(f"retrying in {delay:g}s after: {state.message}"))
+        task_run.token += 1  # nothing from the failed attempt may land from now on
+        self.loop.call_later(delay, self._retry, task_run)
+
+    def _retry(self, task_run: TaskRun) -> None:
+        if task_run.future is None or not task_run.future._done:
+            self._dispatch(task_run)
+
+    def _on_timeout(self, item: tuple[TaskRun, int]) -> None:
+        task_run, token = item
+        if token != task_run.token:
+            return
+        seconds = task_run.task.timeout_seconds if task_run.task else None
+        self._interrupt(task_run, TaskTimeout)
+        self._on_attempt(task_run, token, TimedOut(f"task run exceeded its timeout of {seconds}s"))
+
+    def _interrupt(self, task_run: TaskRun, exc_type: type[BaseException]) -> None:
+        worker = task_run.worker
+        if isinstance(worker, Worker):
+            worker.interrupt(task_run, exc_type)
+        elif isinstance(worker, asyncio.Task):
+            worker.cancel()
+
+    def _finish(self, task_run: TaskRun, state: State) -> None:
+        future = task_run.future
+        if future is None or future._done:
+            return
+        if task_run.timer is not None:
+            task_run.timer.cancel()
+            task_run.timer = None
+        task_run.token += 1
+        task_run.set_state(state)
+        future._finish(state)
+        dependents = future._dependents
+        if dependents:
+            future._dependents = None
+            ready = self._ready
+            for dependent in dependents:
+                dependent.pending -= 1
+                if dependent.pending == 0:
+                    ready.append(dependent)
+            self._release()
+
+    # -- cancellation ----------------------------------------------------------------------
+    def cancel(self, task_runs: list[TaskRun], message: str) -> None:
+        """End every given run that is not final yet as Cancelled, and wait until done."""
+        self.call(self._cancel_all, (task_runs, message))
+
+    def _cancel_all(self, item: tuple[list[TaskRun], str]) -> None:
+        task_runs, message = item
+        for task_run in task_runs:
+            future = task_run.future
+            if future is not None and not future._done:
+                self._interrupt(task_run, TaskTimeout)
+                self._finish(task_run, Cancelled(message))
+
+
+def _run_in_worker(worker: Worker, item: tuple[Engine, TaskRun, int]) -> None:
+    engine, task_run, token = item
+    if token != task_run.token:
+        return  # timed out or cancelled while it waited in the queue
+    task_run.worker = worker
+    if task_run.task is not None and task_run.task.timeout_seconds is not None:
+        engine.post(engine.arm_timeout, (task_run, token))
+    worker.enter(task_run)
+    try:
+        state = execute_attempt(task_run, task_run.parameters)
+    except BaseException as error:
+        state = Crashed(f"task run crashed: {error!r}", error)
+    finally:
+        worker.leave()
+    engine.attempt_done(task_run, token, state)
+
+
+_engine: Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def get_engine() -> Engine:
+    global _engine
+    if _engine is None:
+        with _engine_lock:
+            if _engine is None:
+                _engine = Engine()
+                _engine.start()
+    return _engine

@@ -1,0 +1,220 @@
+"""In-memory run objects: what the engine tracks and the run record is written from.
+
+Plain `__slots__` classes, not pydantic models: a task run is created and moved through three
+states on the hot path, and every microsecond there is felt.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from headrace.states import Pending, State, StateType
+
+if TYPE_CHECKING:
+    from headrace.records.writer import RecordWriter
+    from headrace.flows import Flow
+    from headrace.futures import HeadraceFuture
+    from headrace.results.store import ResultStore
+    from headrace.task_runners import TaskRunner
+    from headrace.tasks import Task
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class RunTree:
+    """What a top-level flow run shares with all its subflows: one record, one list of runs."""
+
+    __slots__ = ("dirty", "flow_runs", "logs", "record", "root", "task_runs")
+
+    def __init__(self) -> None:
+        self.task_runs: list[TaskRun] = []
+        self.flow_runs: list[FlowRun] = []
+        self.dirty: list[TaskRun | FlowRun] = []
+        self.logs: list[dict[str, Any]] = []
+        self.record: RecordWriter | None = None
+        self.root: FlowRun | None = None
+
+    def mark(self, run: TaskRun | FlowRun) -> None:
+        if not run.dirty:
+            run.dirty = True
+            self.dirty.append(run)
+
+    def counts(self) -> dict[str, int]:
+        """Task runs by state name, derived on demand rather than kept on the hot path."""
+        counts: dict[str, int] = {}
+        for task_run in list(self.task_runs):
+            name = task_run.state.name
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def running(self, limit: int = 20) -> list[str]:
+        names = []
+        for task_run in list(self.task_runs):
+            if task_run.state.type is StateType.RUNNING:
+                names.append(task_run.name)
+                if len(names) >= limit:
+                    break
+        return names
+
+
+class FlowRun:
+    __slots__ = (
+        "deadline",
+        "dirty",
+        "end_time",
+        "flow",
+        "futures",
+        "id",
+        "is_async",
+        "log_prints",
+        "name",
+        "parameters",
+        "parent_task_run",
+        "persist_result",
+        "result_store",
+        "start_time",
+        "state",
+        "task_runner",
+        "tree",
+        "_name_counters",
+    )
+
+    def __init__(
+        self,
+        flow: Flow[Any, Any],
+        parameters: dict[str, Any],
+        tree: RunTree,
+        parent_task_run: TaskRun | None,
+        run_id: str,
+        name: str,
+        task_runner: TaskRunner,
+        result_store: ResultStore,
+        persist_result: bool | None,
+        log_prints: bool,
+    ) -> None:
+        self.id = run_id
+        self.name = name
+        self.flow = flow
+        self.parameters = parameters
+        self.tree = tree
+        self.parent_task_run = parent_task_run
+        self.task_runner = task_runner
+        self.result_store = result_store
+        self.persist_result = persist_result
+        self.log_prints = log_prints
+        self.is_async = flow.isasync
+        self.futures: list[HeadraceFuture[Any]] = []
+        self.state: State = Pending()
+        self.start_time: float | None = None
+        self.end_time: float | None = None
+        self.deadline: float | None = None
+        self.dirty = False
+        self._name_counters: dict[str, itertools.count[int]] = {}
+        tree.flow_runs.append(self)
+        tree.mark(self)
+
+    def next_index(self, key: str) -> int:
+        counter = self._name_counters.get(key)
+        if counter is None:
+            counter = self._name_counters.setdefault(key, itertools.count())
+        return next(counter)
+
+    def set_state(self, state: State) -> None:
+        if state.type is StateType.RUNNING and self.start_time is None:
+            self.start_time = state.timestamp
+        elif state.type in _FINAL and self.end_time is None:
+            self.end_time = state.timestamp
+        self.state = state
+        self.tree.mark(self)
+
+
+class TaskRun:
+    __slots__ = (
+        "attempt",
+        "cache_key",
+        "dirty",
+        "end_time",
+        "flow_run",
+        "future",
+        "id",
+        "log_prints",
+        "map_index",
+        "name",
+        "parameters",
+        "pending",
+        "start_time",
+        "state",
+        "subflow_run",
+        "task",
+        "task_key",
+        "timer",
+        "token",
+        "upstream",
+        "worker",
+    )
+
+    def __init__(
+        self,
+        task: Task[Any, Any] | None,
+        flow_run: FlowRun,
+        parameters: dict[str, Any],
+        upstream: list[HeadraceFuture[Any]],
+        task_key: str,
+        map_index: int | None = None,
+    ) -> None:
+        self.id = new_id()
+        self.task = task
+        self.task_key = task_key
+        self.flow_run = flow_run
+        self.name = f"{task_key}-{flow_run.next_index(task_key)}"
+        self.parameters = parameters
+        self.upstream = upstream
+        self.map_index = map_index
+        self.state: State = Pending()
+        self.future: HeadraceFuture[Any] | None = None
+        self.pending = 0
+        self.attempt = 0
+        self.token = 0
+        self.timer: Any = None
+        self.worker: Any = None
+        self.cache_key: str | None = None
+        self.subflow_run: FlowRun | None = None
+        self.start_time: float | None = None
+        self.end_time: float | None = None
+        self.log_prints = bool(task and task.log_prints) or (
+            task is not None and task.log_prints is None and flow_run.log_prints
+        )
+        self.dirty = False
+        tree = flow_run.tree
+        tree.task_runs.append(self)
+        tree.mark(self)
+
+    def set_state(self, state: State) -> None:
+        kind = state.type
+        if kind is StateType.RUNNING:
+            if self.start_time is None:
+                self.start_time = state.timestamp
+        elif kind in _FINAL:
+            self.end_time = state.timestamp
+        self.state = state
+        if not self.dirty:
+            self.dirty = True
+            self.flow_run.tree.dirty.append(self)
+
+    def upstream_ids(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for future in self.upstream:
+            seen.setdefault(future.task_run.id, None)
+        return list(seen)
+
+
+_FINAL = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
+
+
+def now() -> float:
+    return time.time()

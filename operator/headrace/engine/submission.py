@@ -1,0 +1,224 @@
+"""How task calls enter the engine: direct calls, `submit` and `map`.
+
+A direct call runs inline when it can (a sync task in a sync flow's thread, an async task in
+an async flow's loop): no hop, and on the main thread its timeout is a real signal. Anything
+else goes through the orchestrator and the caller waits on the future.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from headrace.engine.inputs import collect_futures, resolve_parameters
+from headrace.engine.orchestrator import get_engine
+from headrace.engine.runs import FlowRun, TaskRun
+from headrace.engine.task_engine import (
+    execute_attempt,
+    execute_attempt_async,
+    not_ready_state,
+    retry_delay,
+)
+from headrace.futures import HeadraceFuture, awaitable
+from headrace.states import AwaitingRetry, Cancelled, State
+
+if TYPE_CHECKING:
+    from headrace.tasks import Task
+
+
+def _in_flow_loop(flow_run: FlowRun) -> bool:
+    return flow_run.is_async and asyncio._get_running_loop() is not None
+
+
+def _wait_for_futures(wait_for: Any) -> list[HeadraceFuture[Any]]:
+    if wait_for is None:
+        return []
+    if isinstance(wait_for, list | tuple | set):
+        return collect_futures(wait_for)
+    return collect_futures([wait_for])
+
+
+def _new_task_run(
+    task: Task[Any, Any],
+    flow_run: FlowRun,
+    parameters: dict[str, Any],
+    extra_upstream: list[HeadraceFuture[Any]],
+    map_index: int | None = None,
+) -> TaskRun:
+    upstream = collect_futures(parameters.values())
+    if extra_upstream:
+        upstream.extend(extra_upstream)
+    return TaskRun(task, flow_run, parameters, upstream, task.name, map_index)
+
+
+def _with_future(task_run: TaskRun) -> HeadraceFuture[Any]:
+    future: HeadraceFuture[Any] = HeadraceFuture(task_run)
+    task_run.future = future
+    task_run.flow_run.futures.append(future)
+    return future
+
+
+def _interrupted(task_run: TaskRun, error: BaseException) -> None:
+    task_run.set_state(Cancelled(f"interrupted by {type(error).__name__}"))
+
+
+def run_inline_sync(task_run: TaskRun) -> State:
+    """Run a sync task run to its final state in this thread, retries included."""
+    task = task_run.task
+    assert task is not None
+    try:
+        for future in task_run.upstream:
+            future._wait_sync(None)
+        state = not_ready_state(task_run)
+        if state is None:
+            parameters = task_run.parameters
+            if task_run.upstream:
+                parameters = task_run.parameters = resolve_parameters(parameters)
+            while True:
+                state = execute_attempt(task_run, parameters, task.timeout_seconds)
+                delay = retry_delay(task_run, state)
+                if delay is None:
+                    break
+                task_run.set_state(AwaitingRetry(f"retrying in {delay:g}s after: {state.message}"))
+                time.sleep(delay)
+    except BaseException as error:
+        _interrupted(task_run, error)
+        raise
+    task_run.set_state(state)
+    return state
+
+
+async def run_inline_async(task_run: TaskRun) -> State:
+    """Run an async task run to its final state in the current loop, retries included."""
+    task = task_run.task
+    assert task is not None
+    try:
+        for future in task_run.upstream:
+            await future._wait_async(None)
+        state = not_ready_state(task_run)
+        if state is None:
+            parameters = task_run.parameters
+            if task_run.upstream:
+                parameters = task_run.parameters = resolve_parameters(parameters)
+            while True:
+                state = await execute_attempt_async(task_run, parameters, task.timeout_seconds)
+                delay = retry_delay(task_run, state)
+                if delay is None:
+                    break
+                task_run.set_state(AwaitingRetry(f"retrying in {delay:g}s after: {state.message}"))
+                await asyncio.sleep(delay)
+    except BaseException as error:
+        _interrupted(task_run, error)
+        raise
+    task_run.set_state(state)
+    return state
+
+
+def _outcome(state: State, return_state: bool) -> Any:
+    return state if return_state else state.result()
+
+
+def call_task(
+    task: Task[Any, Any],
+    flow_run: FlowRun,
+    parameters: dict[str, Any],
+    wait_for: Any,
+    return_state: bool,
+) -> Any:
+    task_run = _new_task_run(task, flow_run, parameters, _wait_for_futures(wait_for))
+    if _in_flow_loop(flow_run):
+        return _call_in_loop(task_run, return_state)
+    if task.isasync:
+        future = _with_future(task_run)
+        get_engine().submit(task_run)
+        state = future._wait_sync(None)
+        assert state is not None
+        return _outcome(state, return_state)
+    return _outcome(run_inline_sync(task_run), return_state)
+
+
+async def _call_in_loop(task_run: TaskRun, return_state: bool) -> Any:
+    assert task_run.task is not None
+    if task_run.task.isasync:
+        state = await run_inline_async(task_run)
+    else:
+        future = _with_future(task_run)  # keep the flow's loop free: run on a worker
+        get_engine().submit(task_run)
+        waited = await future._wait_async(None)
+        assert waited is not None
+        state = waited
+    return _outcome(state, return_state)
+
+
+def _start(task_run: TaskRun) -> HeadraceFuture[Any]:
+    future = _with_future(task_run)
+    flow_run = task_run.flow_run
+    if flow_run.task_runner.concurrent:
+        get_engine().submit(task_run)
+    elif task_run.task is not None and task_run.task.isasync:
+        get_engine().submit(task_run)
+        future._wait_sync(None)
+    else:
+        future._finish(run_inline_sync(task_run))
+    return future
+
+
+def _handed_back(flow_run: FlowRun, value: Any, futures: list[HeadraceFuture[Any]], return_state: bool) -> Any:
+    """What `submit`/`map` return: futures, or their final states with `return_state=True`."""
+    if _in_flow_loop(flow_run):
+        if not return_state:
+            return awaitable(value)
+
+        async def states() -> Any:
+            waited = [await future._wait_async(None) for future in futures]
+            return waited if isinstance(value, list) else waited[0]
+
+        return states()
+    if return_state:
+        waited = [future._wait_sync(None) for future in futures]
+        return waited if isinstance(value, list) else waited[0]
+    return value
+
+
+def submit_task(
+    task: Task[Any, Any],
+    flow_run: FlowRun,
+    parameters: dict[str, Any],
+    wait_for: Any,
+    return_state: bool,
+) -> Any:
+    task_run = _new_task_run(task, flow_run, parameters, _wait_for_futures(wait_for))
+    future = _start(task_run)
+    return _handed_back(flow_run, future, [future], return_state)
+
+
+def map_task(
+    task: Task[Any, Any],
+    flow_run: FlowRun,
+    mapped: dict[str, list[Any]],
+    static: dict[str, Any],
+    wait_for: Any,
+    return_state: bool,
+) -> Any:
+    extra = _wait_for_futures(wait_for)
+    names = [name for name in task.signature.names if name in mapped or name in static]
+    count = len(next(iter(mapped.values())))
+    futures: list[HeadraceFuture[Any]] = []
+    if flow_run.task_runner.concurrent:
+        task_runs = []
+        for index in range(count):
+            parameters = {
+                name: mapped[name][index] if name in mapped else static[name] for name in names
+            }
+            task_run = _new_task_run(task, flow_run, parameters, extra, index)
+            futures.append(_with_future(task_run))
+            task_runs.append(task_run)
+        get_engine().submit_many(task_runs)
+    else:
+        for index in range(count):
+            parameters = {
+                name: mapped[name][index] if name in mapped else static[name] for name in names
+            }
+            futures.append(_start(_new_task_run(task, flow_run, parameters, extra, index)))
+    return _handed_back(flow_run, futures, futures, return_state)

@@ -1,0 +1,194 @@
+"""One attempt of a task run, and the rules around attempts (readiness, retries, results).
+
+These functions run wherever the attempt runs: a worker thread, the engine loop, or the
+caller's own thread for a direct call. They never block on other runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from headrace.engine.context import current_flow_run, current_task_run
+from headrace.engine.interrupts import deadline
+from headrace.exceptions import TaskTimeout
+from headrace.logging import print_to_log
+from headrace.results.store import ResultStore
+from headrace.states import (
+    Cached,
+    Completed,
+    Failed,
+    NotReady,
+    Retrying,
+    Running,
+    State,
+    TimedOut,
+    exception_message,
+)
+
+if TYPE_CHECKING:
+    from headrace.engine.runs import TaskRun
+
+logger = logging.getLogger("headrace.task_runs")
+
+
+def not_ready_state(task_run: TaskRun) -> State | None:
+    """A NotReady state if an upstream run did not complete, else None."""
+    for future in task_run.upstream:
+        state = future._state
+        if state is None or not state.is_completed():
+            name = future.task_run.name
+            shown = state.name if state is not None else "unfinished"
+            return NotReady(f"upstream task run {name!r} did not complete (it is {shown})")
+    return None
+
+
+def retry_delay(task_run: TaskRun, state: State) -> float | None:
+    """Seconds to wait before another attempt, or None when the state is final."""
+    task = task_run.task
+    if task is None or not state.is_failed() or task_run.attempt > task.retries:
+        return None
+    delays = task.retry_delay_seconds
+    if isinstance(delays, list | tuple):
+        if not delays:
+            return 0.0
+        return float(delays[min(task_run.attempt - 1, len(delays) - 1)])
+    return float(delays or 0)
+
+
+def _begin(task_run: TaskRun) -> None:
+    task_run.attempt += 1
+    task_run.set_state(Running() if task_run.attempt == 1 else Retrying(f"attempt {task_run.attempt}"))
+
+
+def _store(task_run: TaskRun) -> ResultStore:
+    task = task_run.task
+    assert task is not None
+    return task.result_store() or task_run.flow_run.result_store
+
+
+def _should_persist(task_run: TaskRun) -> bool:
+    task = task_run.task
+    assert task is not None
+    if task.persist_result is not None:
+        return task.persist_result
+    if task_run.flow_run.persist_result is not None:
+        return task_run.flow_run.persist_result
+    return task.cache_key_fn is not None or task_run.flow_run.flow.persist_tasks_default
+
+
+def _cache_lookup(task_run: TaskRun, parameters: dict[str, Any]) -> State | None:
+    task = task_run.task
+    assert task is not None
+    if task.cache_key_fn is None:
+        return None
+    key = task.cache_key_fn(task_run, parameters)
+    task_run.cache_key = key
+    if key is None or task.refresh_cache:
+        return None
+    uri = _store(task_run).cached(key)
+    if uri is None:
+        return None
+    return Cached(message=f"cache hit for key {key!r}", result_uri=uri)
+
+
+def _completed(task_run: TaskRun, value: Any) -> State:
+    if not _should_persist(task_run):
+        return Completed(value)
+    task = task_run.task
+    assert task is not None
+    store = _store(task_run)
+    if task_run.cache_key is not None:
+        expires = None
+        if task.cache_expiration is not None:
+            expires = time.time() + task.cache_expiration.total_seconds()
+        uri = store.write(value, store.cache_key_path(task_run.cache_key), expires)
+    else:
+        uri = store.write(value, store.result_key(task_run.flow_run.id, task_run.id))
+    return Completed(value, result_uri=uri)
+
+
+def _failed(task_run: TaskRun, error: Exception) -> State:
+    logger.error(
+        "Task run %r failed (attempt %d): %s",
+        task_run.name,
+        task_run.attempt,
+        exception_message(error),
+        exc_info=error,
+        extra={"headrace_run": task_run},
+    )
+    return Failed(exception_message(error), error)
+
+
+def _timed_out(task_run: TaskRun) -> State:
+    seconds = task_run.task.timeout_seconds if task_run.task else None
+    return TimedOut(f"task run exceeded its timeout of {seconds}s")
+
+
+def execute_attempt(
+    task_run: TaskRun, parameters: dict[str, Any], timeout: float | None = None
+) -> State:
+    """Run a sync task once. `timeout` is for direct calls; the engine times submitted runs."""
+    task = task_run.task
+    assert task is not None
+    _begin(task_run)
+    flow_token = current_flow_run.set(task_run.flow_run)
+    task_token = current_task_run.set(task_run)
+    print_token = print_to_log.set(task_run) if task_run.log_prints else None
+    try:
+        cached = _cache_lookup(task_run, parameters)
+        if cached is not None:
+            return cached
+        try:
+            with deadline(timeout, TaskTimeout):
+                value = task.call(parameters)
+        except TaskTimeout:
+            return _timed_out(task_run)
+        except Exception as error:
+            return _failed(task_run, error)
+        try:
+            return _completed(task_run, value)
+        except Exception as error:
+            return Failed(f"persisting the result failed: {exception_message(error)}", error)
+    finally:
+        if print_token is not None:
+            print_to_log.reset(print_token)
+        current_task_run.reset(task_token)
+        current_flow_run.reset(flow_token)
+
+
+async def execute_attempt_async(
+    task_run: TaskRun, parameters: dict[str, Any], timeout: float | None = None
+) -> State:
+    """Run an async task once, in the current event loop."""
+    task = task_run.task
+    assert task is not None
+    _begin(task_run)
+    flow_token = current_flow_run.set(task_run.flow_run)
+    task_token = current_task_run.set(task_run)
+    print_token = print_to_log.set(task_run) if task_run.log_prints else None
+    try:
+        cached = _cache_lookup(task_run, parameters)
+        if cached is not None:
+            return cached
+        clock = asyncio.timeout(timeout)
+        try:
+            async with clock:
+                value = await task.call(parameters)
+        except TimeoutError as error:
+            if clock.expired():
+                return _timed_out(task_run)
+            return _failed(task_run, error)
+        except Exception as error:
+            return _failed(task_run, error)
+        try:
+            return _completed(task_run, value)
+        except Exception as error:
+            return Failed(f"persisting the result failed: {exception_message(error)}", error)
+    finally:
+        if print_token is not None:
+            print_to_log.reset(print_token)
+        current_task_run.reset(task_token)
+        current_flow_run.reset(flow_token)

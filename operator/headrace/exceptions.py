@@ -1,0 +1,54 @@
+"""Errors a user of Headrace can see, each named for what went wrong."""
+
+from __future__ import annotations
+
+
+class HeadraceError(Exception):
+    """Base class for errors raised by Headrace itself."""
+
+
+class ParameterValidationError(HeadraceError, ValueError):
+    """Flow parameters failed validation; the message names each bad field."""
+
+
+class MappingLengthMismatch(HeadraceError, ValueError):
+    """Iterables passed to `Task.map` have different lengths."""
+
+
+class UpstreamTaskError(HeadraceError):
+    """A task did not run because an upstream task run did not complete."""
+
+
+class UnfinishedRun(HeadraceError):
+    """A result was requested from a run that has not reached a final state."""
+
+
+class CancelledRun(HeadraceError):
+    """The run was cancelled; there is no result."""
+
+
+class CrashedRun(HeadraceError):
+    """The run crashed (the process or the engine failed, not user code)."""
+
+
+class MissingResult(HeadraceError):
+    """A state has no in-memory result and no persisted location to load from."""
+
+
+class FlowTimeout(BaseException):
+    """Raised inside a flow's body when its deadline passes.
+
+    A BaseException so that a user's `except Exception:` cannot swallow the timeout.
+    """
+
+
+class TaskTimeout(BaseException):
+    """Raised inside a task's body when its deadline passes."""
+
+
+class TerminationSignal(BaseException):
+    """Raised in the main thread when the process receives SIGTERM."""
+
+
+class RunTimedOut(HeadraceError, TimeoutError):
+    """Raised by `State.result()` for a run that ended TimedOut."""

@@ -1,0 +1,194 @@
+"""`@flow`: a function whose run the engine tracks, times out, records and retries."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from headrace.exceptions import ParameterValidationError
+from headrace.results.serializers import Serializer
+from headrace.results.store import ResultStore
+from headrace.task_runners import ConcurrentTaskRunner, TaskRunner
+from headrace.tasks import Signature
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Flow(Generic[P, R]):
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        name: str | None = None,
+        version: str | None = None,
+        flow_run_name: str | Callable[[], str] | None = None,
+        retries: int = 0,
+        retry_delay_seconds: float = 0,
+        task_runner: TaskRunner | type[TaskRunner] | None = None,
+        description: str | None = None,
+        timeout_seconds: float | None = None,
+        validate_parameters: bool = True,
+        persist_result: bool | None = None,
+        result_storage: str | None = None,
+        result_serializer: str | Serializer | None = None,
+        log_prints: bool | None = None,
+        tags: Iterable[str] | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"@flow needs a function, got {fn!r}")
+        if retries < 0:
+            raise ValueError(f"retries must be 0 or more, got {retries}")
+        if timeout_seconds is not None and timeout_seconds <= 0:
+            raise ValueError(f"timeout_seconds must be positive, got {timeout_seconds}")
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", type(fn).__name__).replace("_", "-")
+        self.version = version
+        self.flow_run_name = flow_run_name
+        self.retries = retries
+        self.retry_delay_seconds = retry_delay_seconds
+        if isinstance(task_runner, type):
+            task_runner = task_runner()
+        self.task_runner = task_runner or ConcurrentTaskRunner()
+        self.description = description or inspect.getdoc(fn)
+        self.timeout_seconds = timeout_seconds
+        self.should_validate_parameters = validate_parameters
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
+        self.log_prints = log_prints
+        self.tags = frozenset(tags or ())
+        self.isasync = inspect.iscoroutinefunction(fn)
+        self.signature = Signature(fn)
+        self._adapters: dict[str, Any] | None = None
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", self.name)
+        if log_prints:
+            from headrace.logging import enable_log_prints
+
+            enable_log_prints()
+
+    @property
+    def persist_tasks_default(self) -> bool:
+        from headrace import settings
+
+        return settings.persist_results_default()
+
+    def with_options(self, **options: Any) -> Flow[P, R]:
+        current = {
+            "name": self.name,
+            "version": self.version,
+            "flow_run_name": self.flow_run_name,
+            "retries": self.retries,
+            "retry_delay_seconds": self.retry_delay_seconds,
+            "task_runner": self.task_runner,
+            "description": self.description,
+            "timeout_seconds": self.timeout_seconds,
+            "validate_parameters": self.should_validate_parameters,
+            "persist_result": self.persist_result,
+            "result_storage": self.result_storage,
+            "result_serializer": self.result_serializer,
+            "log_prints": self.log_prints,
+            "tags": self.tags,
+        }
+        unknown = set(options) - set(current)
+        if unknown:
+            raise TypeError(f"with_options() got unknown options: {sorted(unknown)}")
+        current.update(options)
+        return Flow(self.fn, **current)
+
+    def result_store(self) -> ResultStore:
+        from headrace import settings
+
+        return ResultStore(
+            self.result_storage or settings.result_storage(), self.result_serializer or "auto"
+        )
+
+    # -- parameters ------------------------------------------------------------------------
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self.signature.bind(args, kwargs)
+        except TypeError as error:
+            raise ParameterValidationError(
+                f"flow {self.name!r} cannot take these parameters: {error}"
+            ) from None
+
+    def validate_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """Coerce and check parameters against the annotations (pydantic), naming bad fields."""
+        if not self.should_validate_parameters:
+            return parameters
+        adapters = self._type_adapters()
+        errors: list[str] = []
+        validated: dict[str, Any] = {}
+        for name, value in parameters.items():
+            adapter = adapters.get(name)
+            if adapter is None:
+                validated[name] = value
+                continue
+            try:
+                validated[name] = adapter.validate_python(value)
+            except Exception as error:
+                details = getattr(error, "errors", None)
+                if callable(details):
+                    for item in details():
+                        where = ".".join(str(part) for part in (name, *item.get("loc", ())))
+                        errors.append(f"parameter {where!r}: {item.get('msg')} (got {item.get('input')!r})")
+                else:
+                    errors.append(f"parameter {name!r}: {error}")
+        if errors:
+            raise ParameterValidationError(
+                f"flow {self.name!r} got invalid parameters: " + "; ".join(errors)
+            )
+        return validated
+
+    def _type_adapters(self) -> dict[str, Any]:
+        if self._adapters is None:
+            from pydantic import ConfigDict, TypeAdapter
+
+            try:
+                hints = typing.get_type_hints(self.fn)
+            except Exception:
+                hints = {}
+            adapters: dict[str, Any] = {}
+            for param in self.signature.signature.parameters.values():
+                hint = hints.get(param.name)
+                if hint is None or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                    continue
+                try:
+                    adapters[param.name] = TypeAdapter(
+                        hint, config=ConfigDict(arbitrary_types_allowed=True)
+                    )
+                except Exception:
+                    try:
+                        adapters[param.name] = TypeAdapter(hint)
+                    except Exception:
+                        continue  # a type pydantic cannot check is passed through as given
+            self._adapters = adapters
+        return self._adapters
+
+    # -- calling ---------------------------------------------------------------------------
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        """Run the flow. An async flow returns a coroutine, unless called from a sync flow."""
+        return_state = bool(kwargs.pop("return_state", False))
+        from headrace.engine.flow_engine import enter_flow
+
+        return enter_flow(self, args, kwargs, return_state)
+
+    def __repr__(self) -> str:
+        return f"Flow(name={self.name!r})"
+
+
+@overload
+def flow(fn: Callable[P, R]) -> Flow[P, R]: ...
+
+
+@overload
+def flow(fn: None = None, **options: Any) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+
+
+def flow(fn: Callable[P, R] | None = None, **options: Any) -> Any:
+    """Decorate a function as a flow: `@flow` or `@flow(timeout_seconds=60, ...)`."""
+    if fn is None:
+        return lambda f: Flow(f, **options)
+    return Flow(fn, **options)

@@ -1,0 +1,133 @@
+"""Futures for submitted task runs.
+
+A future is finished only by the engine thread. Threads that wait use a lazily made
+`threading.Event` and event loops a loop future, both woken under one short global lock, so a
+future nobody waits on costs no lock objects at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from headrace.states import State
+
+if TYPE_CHECKING:
+    from headrace.engine.runs import TaskRun
+
+R = TypeVar("R")
+
+_LOCK = threading.Lock()
+
+
+class HeadraceFuture(Generic[R]):
+    """The handle `Task.submit()` returns: wait on it, read its state, get its result."""
+
+    __slots__ = ("_dependents", "_done", "_state", "_waiters", "task_run")
+
+    def __init__(self, task_run: TaskRun) -> None:
+        self.task_run = task_run
+        self._state: State | None = None
+        self._done = False
+        self._waiters: list[Callable[[], None]] | None = None
+        # Task runs waiting on this one; touched by the engine thread only.
+        self._dependents: list[TaskRun] | None = None
+
+    @property
+    def state(self) -> State:
+        """The final state once done, else the task run's current state."""
+        return self._state if self._state is not None else self.task_run.state
+
+    def get_state(self) -> State:
+        return self.state
+
+    def done(self) -> bool:
+        return self._done
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Block until final and return the state (`None` on timeout).
+
+        Inside a running event loop this returns a coroutine instead, as in Prefect 2.
+        """
+        if asyncio._get_running_loop() is not None:
+            return self._wait_async(timeout)
+        return self._wait_sync(timeout)
+
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
+        """The task's return value; raises its error if it did not complete."""
+        if asyncio._get_running_loop() is not None:
+            return self._result_async(timeout, raise_on_failure)
+        state = self._wait_sync(timeout)
+        if state is None:
+            raise TimeoutError(f"task run {self.task_run.name!r} did not finish in {timeout}s")
+        return state.result(raise_on_failure=raise_on_failure)
+
+    def _wait_sync(self, timeout: float | None) -> State | None:
+        if not self._done:
+            event = threading.Event()
+            if self._add_waiter(event.set) and not event.wait(timeout):
+                return None
+        return self._state
+
+    async def _wait_async(self, timeout: float | None) -> State | None:
+        if not self._done:
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
+
+            def wake() -> None:
+                loop.call_soon_threadsafe(_resolve, waiter)
+
+            if self._add_waiter(wake):
+                try:
+                    await asyncio.wait_for(waiter, timeout)
+                except TimeoutError:
+                    return None
+        return self._state
+
+    async def _result_async(self, timeout: float | None, raise_on_failure: bool) -> Any:
+        state = await self._wait_async(timeout)
+        if state is None:
+            raise TimeoutError(f"task run {self.task_run.name!r} did not finish in {timeout}s")
+        return state.result(raise_on_failure=raise_on_failure)
+
+    def _add_waiter(self, wake: Callable[[], None]) -> bool:
+        with _LOCK:
+            if self._done:
+                return False
+            if self._waiters is None:
+                self._waiters = [wake]
+            else:
+                self._waiters.append(wake)
+            return True
+
+    def _finish(self, state: State) -> None:
+        """Record the final state and wake waiters (engine thread, or before the future escapes)."""
+        self._state = state
+        with _LOCK:
+            self._done = True
+            waiters, self._waiters = self._waiters, None
+        if waiters:
+            for wake in waiters:
+                wake()
+
+    def __await__(self) -> Any:
+        return self._result_async(None, True).__await__()
+
+    def __repr__(self) -> str:
+        return f"HeadraceFuture({self.task_run.name!r}, {self.state!r})"
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+async def as_coroutine(value: R) -> R:
+    return value
+
+
+def awaitable(value: R) -> Coroutine[Any, Any, R]:
+    """Wrap a ready value for callers that must `await` (task calls inside async flows)."""
+    return as_coroutine(value)

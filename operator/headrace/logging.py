@@ -1,0 +1,126 @@
+"""Run loggers: log lines that belong to a run land in its record and on the console."""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import sys
+import time
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from headrace.engine.context import current_flow_run, current_task_run
+
+if TYPE_CHECKING:
+    from headrace.engine.runs import FlowRun, TaskRun
+
+RUN_LOGGER = "headrace.runs"
+
+# The run whose prints become log lines (set when `log_prints` is on).
+print_to_log: ContextVar[TaskRun | FlowRun | None] = ContextVar("headrace_print", default=None)
+
+
+def _owner(record: logging.LogRecord) -> TaskRun | FlowRun | None:
+    run = getattr(record, "headrace_run", None)
+    if run is not None:
+        return run  # type: ignore[no-any-return]
+    return current_task_run.get() or current_flow_run.get()
+
+
+class RecordHandler(logging.Handler):
+    """Copies log lines of runs into their run tree, for the record writer to flush."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        run = _owner(record)
+        if run is None:
+            return
+        try:
+            message = record.getMessage()
+            if record.exc_info and record.exc_info[1] is not None:
+                message += "\n" + logging.Formatter().formatException(record.exc_info)
+            flow_run = getattr(run, "flow_run", run)
+            entry: dict[str, Any] = {
+                "kind": "log",
+                "ts": record.created,
+                "level": record.levelname,
+                "logger": record.name,
+                "message": message,
+                "flow_run_id": flow_run.id,
+            }
+            if flow_run is not run:
+                entry["task_run_id"] = run.id
+                entry["task_run_name"] = run.name
+            flow_run.tree.logs.append(entry)
+        except Exception:
+            self.handleError(record)
+
+
+class RunFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        run = _owner(record)
+        prefix = ""
+        if run is not None:
+            kind = "Task run" if hasattr(run, "task_key") else "Flow run"
+            prefix = f"{kind} {run.name!r} - "
+        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+        text = f"{stamp}.{int(record.msecs):03d} | {record.levelname:<7} | {prefix}{record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+_configured = False
+
+
+def setup_logging(level: str | None = None) -> None:
+    """Install the record and console handlers once; `HEADRACE_LOGGING_LEVEL` sets the level."""
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    import os
+
+    root = logging.getLogger("headrace")
+    root.setLevel(level or os.environ.get("HEADRACE_LOGGING_LEVEL", "INFO"))
+    root.addHandler(RecordHandler())
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(RunFormatter())
+    root.addHandler(console)
+    root.propagate = False
+
+
+class RunLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        extra = dict(kwargs.get("extra") or {})
+        extra.setdefault("headrace_run", self.extra["headrace_run"] if self.extra else None)
+        kwargs["extra"] = extra
+        return msg, kwargs
+
+
+def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
+    """A logger whose lines are kept with the current task run or flow run."""
+    run = current_task_run.get() or current_flow_run.get()
+    if run is None:
+        raise RuntimeError(
+            "get_run_logger() was called outside a flow or task run; "
+            "use logging.getLogger(...) there instead"
+        )
+    return RunLoggerAdapter(logging.getLogger(RUN_LOGGER), {"headrace_run": run})
+
+
+_original_print = builtins.print
+
+
+def _print(*args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False) -> None:
+    run = print_to_log.get()
+    if run is None or file not in (None, sys.stdout):
+        _original_print(*args, sep=sep, end=end, file=file, flush=flush)
+        return
+    message = (sep if sep is not None else " ").join(str(arg) for arg in args)
+    logging.getLogger(RUN_LOGGER).info(message, extra={"headrace_run": run})
+
+
+def enable_log_prints() -> None:
+    """Route `print` through the run logger for runs with `log_prints=True`."""
+    if builtins.print is not _print:
+        builtins.print = _print

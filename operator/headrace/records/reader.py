@@ -1,0 +1,108 @@
+"""Reading a run record back: the latest line per run wins."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from headrace import settings
+from headrace.results.store import _local_path, read_bytes
+
+FINAL_TYPES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def record_url(flow_run_id: str, storage: str | None = None) -> str:
+    base = (storage or settings.record_storage()).rstrip("/")
+    return f"{base}/{flow_run_id}/record.jsonl"
+
+
+@dataclass
+class RunRecord:
+    url: str
+    flow_runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    task_runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] | None = None
+
+    @classmethod
+    def load(cls, url: str) -> RunRecord:
+        record = cls(url)
+        record.extend(read_bytes(url).decode())
+        return record
+
+    def extend(self, text: str) -> None:
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line being written while we read
+            kind = entry.get("kind")
+            if kind == "task_run":
+                self.task_runs[entry["id"]] = entry
+            elif kind == "flow_run":
+                self.flow_runs[entry["id"]] = entry
+            elif kind == "log":
+                self.logs.append(entry)
+            elif kind == "summary":
+                self.summary = entry
+
+    @property
+    def root(self) -> dict[str, Any]:
+        for run in self.flow_runs.values():
+            if run.get("parent_task_run_id") is None:
+                return run
+        raise ValueError(f"run record {self.url} has no top-level flow run")
+
+    def is_final(self) -> bool:
+        try:
+            return self.root["state"]["type"] in FINAL_TYPES
+        except ValueError:
+            return False
+
+    def waiting_on(self, task_run_id: str) -> list[str]:
+        """Upstream task runs a not-yet-started task run still waits for."""
+        run = self.task_runs[task_run_id]
+        waits = []
+        for upstream_id in run.get("upstream", []):
+            upstream = self.task_runs.get(upstream_id)
+            if upstream is None or upstream["state"]["type"] not in FINAL_TYPES:
+                waits.append(upstream_id)
+        return waits
+
+    def pending(self) -> list[dict[str, Any]]:
+        return [
+            run
+            for run in self.task_runs.values()
+            if run["state"]["type"] in {"PENDING", "SCHEDULED"}
+        ]
+
+
+def find_record(ref: str, storage: str | None = None) -> str:
+    """The record URL for a run given by id, id prefix, name, or a record URL/path itself."""
+    if ref.endswith(".jsonl"):
+        return ref if "://" in ref else Path(ref).absolute().as_uri()
+    base = storage or settings.record_storage()
+    root = _local_path(base)
+    if root is None:
+        return record_url(ref, base)
+    if (root / ref / "record.jsonl").exists():
+        return (root / ref / "record.jsonl").as_uri()
+    matches = []
+    for path in sorted(root.glob("*/record.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True):
+        if path.parent.name.startswith(ref):
+            matches.append(path)
+            continue
+        with path.open() as handle:
+            for line in handle:
+                if '"kind": "flow_run"' in line:
+                    entry = json.loads(line)
+                    if entry.get("name") == ref and entry.get("parent_task_run_id") is None:
+                        matches.append(path)
+                    break
+    if not matches:
+        raise FileNotFoundError(f"no run record for {ref!r} under {base}")
+    return matches[0].as_uri()  # the newest match

@@ -1,0 +1,147 @@
+"""Writes a run tree's record at least once a second, on a thread of its own.
+
+Only runs that changed since the last flush are written, so a 30,000-task run costs one line
+per task run per flush it was active in, not a full snapshot each time. Local files are
+appended to; other fsspec URLs cannot be appended to portably, so they are rewritten whole.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from headrace import settings
+from headrace.results.deep import call_deep
+from headrace.results.store import _local_path, write_bytes
+
+if TYPE_CHECKING:
+    from headrace.engine.runs import FlowRun, RunTree, TaskRun
+
+
+def _json_safe(value: Any) -> Any:
+    try:
+        return json.loads(call_deep(json.dumps, value, default=repr))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def task_run_line(run: TaskRun) -> dict[str, Any]:
+    line: dict[str, Any] = {
+        "kind": "task_run",
+        "id": run.id,
+        "flow_run_id": run.flow_run.id,
+        "name": run.name,
+        "task_key": run.task_key,
+        "state": run.state.to_dict(),
+        "start": run.start_time,
+        "end": run.end_time,
+        "upstream": run.upstream_ids(),
+    }
+    if run.map_index is not None:
+        line["map_index"] = run.map_index
+    if run.attempt > 1:
+        line["attempt"] = run.attempt
+    if run.subflow_run is not None:
+        line["subflow_run_id"] = run.subflow_run.id
+    if run.task is not None and run.task.tags:
+        line["tags"] = sorted(run.task.tags)
+    return line
+
+
+def flow_run_line(run: FlowRun) -> dict[str, Any]:
+    parent = run.parent_task_run
+    flow = run.flow
+    return {
+        "kind": "flow_run",
+        "id": run.id,
+        "name": run.name,
+        "flow_name": flow.name,
+        "version": flow.version,
+        "parameters": _json_safe(run.parameters),
+        "state": run.state.to_dict(),
+        "start": run.start_time,
+        "end": run.end_time,
+        "parent_task_run_id": parent.id if parent else None,
+        "parent_flow_run_id": parent.flow_run.id if parent else None,
+        "tags": sorted(flow.tags),
+        "timeout_seconds": flow.timeout_seconds,
+        "deployment": {
+            "name": settings.deployment_name() or None,
+            "version": settings.deployment_version() or None,
+        },
+    }
+
+
+class RecordWriter:
+    def __init__(self, tree: RunTree, url: str, interval: float | None = None) -> None:
+        self.tree = tree
+        self.url = url
+        self.interval = settings.record_flush_interval() if interval is None else interval
+        self._path = _local_path(url)
+        self._lines: list[str] = []  # everything written, for stores that cannot append
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_counts: dict[str, int] | None = None
+
+    def start(self) -> None:
+        if self._path is not None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._path.write_text("")
+        self._thread = threading.Thread(target=self._loop, name="headrace-record", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.flush()
+            except Exception:  # a full disk must not kill the run; the next flush retries
+                import logging
+
+                logging.getLogger("headrace.record").exception("writing the run record failed")
+
+    def flush(self) -> None:
+        with self._lock:
+            tree = self.tree
+            dirty, tree.dirty = tree.dirty, []
+            logs, tree.logs = tree.logs, []
+            lines: list[str] = []
+            dumps = json.dumps
+            for run in dirty:
+                run.dirty = False
+                if hasattr(run, "task_key"):
+                    lines.append(dumps(task_run_line(run)))  # type: ignore[arg-type]
+                else:
+                    lines.append(dumps(flow_run_line(run)))  # type: ignore[arg-type]
+            lines.extend(dumps(entry, default=repr) for entry in logs)
+            counts = tree.counts()
+            if counts != self._last_counts or dirty:
+                self._last_counts = counts
+                lines.append(
+                    dumps(
+                        {
+                            "kind": "summary",
+                            "ts": time.time(),
+                            "counts": counts,
+                            "total": sum(counts.values()),
+                            "running": tree.running(),
+                        }
+                    )
+                )
+            if not lines:
+                return
+            text = "\n".join(lines) + "\n"
+            if self._path is not None:
+                with self._path.open("a") as handle:
+                    handle.write(text)
+            else:
+                self._lines.append(text)
+                write_bytes(self.url, "".join(self._lines).encode())
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        self.flush()

@@ -1,0 +1,206 @@
+"""Run states: a type (what the orchestrator acts on) and a name (what the user sees).
+
+Headrace follows Prefect 2: `Retrying` is a RUNNING state, `Cached` a COMPLETED one,
+`TimedOut` a FAILED one and `NotReady` a PENDING one, so `state.is_failed()` stays true for a
+timeout while the name keeps the detail.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from typing import Any
+
+from headrace.exceptions import (
+    CancelledRun,
+    CrashedRun,
+    MissingResult,
+    RunTimedOut,
+    UnfinishedRun,
+    UpstreamTaskError,
+)
+
+
+class StateType(str, enum.Enum):
+    SCHEDULED = "SCHEDULED"
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CRASHED = "CRASHED"
+    CANCELLED = "CANCELLED"
+
+
+FINAL_TYPES = frozenset(
+    {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
+)
+
+_NOT_SET: Any = object()
+
+
+class State:
+    """An immutable-by-convention snapshot of a run's state.
+
+    `data` holds the in-memory result (or the exception for a failure); `result_uri` names
+    where the result was persisted, so a state read back from a run record can still load it.
+    """
+
+    __slots__ = ("_data", "message", "name", "result_uri", "timestamp", "type")
+
+    def __init__(
+        self,
+        type: StateType,
+        name: str | None = None,
+        message: str = "",
+        data: Any = _NOT_SET,
+        result_uri: str | None = None,
+        timestamp: float | None = None,
+    ) -> None:
+        self.type = type
+        self.name = name or type.value.capitalize()
+        self.message = message
+        self._data = data
+        self.result_uri = result_uri
+        self.timestamp = time.time() if timestamp is None else timestamp
+
+    @property
+    def data(self) -> Any:
+        return None if self._data is _NOT_SET else self._data
+
+    def has_data(self) -> bool:
+        return self._data is not _NOT_SET
+
+    def is_scheduled(self) -> bool:
+        return self.type is StateType.SCHEDULED
+
+    def is_pending(self) -> bool:
+        return self.type is StateType.PENDING
+
+    def is_running(self) -> bool:
+        return self.type is StateType.RUNNING
+
+    def is_completed(self) -> bool:
+        return self.type is StateType.COMPLETED
+
+    def is_failed(self) -> bool:
+        return self.type is StateType.FAILED
+
+    def is_crashed(self) -> bool:
+        return self.type is StateType.CRASHED
+
+    def is_cancelled(self) -> bool:
+        return self.type is StateType.CANCELLED
+
+    def is_final(self) -> bool:
+        return self.type in FINAL_TYPES
+
+    def result(self, raise_on_failure: bool = True) -> Any:
+        """The run's return value; for an unsuccessful run, raise (or return) its error."""
+        if self.type is StateType.COMPLETED:
+            if self._data is not _NOT_SET:
+                return self._data
+            if self.result_uri:
+                from headrace.results.store import load_result
+
+                self._data = load_result(self.result_uri)
+                return self._data
+            raise MissingResult(
+                f"State {self.name!r} has no result in memory and none was persisted; "
+                "set persist_result=True on the task or flow to keep results"
+            )
+        error = self._error()
+        if raise_on_failure:
+            raise error
+        return error
+
+    def _error(self) -> BaseException:
+        if isinstance(self._data, BaseException):
+            return self._data
+        if self.name == "TimedOut":
+            return RunTimedOut(self.message or "run timed out")
+        if self.type is StateType.CANCELLED:
+            return CancelledRun(self.message or "run was cancelled")
+        if self.type is StateType.CRASHED:
+            return CrashedRun(self.message or "run crashed")
+        if self.name == "NotReady":
+            return UpstreamTaskError(self.message or "an upstream task run did not complete")
+        if self.type is StateType.FAILED:
+            return RuntimeError(self.message or "run failed")
+        return UnfinishedRun(f"run is in state {self.name!r}, which is not final")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type.value,
+            "name": self.name,
+            "message": self.message,
+            "timestamp": self.timestamp,
+            "result": self.result_uri,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> State:
+        return cls(
+            StateType(data["type"]),
+            name=data.get("name"),
+            message=data.get("message") or "",
+            result_uri=data.get("result"),
+            timestamp=data.get("timestamp"),
+        )
+
+    def __repr__(self) -> str:
+        message = f", message={self.message!r}" if self.message else ""
+        return f"{self.name}(type={self.type.value}{message})"
+
+
+def Scheduled(message: str = "", name: str = "Scheduled") -> State:
+    return State(StateType.SCHEDULED, name, message)
+
+
+def AwaitingRetry(message: str = "") -> State:
+    return State(StateType.SCHEDULED, "AwaitingRetry", message)
+
+
+def Pending(message: str = "") -> State:
+    return State(StateType.PENDING, "Pending", message)
+
+
+def NotReady(message: str = "") -> State:
+    return State(StateType.PENDING, "NotReady", message)
+
+
+def Running(message: str = "") -> State:
+    return State(StateType.RUNNING, "Running", message)
+
+
+def Retrying(message: str = "") -> State:
+    return State(StateType.RUNNING, "Retrying", message)
+
+
+def Completed(data: Any = None, message: str = "", result_uri: str | None = None) -> State:
+    return State(StateType.COMPLETED, "Completed", message, data, result_uri)
+
+
+def Cached(data: Any = _NOT_SET, message: str = "", result_uri: str | None = None) -> State:
+    return State(StateType.COMPLETED, "Cached", message, data, result_uri)
+
+
+def Failed(message: str = "", error: BaseException | None = None) -> State:
+    return State(StateType.FAILED, "Failed", message, error if error is not None else _NOT_SET)
+
+
+def TimedOut(message: str = "") -> State:
+    return State(StateType.FAILED, "TimedOut", message)
+
+
+def Crashed(message: str = "", error: BaseException | None = None) -> State:
+    return State(StateType.CRASHED, "Crashed", message, error if error is not None else _NOT_SET)
+
+
+def Cancelled(message: str = "") -> State:
+    return State(StateType.CANCELLED, "Cancelled", message)
+
+
+def exception_message(error: BaseException) -> str:
+    """`Type: text`, the one-line form used in state messages."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -1,0 +1,275 @@
+"""`@task`: the unit of work a flow submits, maps and retries."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import inspect
+import json
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+from headrace.engine.context import current_flow_run
+from headrace.exceptions import MappingLengthMismatch
+from headrace.futures import HeadraceFuture
+from headrace.results.serializers import Serializer
+from headrace.results.store import ResultStore
+
+if TYPE_CHECKING:
+    from headrace.engine.runs import TaskRun
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_STATIC_ITERABLES = (str, bytes, bytearray, dict)
+
+
+class unmapped:  # noqa: N801 - the Prefect spelling users know
+    """Marks an argument of `Task.map` that every mapped run receives whole."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class Signature:
+    """A function's parameters, with a fast path for plain positional-or-keyword functions."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.signature = inspect.signature(fn)
+        params = list(self.signature.parameters.values())
+        self.names = [p.name for p in params]
+        self.simple = all(
+            p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params
+        )
+        self.positional = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
+        self.has_defaults = any(p.default is not p.empty for p in params)
+        self.var_keyword = next((p.name for p in params if p.kind is p.VAR_KEYWORD), None)
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.simple and not kwargs and len(args) == len(self.names) == len(self.positional):
+            return dict(zip(self.names, args, strict=True))
+        bound = self.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    def call(self, fn: Callable[..., Any], parameters: dict[str, Any]) -> Any:
+        if self.simple:
+            return fn(**parameters)
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        for param in self.signature.parameters.values():
+            if param.name not in parameters:
+                continue
+            value = parameters[param.name]
+            if param.kind is param.POSITIONAL_ONLY:
+                args.append(value)
+            elif param.kind is param.VAR_POSITIONAL:
+                args.extend(value)
+            elif param.kind is param.VAR_KEYWORD:
+                kwargs.update(value)
+            else:
+                kwargs[param.name] = value
+        return fn(*args, **kwargs)
+
+
+class Task(Generic[P, R]):
+    """A function the engine runs as a task run: with a state, retries, caching and a result."""
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        name: str | None = None,
+        description: str | None = None,
+        tags: Iterable[str] | None = None,
+        version: str | None = None,
+        cache_key_fn: Callable[[TaskRun, dict[str, Any]], str | None] | None = None,
+        cache_expiration: datetime.timedelta | None = None,
+        retries: int = 0,
+        retry_delay_seconds: float | list[float] = 0,
+        persist_result: bool | None = None,
+        result_storage: str | None = None,
+        result_serializer: str | Serializer | None = None,
+        timeout_seconds: float | None = None,
+        log_prints: bool | None = None,
+        refresh_cache: bool = False,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"@task needs a function, got {fn!r}")
+        if retries < 0:
+            raise ValueError(f"retries must be 0 or more, got {retries}")
+        if timeout_seconds is not None and timeout_seconds <= 0:
+            raise ValueError(f"timeout_seconds must be positive, got {timeout_seconds}")
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self.description = description or inspect.getdoc(fn)
+        self.tags = frozenset(tags or ())
+        self.version = version
+        self.cache_key_fn = cache_key_fn
+        self.cache_expiration = cache_expiration
+        self.retries = retries
+        self.retry_delay_seconds = retry_delay_seconds
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
+        self.timeout_seconds = timeout_seconds
+        self.log_prints = log_prints
+        self.refresh_cache = refresh_cache
+        self.isasync = inspect.iscoroutinefunction(fn)
+        self.signature = Signature(fn)
+        self._store: ResultStore | None = None
+        self.__doc__ = fn.__doc__
+        self.__name__ = self.name
+        if log_prints:
+            from headrace.logging import enable_log_prints
+
+            enable_log_prints()
+
+    def with_options(self, **options: Any) -> Task[P, R]:
+        """A copy of this task with some options changed."""
+        current = {
+            "name": self.name,
+            "description": self.description,
+            "tags": self.tags,
+            "version": self.version,
+            "cache_key_fn": self.cache_key_fn,
+            "cache_expiration": self.cache_expiration,
+            "retries": self.retries,
+            "retry_delay_seconds": self.retry_delay_seconds,
+            "persist_result": self.persist_result,
+            "result_storage": self.result_storage,
+            "result_serializer": self.result_serializer,
+            "timeout_seconds": self.timeout_seconds,
+            "log_prints": self.log_prints,
+            "refresh_cache": self.refresh_cache,
+        }
+        unknown = set(options) - set(current)
+        if unknown:
+            raise TypeError(f"with_options() got unknown options: {sorted(unknown)}")
+        current.update(options)
+        return Task(self.fn, **current)
+
+    def result_store(self) -> ResultStore | None:
+        """This task's own store, if it sets result_storage or result_serializer."""
+        if self._store is None and (self.result_storage or self.result_serializer):
+            from headrace import settings
+
+            self._store = ResultStore(
+                self.result_storage or settings.result_storage(), self.result_serializer or "auto"
+            )
+        return self._store
+
+    def call(self, parameters: dict[str, Any]) -> Any:
+        return self.signature.call(self.fn, parameters)
+
+    # -- calling ---------------------------------------------------------------------------
+    def __call__(
+        self, *args: P.args, **kwargs: P.kwargs
+    ) -> Any:
+        """Run now and return the result (or state, with `return_state=True`).
+
+        Outside a flow the function is simply called.
+        """
+        return_state = bool(kwargs.pop("return_state", False))
+        wait_for = kwargs.pop("wait_for", None)
+        flow_run = current_flow_run.get()
+        if flow_run is None:
+            return self.fn(*args, **kwargs)
+        from headrace.engine import submission
+
+        parameters = self.signature.bind(args, kwargs)
+        return submission.call_task(self, flow_run, parameters, wait_for, return_state)
+
+    def submit(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        """Start a task run and return its future without waiting."""
+        return_state = bool(kwargs.pop("return_state", False))
+        wait_for = kwargs.pop("wait_for", None)
+        flow_run = _require_flow_run(self, "submit")
+        from headrace.engine import submission
+
+        parameters = self.signature.bind(args, kwargs)
+        return submission.submit_task(self, flow_run, parameters, wait_for, return_state)
+
+    def map(self, *args: Any, **kwargs: Any) -> Any:
+        """Submit one task run per element of the iterable arguments.
+
+        Arguments wrapped in `unmapped(...)` and non-iterables go to every run whole.
+        """
+        return_state = bool(kwargs.pop("return_state", False))
+        wait_for = kwargs.pop("wait_for", None)
+        flow_run = _require_flow_run(self, "map")
+        from headrace.engine import submission
+
+        parameters = self.signature.bind(args, kwargs)
+        mapped: dict[str, list[Any]] = {}
+        static: dict[str, Any] = {}
+        for name, value in parameters.items():
+            if isinstance(value, HeadraceFuture):
+                value = value.result()  # map over what an upstream run returned
+            if isinstance(value, unmapped):
+                static[name] = value.value
+            elif isinstance(value, _STATIC_ITERABLES) or not isinstance(value, Iterable):
+                static[name] = value
+            else:
+                mapped[name] = list(value)
+        if not mapped:
+            raise MappingLengthMismatch(
+                f"{self.name}.map() got no iterable argument to map over; "
+                "pass a list (wrap arguments meant for every run in unmapped(...))"
+            )
+        lengths = {name: len(values) for name, values in mapped.items()}
+        if len(set(lengths.values())) > 1:
+            shown = ", ".join(f"{name}={length}" for name, length in lengths.items())
+            raise MappingLengthMismatch(
+                f"{self.name}.map() got iterables of different lengths ({shown}); "
+                "make them equal or wrap the odd ones in unmapped(...)"
+            )
+        return submission.map_task(self, flow_run, mapped, static, wait_for, return_state)
+
+    def __repr__(self) -> str:
+        return f"Task(name={self.name!r})"
+
+
+def _require_flow_run(task: Task[Any, Any], method: str) -> Any:
+    flow_run = current_flow_run.get()
+    if flow_run is None:
+        raise RuntimeError(
+            f"{task.name}.{method}() was called outside a flow; call it from a @flow function, "
+            f"or call {task.name}(...) directly to just run the function"
+        )
+    return flow_run
+
+
+@overload
+def task(fn: Callable[P, R]) -> Task[P, R]: ...
+
+
+@overload
+def task(
+    fn: None = None, **options: Any
+) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+def task(fn: Callable[P, R] | None = None, **options: Any) -> Any:
+    """Decorate a function as a task: `@task` or `@task(retries=2, ...)`."""
+    if fn is None:
+        return lambda f: Task(f, **options)
+    return Task(fn, **options)
+
+
+def task_input_hash(context: TaskRun, arguments: dict[str, Any]) -> str | None:
+    """A cache key from the task's code and its inputs: same code and inputs, same result."""
+    task = context.task
+    if task is None:
+        return None
+    code = getattr(task.fn, "__code__", None)
+    try:
+        payload = json.dumps(arguments, sort_keys=True, default=repr)
+    except (TypeError, ValueError):
+        return None
+    digest = hashlib.sha256()
+    digest.update(task.name.encode())
+    digest.update(code.co_code if code is not None else b"")
+    digest.update(payload.encode())
+    return digest.hexdigest()
