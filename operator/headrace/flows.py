@@ -76,7 +76,7 @@ class Flow(Generic[P, R]):
         return settings.persist_results_default()
 
     def with_options(self, **options: Any) -> Flow[P, R]:
-        current = {
+        current: dict[str, Any] = {
             "name": self.name,
             "version": self.version,
             "flow_run_name": self.flow_run_name,
@@ -133,7 +133,9 @@ class Flow(Generic[P, R]):
                 if callable(details):
                     for item in details():
                         where = ".".join(str(part) for part in (name, *item.get("loc", ())))
-                        errors.append(f"parameter {where!r}: {item.get('msg')} (got {item.get('input')!r})")
+                        errors.append(
+                            f"parameter {where!r}: {item.get('msg')} (got {item.get('input')!r})"
+                        )
                 else:
                     errors.append(f"parameter {name!r}: {error}")
         if errors:

@@ -10,9 +10,10 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from headrace.engine.context import current_flow_run, current_task_run
+from headrace.engine.runs import TaskRun
 
 if TYPE_CHECKING:
-    from headrace.engine.runs import FlowRun, TaskRun
+    from headrace.engine.runs import FlowRun
 
 RUN_LOGGER = "headrace.runs"
 
@@ -38,7 +39,7 @@ class RecordHandler(logging.Handler):
             message = record.getMessage()
             if record.exc_info and record.exc_info[1] is not None:
                 message += "\n" + logging.Formatter().formatException(record.exc_info)
-            flow_run = getattr(run, "flow_run", run)
+            flow_run = run.flow_run if isinstance(run, TaskRun) else run
             entry: dict[str, Any] = {
                 "kind": "log",
                 "ts": record.created,
@@ -53,6 +54,21 @@ class RecordHandler(logging.Handler):
             flow_run.tree.logs.append(entry)
         except Exception:
             self.handleError(record)
+
+
+class ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is now, so live progress displays can capture it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
 
 
 class RunFormatter(logging.Formatter):
@@ -83,7 +99,7 @@ def setup_logging(level: str | None = None) -> None:
     root = logging.getLogger("headrace")
     root.setLevel(level or os.environ.get("HEADRACE_LOGGING_LEVEL", "INFO"))
     root.addHandler(RecordHandler())
-    console = logging.StreamHandler(sys.stderr)
+    console = ConsoleHandler()
     console.setFormatter(RunFormatter())
     root.addHandler(console)
     root.propagate = False
@@ -111,7 +127,9 @@ def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
 _original_print = builtins.print
 
 
-def _print(*args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False) -> None:
+def _print(
+    *args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False
+) -> None:
     run = print_to_log.get()
     if run is None or file not in (None, sys.stdout):
         _original_print(*args, sep=sep, end=end, file=file, flush=flush)

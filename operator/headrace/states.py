@@ -21,7 +21,7 @@ from headrace.exceptions import (
 )
 
 
-class StateType(str, enum.Enum):
+class StateType(enum.StrEnum):
     SCHEDULED = "SCHEDULED"
     PENDING = "PENDING"
     RUNNING = "RUNNING"
@@ -148,8 +148,7 @@ class State:
         )
 
     def __repr__(self) -> str:
-        message = f", message={self.message!r}" if self.message else ""
-        return f"{self.name}(type={self.type.value}{message})"
+        return f"{self.name}({self.message!r})" if self.message else f"{self.name}()"
 
 
 def Scheduled(message: str = "", name: str = "Scheduled") -> State:

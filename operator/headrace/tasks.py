@@ -24,7 +24,7 @@ R = TypeVar("R")
 _STATIC_ITERABLES = (str, bytes, bytearray, dict)
 
 
-class unmapped:  # noqa: N801 - the Prefect spelling users know
+class unmapped:  # the Prefect spelling users know
     """Marks an argument of `Task.map` that every mapped run receives whole."""
 
     __slots__ = ("value",)
@@ -40,9 +40,7 @@ class Signature:
         self.signature = inspect.signature(fn)
         params = list(self.signature.parameters.values())
         self.names = [p.name for p in params]
-        self.simple = all(
-            p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params
-        )
+        self.simple = all(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params)
         self.positional = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
         self.has_defaults = any(p.default is not p.empty for p in params)
         self.var_keyword = next((p.name for p in params if p.kind is p.VAR_KEYWORD), None)
@@ -102,7 +100,7 @@ class Task(Generic[P, R]):
         if timeout_seconds is not None and timeout_seconds <= 0:
             raise ValueError(f"timeout_seconds must be positive, got {timeout_seconds}")
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self.name: str = name or str(getattr(fn, "__name__", type(fn).__name__))
         self.description = description or inspect.getdoc(fn)
         self.tags = frozenset(tags or ())
         self.version = version
@@ -128,7 +126,7 @@ class Task(Generic[P, R]):
 
     def with_options(self, **options: Any) -> Task[P, R]:
         """A copy of this task with some options changed."""
-        current = {
+        current: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
             "tags": self.tags,
@@ -164,9 +162,7 @@ class Task(Generic[P, R]):
         return self.signature.call(self.fn, parameters)
 
     # -- calling ---------------------------------------------------------------------------
-    def __call__(
-        self, *args: P.args, **kwargs: P.kwargs
-    ) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         """Run now and return the result (or state, with `return_state=True`).
 
         Outside a flow the function is simply called.
@@ -246,9 +242,7 @@ def task(fn: Callable[P, R]) -> Task[P, R]: ...
 
 
 @overload
-def task(
-    fn: None = None, **options: Any
-) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+def task(fn: None = None, **options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
 def task(fn: Callable[P, R] | None = None, **options: Any) -> Any:

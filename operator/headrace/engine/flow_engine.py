@@ -11,6 +11,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from headrace import settings
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("headrace.flow_runs")
 
 EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process ended by SIGTERM
+
+# Called with each new top-level run tree: how the CLI finds the run it shows progress for.
+root_observers: list[Callable[[RunTree], None]] = []
 
 _env_id_lock = threading.Lock()
 _env_id_used = False
@@ -88,7 +92,9 @@ class FlowRunSession:
         tree = RunTree() if parent is None else parent.tree
         parent_task_run = None
         if parent is not None:
-            parent_task_run = TaskRun(None, parent, {}, collect_futures(parameters.values()), flow.name)
+            parent_task_run = TaskRun(
+                None, parent, {}, collect_futures(parameters.values()), flow.name
+            )
         run_id = (_take_env_id() if self.root else "") or new_id()
         self.flow_run = FlowRun(
             flow,
@@ -109,6 +115,8 @@ class FlowRunSession:
             tree.root = self.flow_run
             tree.record = RecordWriter(tree, record_url(run_id))
             tree.record.start()
+            for observer in list(root_observers):
+                observer(tree)
             self.sigterm = SigtermHandler(lambda: TerminationSignal(settings.sigterm_state()))
             self.sigterm.install()
         self.invalid = error
@@ -119,7 +127,9 @@ class FlowRunSession:
         self.flow_run.set_state(state)
         parent_task_run = self.flow_run.parent_task_run
         if parent_task_run is not None:
-            parent_task_run.set_state(State(state.type, state.name, state.message, result_uri=state.result_uri))
+            parent_task_run.set_state(
+                State(state.type, state.name, state.message, result_uri=state.result_uri)
+            )
 
     def begin_attempt(self) -> None:
         self.attempt += 1
@@ -194,10 +204,15 @@ class FlowRunSession:
         outstanding = self.outstanding()
         if outstanding:
             get_engine().cancel(outstanding, f"flow run ended {state.name}: {state.message}")
-        if state.is_completed() and state.result_uri is None and self.flow.persist_result is not False:
+        if (
+            state.is_completed()
+            and state.result_uri is None
+            and self.flow.persist_result is not False
+        ):
             try:
                 uri = self.flow_run.result_store.write(
-                    state.data, self.flow_run.result_store.result_key(self.flow_run.id, "flow-result")
+                    state.data,
+                    self.flow_run.result_store.result_key(self.flow_run.id, "flow-result"),
                 )
                 state = Completed(state.data, state.message, uri)
             except Exception as error:
@@ -243,7 +258,9 @@ def _failed_from(failed: list[HeadraceFuture[Any]], total: int, what: str) -> St
     return Failed(message, error)
 
 
-def run_flow_sync(flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool) -> Any:
+def run_flow_sync(
+    flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool
+) -> Any:
     session = FlowRunSession(flow, args, kwargs)
     if session.invalid is not None:
         return session.reject(return_state)
@@ -274,7 +291,9 @@ def run_flow_sync(flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str,
     return session.outcome(state, return_state, reraise)
 
 
-async def run_flow_async(flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool) -> Any:
+async def run_flow_async(
+    flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool
+) -> Any:
     session = FlowRunSession(flow, args, kwargs)
     if session.invalid is not None:
         return session.reject(return_state)
@@ -340,7 +359,9 @@ def _run_in_new_loop(coro: Any) -> Any:
         loop.close()
 
 
-def enter_flow(flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool) -> Any:
+def enter_flow(
+    flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool
+) -> Any:
     if not flow.isasync:
         return run_flow_sync(flow, args, kwargs, return_state)
     coro = run_flow_async(flow, args, kwargs, return_state)

@@ -88,12 +88,17 @@ class MainThreadInterrupts:
     def deliver(self, exc: BaseException) -> None:
         """Raise `exc` in the main thread's innermost run, the right way for its kind."""
         frame = self.frames[-1] if self.frames else None
-        if frame is not None and not frame.loop.is_closed():
-            if asyncio.current_task(frame.loop) is None:
-                # The loop waits in select(): raising here would escape the loop, not the flow.
-                self.pending = exc
-                frame.loop.call_soon_threadsafe(frame.task.cancel)
-                return
+        idle = (
+            frame is not None
+            and not frame.loop.is_closed()
+            and asyncio.current_task(frame.loop) is None
+        )
+        if idle:
+            # The loop waits in select(): raising here would escape the loop, not the flow.
+            assert frame is not None
+            self.pending = exc
+            frame.loop.call_soon_threadsafe(frame.task.cancel)
+            return
         raise exc
 
     def take_pending(self) -> BaseException | None:
@@ -104,7 +109,9 @@ class MainThreadInterrupts:
             self.pending = None
 
     @contextlib.contextmanager
-    def loop_frame(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> Iterator[None]:
+    def loop_frame(
+        self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]
+    ) -> Iterator[None]:
         frame = _LoopFrame(loop, task)
         self.frames.append(frame)
         try:

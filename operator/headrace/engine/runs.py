@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 from headrace.states import Pending, State, StateType
 
 if TYPE_CHECKING:
-    from headrace.records.writer import RecordWriter
     from headrace.flows import Flow
     from headrace.futures import HeadraceFuture
+    from headrace.records.writer import RecordWriter
     from headrace.results.store import ResultStore
     from headrace.task_runners import TaskRunner
     from headrace.tasks import Task
@@ -64,6 +64,7 @@ class RunTree:
 
 class FlowRun:
     __slots__ = (
+        "_name_counters",
         "deadline",
         "dirty",
         "end_time",
@@ -81,7 +82,6 @@ class FlowRun:
         "state",
         "task_runner",
         "tree",
-        "_name_counters",
     )
 
     def __init__(

@@ -164,7 +164,9 @@ def _start(task_run: TaskRun) -> HeadraceFuture[Any]:
     return future
 
 
-def _handed_back(flow_run: FlowRun, value: Any, futures: list[HeadraceFuture[Any]], return_state: bool) -> Any:
+def _handed_back(
+    flow_run: FlowRun, value: Any, futures: list[HeadraceFuture[Any]], return_state: bool
+) -> Any:
     """What `submit`/`map` return: futures, or their final states with `return_state=True`."""
     if _in_flow_loop(flow_run):
         if not return_state:

@@ -60,7 +60,9 @@ def retry_delay(task_run: TaskRun, state: State) -> float | None:
 
 def _begin(task_run: TaskRun) -> None:
     task_run.attempt += 1
-    task_run.set_state(Running() if task_run.attempt == 1 else Retrying(f"attempt {task_run.attempt}"))
+    task_run.set_state(
+        Running() if task_run.attempt == 1 else Retrying(f"attempt {task_run.attempt}")
+    )
 
 
 def _store(task_run: TaskRun) -> ResultStore:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from headrace import settings
-from headrace.results.store import _local_path, read_bytes
+from headrace.results.store import local_path, read_bytes
 
 FINAL_TYPES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
@@ -86,7 +86,7 @@ def find_record(ref: str, storage: str | None = None) -> str:
     if ref.endswith(".jsonl"):
         return ref if "://" in ref else Path(ref).absolute().as_uri()
     base = storage or settings.record_storage()
-    root = _local_path(base)
+    root = local_path(base)
     if root is None:
         return record_url(ref, base)
     if (root / ref / "record.jsonl").exists():

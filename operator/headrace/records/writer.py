@@ -13,11 +13,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from headrace import settings
+from headrace.engine.runs import TaskRun
 from headrace.results.deep import call_deep
-from headrace.results.store import _local_path, write_bytes
+from headrace.results.store import local_path, write_bytes
 
 if TYPE_CHECKING:
-    from headrace.engine.runs import FlowRun, RunTree, TaskRun
+    from headrace.engine.runs import FlowRun, RunTree
 
 
 def _json_safe(value: Any) -> Any:
@@ -79,7 +80,7 @@ class RecordWriter:
         self.tree = tree
         self.url = url
         self.interval = settings.record_flush_interval() if interval is None else interval
-        self._path = _local_path(url)
+        self._path = local_path(url)
         self._lines: list[str] = []  # everything written, for stores that cannot append
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -111,10 +112,10 @@ class RecordWriter:
             dumps = json.dumps
             for run in dirty:
                 run.dirty = False
-                if hasattr(run, "task_key"):
-                    lines.append(dumps(task_run_line(run)))  # type: ignore[arg-type]
+                if isinstance(run, TaskRun):
+                    lines.append(dumps(task_run_line(run)))
                 else:
-                    lines.append(dumps(flow_run_line(run)))  # type: ignore[arg-type]
+                    lines.append(dumps(flow_run_line(run)))
             lines.extend(dumps(entry, default=repr) for entry in logs)
             counts = tree.counts()
             if counts != self._last_counts or dirty:

@@ -19,7 +19,7 @@ from headrace.results.serializers import Serializer, get_serializer
 _MAGIC = "headrace-result"
 
 
-def _local_path(url: str) -> Path | None:
+def local_path(url: str) -> Path | None:
     if url.startswith("file://"):
         return Path(unquote(urlparse(url).path))
     if "://" not in url:
@@ -33,12 +33,12 @@ def _join(base: str, key: str) -> str:
 
 def normalize_url(url: str) -> str:
     """Plain paths become file:// URLs so every recorded location is a URI."""
-    path = _local_path(url)
+    path = local_path(url)
     return path.as_uri() if path is not None else url.rstrip("/")
 
 
 def write_bytes(url: str, data: bytes) -> None:
-    path = _local_path(url)
+    path = local_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -52,7 +52,7 @@ def write_bytes(url: str, data: bytes) -> None:
 
 
 def read_bytes(url: str) -> bytes:
-    path = _local_path(url)
+    path = local_path(url)
     if path is not None:
         return path.read_bytes()
     import fsspec
@@ -63,7 +63,7 @@ def read_bytes(url: str) -> bytes:
 
 
 def exists(url: str) -> bool:
-    path = _local_path(url)
+    path = local_path(url)
     if path is not None:
         return path.exists()
     import fsspec
@@ -74,7 +74,11 @@ def exists(url: str) -> bool:
 
 def _type_name(value: Any) -> str:
     kind = type(value)
-    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    return (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
 
 
 def encode(value: Any, serializer: Serializer, expires: float | None = None) -> bytes:

@@ -1,0 +1,58 @@
+"""Entry point of the `headrace` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="headrace", description="Run Python flows locally or on Kubernetes."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a flow locally and show its progress")
+    run.add_argument("entrypoint", help="FILE.py:FLOW or package.module:FLOW")
+    run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a flow parameter; VALUE is parsed as JSON when it can be",
+    )
+    run.add_argument("--params-json", help="all parameters as one JSON object")
+    run.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
+
+    logs = commands.add_parser("logs", help="show a run's logs from its run record")
+    logs.add_argument("run", help="flow run id, id prefix or name, or a record.jsonl path/URL")
+    logs.add_argument("--reverse", action="store_true", help="newest lines first")
+    logs.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing until the run ends"
+    )
+    logs.add_argument("--task", help="only lines of task runs whose name starts with this")
+    logs.add_argument("-n", "--limit", type=int, help="at most this many lines")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            from headrace.cli.run import gather_parameters, run_entrypoint
+
+            parameters = gather_parameters(args.param, args.params_json)
+            return run_entrypoint(args.entrypoint, parameters, not args.no_progress)
+        if args.command == "logs":
+            from headrace.cli.logs import show_logs
+
+            return show_logs(args.run, args.reverse, args.follow, args.task, args.limit)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"headrace {args.command}: {error}", file=sys.stderr)
+        return 2
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""The current flow run: `id`, `name`, `flow_name`, `parameters`, `parent_flow_run_id`, ..."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from headrace.engine.context import current_flow_run
+
+
+def __dir__() -> list[str]:
+    return ["flow_name", "flow_version", "id", "name", "parameters", "parent_flow_run_id", "tags"]
+
+
+def __getattr__(name: str) -> Any:
+    run = current_flow_run.get()
+    if name == "id":
+        return run.id if run else None
+    if name == "name":
+        return run.name if run else None
+    if name == "flow_name":
+        return run.flow.name if run else None
+    if name == "flow_version":
+        return run.flow.version if run else None
+    if name == "parameters":
+        return dict(run.parameters) if run else {}
+    if name == "tags":
+        return sorted(run.flow.tags) if run else []
+    if name == "parent_flow_run_id":
+        parent = run.parent_task_run if run else None
+        return parent.flow_run.id if parent else None
+    raise AttributeError(f"headrace.runtime.flow_run has no attribute {name!r}")
