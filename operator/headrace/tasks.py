@@ -57,11 +57,16 @@ class Signature:
             return fn(**parameters)
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
+        positional = True  # until a parameter is left out, pass them in order by position
         for param in self.signature.parameters.values():
             if param.name not in parameters:
+                positional = False
                 continue
             value = parameters[param.name]
-            if param.kind is param.POSITIONAL_ONLY:
+            if param.kind is param.POSITIONAL_ONLY or (
+                positional and param.kind is param.POSITIONAL_OR_KEYWORD
+            ):
+                # by position: `*args` after it would otherwise clash with it as a keyword
                 args.append(value)
             elif param.kind is param.VAR_POSITIONAL:
                 args.extend(value)
