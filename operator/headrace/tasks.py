@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import hashlib
 import inspect
@@ -200,9 +201,28 @@ class Task(Generic[P, R]):
         return_state = bool(kwargs.pop("return_state", False))
         wait_for = kwargs.pop("wait_for", None)
         flow_run = _require_flow_run(self, "map")
+        parameters = self.signature.bind(args, kwargs)
+        if asyncio._get_running_loop() is not None and any(
+            isinstance(value, HeadraceFuture) for value in parameters.values()
+        ):
+            # In an event loop `future.result()` is a coroutine: await the futures first.
+            return self._map_after_futures(flow_run, parameters, wait_for, return_state)
+        return self._map_bound(flow_run, parameters, wait_for, return_state)
+
+    async def _map_after_futures(
+        self, flow_run: Any, parameters: dict[str, Any], wait_for: Any, return_state: bool
+    ) -> Any:
+        for name, value in parameters.items():
+            if isinstance(value, HeadraceFuture):
+                parameters[name] = await value.result()
+        handed_back = self._map_bound(flow_run, parameters, wait_for, return_state)
+        return await handed_back if inspect.isawaitable(handed_back) else handed_back
+
+    def _map_bound(
+        self, flow_run: Any, parameters: dict[str, Any], wait_for: Any, return_state: bool
+    ) -> Any:
         from headrace.engine import submission
 
-        parameters = self.signature.bind(args, kwargs)
         mapped: dict[str, list[Any]] = {}
         static: dict[str, Any] = {}
         for name, value in parameters.items():
