@@ -1,0 +1,223 @@
+"""Futures, `wait_for`, and Prefect-2 semantics for failed upstream runs."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from headrace import HeadraceFuture, UpstreamTaskError, flow, task
+
+
+class Boom(Exception):
+    pass
+
+
+@task
+def inc(x: int) -> int:
+    return x + 1
+
+
+@task
+def fail(message: str = "boom") -> int:
+    raise Boom(message)
+
+
+def test_future_result_wait_and_state() -> None:
+    gate = threading.Event()
+
+    @task
+    def gated() -> str:
+        assert gate.wait(10)
+        return "opened"
+
+    @flow
+    def f() -> None:
+        future = gated.submit()
+        assert isinstance(future, HeadraceFuture)
+        assert not future.done()
+        assert future.wait(timeout=0.05) is None  # not final yet
+        assert future.state.name in {"Pending", "Running"}
+        with pytest.raises(TimeoutError):
+            future.result(timeout=0.05)
+        gate.set()
+        state = future.wait()
+        assert state is future.state and state.is_completed()
+        assert future.done()
+        assert future.result() == "opened"
+
+    f()
+
+
+def test_future_of_a_failed_run_raises_its_exception() -> None:
+    @flow
+    def f() -> None:
+        future = fail.submit("bad input")
+        with pytest.raises(Boom, match="bad input"):
+            future.result()
+        assert isinstance(future.result(raise_on_failure=False), Boom)
+        assert future.state.is_failed()
+
+    f(return_state=True)
+
+
+def test_futures_as_arguments_pass_their_results() -> None:
+    @task
+    def total(values: list[int], extra: dict[str, int]) -> int:
+        return sum(values) + sum(extra.values())
+
+    @flow
+    def f() -> int:
+        a = inc.submit(1)
+        b = inc.submit(a)
+        return total(values=[a, b, 10], extra={"k": inc.submit(b)})
+
+    assert f() == 2 + 3 + 10 + 4
+
+
+def test_failed_upstream_makes_downstream_not_ready_and_it_never_runs(load_record) -> None:
+    ran = []
+
+    @task
+    def downstream(x: int) -> int:
+        ran.append(x)
+        return x
+
+    @flow
+    def f() -> None:
+        bad = fail.submit()
+        later = downstream.submit(bad)
+        even_later = downstream.submit(later)
+        assert later.wait().name == "NotReady"
+        assert even_later.wait().name == "NotReady"
+        with pytest.raises(UpstreamTaskError, match="fail-0"):
+            later.result()
+
+    state = f(return_state=True)
+    assert ran == []
+    assert state.is_failed()
+    record = load_record()
+    names = {run["name"]: run["state"]["name"] for run in record.task_runs.values()}
+    assert names == {"fail-0": "Failed", "downstream-0": "NotReady", "downstream-1": "NotReady"}
+
+
+def test_direct_call_with_a_failed_upstream_is_not_ready_too() -> None:
+    ran = []
+
+    @task
+    def downstream(x: int) -> int:
+        ran.append(x)
+        return x
+
+    @flow
+    def f() -> None:
+        with pytest.raises(UpstreamTaskError):
+            downstream(fail.submit())
+
+    assert f(return_state=True).is_failed()  # the failed submitted run fails the flow
+    assert ran == []
+
+
+def test_wait_for_orders_runs_without_passing_data() -> None:
+    order = []
+
+    @task
+    def step(name: str, delay: float = 0.0) -> str:
+        time.sleep(delay)
+        order.append(name)
+        return name
+
+    @flow
+    def f() -> None:
+        first = step.submit("first", 0.2)
+        second = step.submit("second", wait_for=[first])
+        step("third", wait_for=second)
+
+    f()
+    assert order == ["first", "second", "third"]
+
+
+def test_wait_for_a_failed_run_makes_the_waiter_not_ready() -> None:
+    ran = []
+
+    @task
+    def after() -> None:
+        ran.append(1)
+
+    @flow
+    def f() -> None:
+        state = after.submit(wait_for=[fail.submit()], return_state=True)
+        assert state.name == "NotReady"
+
+    assert f(return_state=True).is_failed()
+    assert ran == []
+
+
+def test_flow_returning_none_with_a_failed_submitted_task_fails() -> None:
+    @flow
+    def f() -> None:
+        inc.submit(1)
+        fail.submit("left behind")
+
+    state = f(return_state=True)
+    assert state.is_failed()
+    assert "fail-0" in state.message
+    with pytest.raises(Boom, match="left behind"):
+        f()
+
+
+def test_flow_returning_a_value_is_not_failed_by_an_unrelated_failed_task() -> None:
+    @flow
+    def f() -> str:
+        fail.submit()
+        return "done"
+
+    assert f() == "done"
+
+
+def test_flow_returning_a_failed_future_fails() -> None:
+    @flow
+    def f() -> object:
+        inc.submit(1)
+        return fail.submit("returned")
+
+    with pytest.raises(Boom, match="returned"):
+        f()
+
+
+def test_flow_exceptions_propagate_to_the_caller() -> None:
+    @flow
+    def f() -> None:
+        raise Boom("from the flow body")
+
+    with pytest.raises(Boom, match="from the flow body"):
+        f()
+    state = f(return_state=True)
+    assert state.is_failed() and isinstance(state.result(raise_on_failure=False), Boom)
+
+
+def test_flow_waits_for_unfinished_submitted_runs_before_it_ends() -> None:
+    finished = []
+
+    @task
+    def slowish(i: int) -> None:
+        time.sleep(0.1)
+        finished.append(i)
+
+    @flow
+    def f() -> None:
+        for i in range(5):
+            slowish.submit(i)
+
+    assert f(return_state=True).is_completed()
+    assert sorted(finished) == [0, 1, 2, 3, 4]
+
+
+def test_flow_returning_a_future_or_nested_futures_returns_their_results() -> None:
+    @flow
+    def f() -> object:
+        a = inc.submit(1)
+        return {"a": a, "list": [inc.submit(a), (a, 5)]}
+
+    assert f() == {"a": 2, "list": [3, (2, 5)]}
