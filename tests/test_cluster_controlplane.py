@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,67 +18,11 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from cluster.fixtures import Cluster
+from cluster.helpers import finished_pod, pod_gone, pod_logs, pod_manifest, wait_for
 
 pytestmark = pytest.mark.cluster
 
-IMAGE = "busybox:1.36"  # ignored by the process kubelet; used by real clusters
 GROUP = "tests.headrace.dev"
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
-    """Poll until ``predicate`` returns something truthy; fail with ``what`` on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
-
-
-def pod_manifest(name: str, script: str, **spec: Any) -> dict[str, Any]:
-    env = spec.pop("env", [])
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name},
-        "spec": {
-            "restartPolicy": "Never",
-            "containers": [
-                {"name": "main", "image": IMAGE, "command": ["sh", "-c", script], "env": env}
-            ],
-            **spec,
-        },
-    }
-
-
-def finished_pod(core: client.CoreV1Api, namespace: str, name: str) -> client.V1Pod:
-    def done() -> client.V1Pod | None:
-        pod = core.read_namespaced_pod(name, namespace)
-        return pod if pod.status.phase in ("Succeeded", "Failed") else None
-
-    return wait_for(done, what=f"pod {name} to finish")
-
-
-def pod_logs(core: client.CoreV1Api, namespace: str, name: str) -> str:
-    """The pod's logs, or "" while they are not available yet (container starting)."""
-    try:
-        return str(core.read_namespaced_pod_log(name, namespace))
-    except ApiException as exc:
-        if exc.status in (400, 404):
-            return ""
-        raise
-
-
-def pod_gone(core: client.CoreV1Api, namespace: str, name: str) -> bool:
-    try:
-        core.read_namespaced_pod(name, namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            return True
-        raise
-    return False
 
 
 # -- API machinery -------------------------------------------------------------------

@@ -155,6 +155,7 @@ class ContainerRun:
     last_state: JSON = field(default_factory=dict)
     restart_at: float | None = None  # monotonic time of a scheduled (re)start
     attempted: bool = False  # a start was attempted, so the next start is a restart
+    closed: bool = False  # the pod worker is done with this container for good
     _pumps: list[threading.Thread] = field(default_factory=list)
 
     @property

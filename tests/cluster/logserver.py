@@ -109,7 +109,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         current = run.restart_count
         while True:
-            still_running = run.running and run.restart_count == current
+            # Follow this attempt (waiting for it to start if need be) until it ends.
+            still_running = (
+                not run.closed
+                and run.restart_count == current
+                and (run.running or not run.attempted)
+            )
             time.sleep(0.2)
             entries = read_log_lines(path)
             if not emit(entries[seen:]):

@@ -125,6 +125,8 @@ class PodWorker(threading.Thread):
             log.error("pod worker %s crashed:\n%s", self.name, traceback.format_exc())
         finally:
             self.kill_all()
+            for run in self._all_runs():
+                run.closed = True
 
     def _run(self) -> None:
         self._report()

@@ -1,0 +1,75 @@
+"""Small polling and pod helpers shared by cluster tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+IMAGE = "busybox:1.36"  # ignored by the process kubelet; pulled by real clusters
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    """Poll until ``predicate`` returns something truthy; fail with ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+
+
+def pod_manifest(name: str, script: str, **spec: Any) -> dict[str, Any]:
+    """A one-container ``sh -c script`` pod (restartPolicy Never unless overridden)."""
+    env = spec.pop("env", [])
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {"name": "main", "image": IMAGE, "command": ["sh", "-c", script], "env": env}
+            ],
+            **spec,
+        },
+    }
+
+
+def finished_pod(
+    core: client.CoreV1Api, namespace: str, name: str, timeout: float = 60
+) -> client.V1Pod:
+    """Wait until the pod is Succeeded or Failed and return it."""
+
+    def done() -> client.V1Pod | None:
+        pod = core.read_namespaced_pod(name, namespace)
+        return pod if pod.status.phase in ("Succeeded", "Failed") else None
+
+    return wait_for(done, timeout, f"pod {name} to finish")
+
+
+def pod_logs(core: client.CoreV1Api, namespace: str, name: str) -> str:
+    """The pod's logs, or "" while they are not available yet (container starting)."""
+    try:
+        # An unscheduled pod has empty logs, which the client returns as None.
+        return core.read_namespaced_pod_log(name, namespace) or ""
+    except ApiException as exc:
+        if exc.status in (400, 404):
+            return ""
+        raise
+
+
+def pod_gone(core: client.CoreV1Api, namespace: str, name: str) -> bool:
+    try:
+        core.read_namespaced_pod(name, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return True
+        raise
+    return False
