@@ -21,7 +21,12 @@ from headrace.engine.interrupts import SigtermHandler, deadline, interrupts, on_
 from headrace.engine.names import generate_name
 from headrace.engine.orchestrator import get_engine
 from headrace.engine.runs import FlowRun, RunTree, TaskRun, new_id
-from headrace.exceptions import FlowTimeout, ParameterValidationError, TerminationSignal
+from headrace.exceptions import (
+    FlowTimeout,
+    ParameterValidationError,
+    TerminationSignal,
+    UpstreamTaskError,
+)
 from headrace.futures import HeadraceFuture
 from headrace.logging import print_to_log, setup_logging
 from headrace.records.reader import record_url
@@ -83,6 +88,19 @@ class FlowRunSession:
         self.flow = flow
         parent = current_flow_run.get()
         self.root = parent is None
+        upstream = collect_futures((*args, *kwargs.values())) if parent is not None else []
+        if upstream:
+            # A subflow gets what its upstream runs returned, as a task would (Prefect 2).
+            for future in upstream:
+                future._wait_sync(None)
+            not_done = [future for future in upstream if not future.state.is_completed()]
+            if not_done:
+                first = not_done[0]
+                raise UpstreamTaskError(
+                    f"subflow {flow.name!r} did not run: upstream task run "
+                    f"{first.task_run.name!r} is {first.state.name}"
+                )
+            args, kwargs = resolve(args), resolve(kwargs)
         error: ParameterValidationError | None = None
         try:
             parameters = flow.validate_parameters(flow.bind(args, kwargs))
@@ -92,9 +110,7 @@ class FlowRunSession:
         tree = RunTree() if parent is None else parent.tree
         parent_task_run = None
         if parent is not None:
-            parent_task_run = TaskRun(
-                None, parent, {}, collect_futures(parameters.values()), flow.name
-            )
+            parent_task_run = TaskRun(None, parent, {}, upstream, flow.name)
         run_id = (_take_env_id() if self.root else "") or new_id()
         self.flow_run = FlowRun(
             flow,
@@ -294,6 +310,9 @@ def run_flow_sync(
 async def run_flow_async(
     flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool
 ) -> Any:
+    if current_flow_run.get() is not None:
+        for future in collect_futures((*args, *kwargs.values())):
+            await future._wait_async(None)  # so the session's wait for them does not block
     session = FlowRunSession(flow, args, kwargs)
     if session.invalid is not None:
         return session.reject(return_state)
