@@ -1,0 +1,106 @@
+"""Flow parameters: binding, pydantic validation and coercion, **kwargs flows."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pydantic import BaseModel
+
+from headrace import ParameterValidationError, flow
+
+
+def test_parameters_are_coerced_to_their_annotations() -> None:
+    @flow
+    def f(x: int, ratio: float = 0.5, names: list[str] | None = None) -> tuple:
+        return x, ratio, names
+
+    assert f("3") == (3, 0.5, None)
+    assert f(x="4", ratio="2", names=("a",)) == (4, 2.0, ["a"])
+
+
+def test_invalid_parameter_raises_naming_the_parameter(load_record) -> None:
+    @flow
+    def f(count: int, label: str = "x") -> int:
+        return count
+
+    with pytest.raises(ParameterValidationError, match="'count'") as caught:
+        f("three")
+    assert "three" in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+    record = load_record()
+    assert record.root["state"]["name"] == "Failed"
+
+
+def test_invalid_parameter_with_return_state_gives_a_failed_state() -> None:
+    @flow
+    def f(count: int) -> int:
+        return count
+
+    state = f("nope", return_state=True)
+    assert state.is_failed()
+    with pytest.raises(ParameterValidationError):
+        state.result()
+
+
+class Config(BaseModel):
+    size: int
+
+
+def test_nested_model_errors_name_the_field() -> None:
+    @flow
+    def f(config: Config) -> int:
+        return config.size
+
+    assert f({"size": "5"}) == 5
+    with pytest.raises(ParameterValidationError, match=r"config\.size"):
+        f({"size": "big"})
+
+
+def test_missing_or_unknown_arguments_are_parameter_errors() -> None:
+    @flow
+    def f(x: int) -> int:
+        return x
+
+    with pytest.raises(ParameterValidationError, match="cannot take"):
+        f()
+    with pytest.raises(ParameterValidationError, match="cannot take"):
+        f(1, y=2)
+
+
+def test_validation_can_be_turned_off() -> None:
+    @flow(validate_parameters=False)
+    def f(x: int) -> object:
+        return x
+
+    assert f("3") == "3"
+
+
+def test_kwargs_flow_receives_its_keywords(load_record) -> None:
+    @flow
+    def f(a: int, **options: object) -> dict[str, object]:
+        return {"a": a, **options}
+
+    assert f(1, b=2, c="three") == {"a": 1, "b": 2, "c": "three"}
+    params = load_record().root["parameters"]
+    assert params["a"] == 1
+    assert params["options"] == {"b": 2, "c": "three"}
+
+
+def test_async_flow_parameters_are_validated_too() -> None:
+    @flow
+    async def f(x: int) -> int:
+        return x * 2
+
+    assert asyncio.run(f("21")) == 42
+    with pytest.raises(ParameterValidationError, match="'x'"):
+        asyncio.run(f("many"))
+
+
+def test_parameters_are_recorded(load_record) -> None:
+    @flow
+    def f(x: int, tags: list[str]) -> None:
+        pass
+
+    f("7", ["a", "b"])
+    assert load_record().root["parameters"] == {"x": 7, "tags": ["a", "b"]}
