@@ -1,0 +1,235 @@
+"""Where flows and tasks run (the sync/async matrix), and scale without deadlocks."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from headrace import ConcurrentTaskRunner, HeadraceFuture, flow, task
+from headrace.engine.orchestrator import get_engine
+
+
+@task
+def sync_inc(x: int) -> int:
+    return x + 1
+
+
+@task
+async def async_inc(x: int) -> int:
+    await asyncio.sleep(0.001)
+    return x + 1
+
+
+def test_sync_flow_runs_on_the_main_thread() -> None:
+    @flow
+    def f() -> bool:
+        return threading.current_thread() is threading.main_thread()
+
+    assert f() is True
+
+
+def test_async_flow_runs_on_its_callers_loop_not_the_engines() -> None:
+    @flow
+    async def f() -> tuple[object, object]:
+        return asyncio.get_running_loop(), get_engine().loop
+
+    async def main() -> None:
+        mine, engines = await f()
+        assert mine is asyncio.get_running_loop()
+        assert mine is not engines
+
+    asyncio.run(main())
+
+
+def test_sync_flow_mixing_sync_and_async_tasks() -> None:
+    @flow
+    def f() -> int:
+        a = async_inc.submit(0)  # async upstream of sync
+        b = sync_inc.submit(a)
+        c = async_inc(b)  # a direct async call in a sync flow returns the result
+        d = sync_inc(c)
+        assert not asyncio.iscoroutine(c)
+        return async_inc.submit(d).result()
+
+    assert f() == 5
+
+
+def test_async_flow_task_conventions() -> None:
+    @flow
+    async def f() -> list[int]:
+        direct_async = await async_inc(0)
+        direct_sync = await sync_inc(direct_async)  # runs on a worker; the loop stays free
+        future = await sync_inc.submit(direct_sync)
+        assert isinstance(future, HeadraceFuture)
+        from_future = await future.result()
+        async_future = await async_inc.submit(future)  # a sync upstream of an async task
+        state = await async_future.wait()
+        assert state.is_completed()
+        states = await sync_inc.submit(1, return_state=True)
+        return [direct_async, direct_sync, from_future, await async_future, states.result()]
+
+    assert asyncio.run(f()) == [1, 2, 3, 4, 2]
+
+
+def test_sync_task_direct_call_in_async_flow_keeps_the_loop_free() -> None:
+    ticks: list[float] = []
+
+    @task
+    def blocking() -> str:
+        time.sleep(0.3)
+        return "done"
+
+    async def ticker() -> None:
+        for _ in range(5):
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.02)
+
+    @flow
+    async def f() -> str:
+        tick = asyncio.ensure_future(ticker())
+        result = await blocking()
+        await tick
+        return result
+
+    assert asyncio.run(f()) == "done"
+    assert len(ticks) == 5  # the ticker ran while the sync task blocked its worker
+
+
+def test_async_tasks_run_concurrently_on_the_engine_loop() -> None:
+    @task
+    async def where(i: int) -> bool:
+        await asyncio.sleep(0.01)
+        return asyncio.get_running_loop() is get_engine().loop
+
+    @flow
+    def f() -> list[bool]:
+        return [fut.result() for fut in where.map(range(3))]
+
+    assert f() == [True, True, True]
+
+
+def test_max_workers_bounds_concurrency() -> None:
+    lock = threading.Lock()
+    active = [0, 0]  # current, peak
+
+    @task
+    def busy(i: int) -> int:
+        with lock:
+            active[0] += 1
+            active[1] = max(active[1], active[0])
+        time.sleep(0.01)
+        with lock:
+            active[0] -= 1
+        return i
+
+    @flow(task_runner=ConcurrentTaskRunner(max_workers=3))
+    def f() -> int:
+        return sum(fut.result() for fut in busy.map(range(30)))
+
+    assert f() == sum(range(30))
+    assert active[1] <= 3
+
+
+# -- 10k: no deadlocks, no recursion, no per-task threads -------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_ten_thousand_async_tasks_sleeping_at_once() -> None:
+    @task
+    async def nap(i: int) -> int:
+        await asyncio.sleep(0.2)
+        return i
+
+    @flow
+    def f() -> int:
+        futures = nap.map(range(10_000))
+        return sum(future.result() for future in futures)
+
+    assert f() == sum(range(10_000))
+
+
+@pytest.mark.timeout(60)
+def test_ten_thousand_async_tasks_submitted_from_an_async_flow() -> None:
+    @task
+    async def nap(i: int) -> int:
+        await asyncio.sleep(0.2)
+        return i
+
+    @flow
+    async def f() -> int:
+        futures = [await nap.submit(i) for i in range(10_000)]
+        return sum([await future.result() for future in futures])
+
+    assert asyncio.run(f()) == sum(range(10_000))
+
+
+@pytest.mark.timeout(60)
+def test_ten_thousand_sync_tasks() -> None:
+    @task
+    def short(i: int) -> int:
+        time.sleep(0.001)
+        return i
+
+    @flow
+    def f() -> int:
+        return sum(future.result() for future in short.map(range(10_000)))
+
+    assert f() == sum(range(10_000))
+
+
+@pytest.mark.timeout(60)
+def test_one_task_with_ten_thousand_upstream_futures_as_input() -> None:
+    @task
+    def total(values: list[int]) -> int:
+        return sum(values)
+
+    @flow
+    def f() -> tuple[int, int]:
+        upstream = sync_inc.map(range(10_000))
+        via_async = async_inc.map(range(10_000))
+        return total(upstream), total.submit(via_async).result()
+
+    expected = sum(range(1, 10_001))
+    assert f() == (expected, expected)
+
+
+@pytest.mark.timeout(60)
+def test_one_task_waiting_for_ten_thousand_futures(load_record) -> None:
+    finished = []
+
+    @task
+    def mark(i: int) -> None:
+        finished.append(i)
+
+    @task
+    def after() -> int:
+        return len(finished)
+
+    @flow
+    def f() -> int:
+        futures = mark.map(range(10_000))
+        return after.submit(wait_for=futures).result()
+
+    assert f() == 10_000
+    record = load_record()
+    (after_run,) = [run for run in record.task_runs.values() if run["task_key"] == "after"]
+    assert len(after_run["upstream"]) == 10_000
+
+
+@pytest.mark.timeout(60)
+def test_long_chain_of_not_ready_runs_does_not_recurse() -> None:
+    @task
+    def fail() -> int:
+        raise ValueError("first link")
+
+    @flow
+    def f() -> str:
+        future = fail.submit()
+        for _ in range(5_000):
+            future = sync_inc.submit(future)
+        return future.wait().name
+
+    assert f() == "NotReady"
