@@ -33,6 +33,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     logs.add_argument("--task", help="only lines of task runs whose name starts with this")
     logs.add_argument("-n", "--limit", type=int, help="at most this many lines")
+
+    operator = commands.add_parser("operator", help="run the Kubernetes operator")
+    operator.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        help="watch only this namespace (repeatable); default: all",
+    )
+    operator.add_argument(
+        "--liveness", help="serve liveness at this URL, e.g. http://0.0.0.0:8080/healthz"
+    )
+    operator.add_argument("-v", "--verbose", action="store_true")
     return parser
 
 
@@ -48,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
             from headrace.cli.logs import show_logs
 
             return show_logs(args.run, args.reverse, args.follow, args.task, args.limit)
+        if args.command == "operator":
+            from headrace.controller.main import run_operator
+
+            return run_operator(args.namespace, args.liveness, args.verbose)
     except (ValueError, FileNotFoundError) as error:
         print(f"headrace {args.command}: {error}", file=sys.stderr)
         return 2

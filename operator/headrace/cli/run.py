@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 from typing import Any
 
@@ -11,8 +13,9 @@ from rich.console import Console
 from headrace.cli.loader import load_flow
 from headrace.cli.params import parse_json, parse_pairs
 from headrace.cli.progress import RunProgress
+from headrace.engine.runs import RunTree
 from headrace.records.reader import record_url
-from headrace.states import State
+from headrace.states import State, exception_message
 
 _STATE_STYLE = {
     "COMPLETED": "bold green",
@@ -34,14 +37,46 @@ def gather_parameters(pairs: list[str], params_json: str | None) -> dict[str, An
     return parameters
 
 
+def write_termination_message(tree: RunTree | None, error: BaseException | None) -> None:
+    """Leave the outcome where Kubernetes reads it (the container's terminationMessagePath).
+
+    The operator learns the final state, result and record locations from the pod itself,
+    so the flow pod needs no API rights at all. Kubernetes keeps at most 4 KiB of it.
+    """
+    path = os.environ.get("HEADRACE_TERMINATION_MESSAGE_PATH")
+    if not path:
+        return
+    message: dict[str, Any] = {}
+    root = tree.root if tree is not None else None
+    if root is not None:
+        message = {
+            "state": root.state.name,
+            "message": root.state.message[:2000],
+            "flowRunId": root.id,
+            "result": root.state.result_uri,
+            "record": record_url(root.id),
+            "counts": tree.counts() if tree is not None else {},
+        }
+    elif error is not None:
+        message = {"state": "Crashed", "message": exception_message(error)[:2000]}
+    with contextlib.suppress(OSError), open(path, "w") as handle:
+        json.dump(message, handle)
+
+
 def run_entrypoint(entrypoint: str, parameters: dict[str, Any], progress: bool) -> int:
     console = Console(stderr=True)
-    flow = load_flow(entrypoint)
-    with RunProgress(console, enabled=progress) as shown:
-        if flow.isasync:
-            state: State = asyncio.run(flow(**parameters, return_state=True))
-        else:
-            state = flow(**parameters, return_state=True)
+    shown = RunProgress(console, enabled=progress)
+    try:
+        flow = load_flow(entrypoint)
+        with shown:
+            if flow.isasync:
+                state: State = asyncio.run(flow(**parameters, return_state=True))
+            else:
+                state = flow(**parameters, return_state=True)
+    except BaseException as error:
+        write_termination_message(shown.tree, error)
+        raise
+    write_termination_message(shown.tree, None)
     tree = shown.tree
     style = _STATE_STYLE.get(state.type.value, "bold")
     console.print(

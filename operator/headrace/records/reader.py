@@ -81,6 +81,33 @@ class RunRecord:
         ]
 
 
+def read_summary(url: str, tail_bytes: int = 256 * 1024) -> dict[str, Any] | None:
+    """The newest summary line (task-run counts) of a record, reading only its tail if local."""
+    path = local_path(url)
+    if path is not None:
+        try:
+            with path.open("rb") as handle:
+                handle.seek(0, 2)
+                size = handle.tell()
+                handle.seek(max(0, size - tail_bytes))
+                text = handle.read().decode(errors="replace")
+        except FileNotFoundError:
+            return None
+    else:
+        try:
+            text = read_bytes(url).decode(errors="replace")
+        except FileNotFoundError:
+            return None
+    for line in reversed(text.splitlines()):
+        if '"kind": "summary"' in line:
+            try:
+                summary: dict[str, Any] = json.loads(line)
+                return summary
+            except json.JSONDecodeError:
+                continue
+    return None
+
+
 def find_record(ref: str, storage: str | None = None) -> str:
     """The record URL for a run given by id, id prefix, name, or a record URL/path itself."""
     if ref.endswith(".jsonl"):

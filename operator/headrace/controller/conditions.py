@@ -1,0 +1,53 @@
+"""Status conditions in kstatus style, so `kubectl wait` and Flux/Argo CD read run health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from headrace.controller.kube import now_iso
+from headrace.crd.models import FINAL_STATES
+
+
+def _condition(
+    kind: str, status: str, reason: str, message: str, generation: int | None
+) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "observedGeneration": generation,
+    }
+
+
+def run_conditions(
+    state: str, message: str, generation: int | None, previous: list[dict[str, Any]] | None
+) -> list[dict[str, Any]]:
+    """Ready, Succeeded, Reconciling and Stalled for a FlowRun in `state`.
+
+    Succeeded is Unknown until the run ends, then True or False: what
+    `kubectl wait --for=condition=Succeeded` needs. Ready is True only for a Completed run.
+    """
+    final = state in FINAL_STATES
+    ok = state == "Completed"
+    conditions = [
+        _condition("Ready", "True" if ok else "False", state, message, generation),
+        _condition(
+            "Succeeded",
+            ("True" if ok else "False") if final else "Unknown",
+            state,
+            message,
+            generation,
+        ),
+        _condition("Reconciling", "False" if final else "True", state, message, generation),
+        _condition("Stalled", "True" if final and not ok else "False", state, message, generation),
+    ]
+    before = {c["type"]: c for c in previous or []}
+    stamp = now_iso()
+    for condition in conditions:
+        old = before.get(condition["type"])
+        unchanged = old is not None and old.get("status") == condition["status"]
+        condition["lastTransitionTime"] = (
+            old.get("lastTransitionTime") if unchanged and old else stamp
+        )
+    return conditions

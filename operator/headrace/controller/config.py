@@ -1,0 +1,39 @@
+"""Operator settings, from the environment its Deployment (or a test) gives it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    # Where runs write results and records unless the FlowRun or Deployment says otherwise.
+    default_result_storage: str = field(
+        default_factory=lambda: os.environ.get(
+            "HEADRACE_DEFAULT_RESULT_STORAGE", "file:///tmp/headrace"
+        )
+    )
+    # The ServiceAccount flow pods run as unless their spec names one (no API rights).
+    flow_service_account: str = field(
+        default_factory=lambda: os.environ.get("HEADRACE_FLOW_SERVICE_ACCOUNT", "")
+    )
+    # The command that starts the engine inside the flow image.
+    engine_command: tuple[str, ...] = field(
+        default_factory=lambda: tuple(os.environ.get("HEADRACE_ENGINE_COMMAND", "headrace").split())
+    )
+    default_grace_seconds: int = field(default_factory=lambda: _int("HEADRACE_GRACE_SECONDS", 30))
+    default_retry_delay_seconds: int = field(
+        default_factory=lambda: _int("HEADRACE_RETRY_DELAY_SECONDS", 5)
+    )
+    progress_interval_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("HEADRACE_PROGRESS_INTERVAL", "2"))
+    )
+
+
+def load() -> OperatorConfig:
+    return OperatorConfig()

@@ -1,0 +1,339 @@
+"""Reconciling one FlowRun: level-triggered, from its status and its pod, never from memory.
+
+Every call reads the FlowRun and the current attempt's pod and moves the run one step on:
+create the pod, report it running, stop it at its deadline or on cancel, retry or finish.
+The pod name is fixed by the attempt number, so a restarted operator adopts the pod it finds
+instead of making a second one, and the deadline lives in the status.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from headrace.controller.conditions import run_conditions
+from headrace.controller.config import OperatorConfig
+from headrace.controller.kube import Kube, iso, now_iso, parse_time
+from headrace.controller.outcome import Outcome, pod_outcome
+from headrace.controller.podspec import RunPlan, build_pod, pod_name, storage_urls
+from headrace.crd.models import FINAL_STATES, FlowSpec
+from headrace.records.reader import read_summary, record_url
+
+logger = logging.getLogger("headrace.operator")
+
+PLURAL = "flowruns"
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock(key: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
+class PlanError(Exception):
+    """The run cannot be planned (e.g. its Deployment is missing); the message says why."""
+
+
+def _duration(start: str | None, end: str | None) -> str | None:
+    began, ended = parse_time(start), parse_time(end)
+    if began is None or ended is None:
+        return None
+    return f"{max(0.0, ended - began):.1f}s"
+
+
+class FlowRunReconciler:
+    def __init__(self, kube: Kube, config: OperatorConfig) -> None:
+        self.kube = kube
+        self.config = config
+
+    def reconcile(self, namespace: str, name: str) -> float | None:
+        """One step; returns seconds until the run wants another look (None: it is final)."""
+        with _lock(f"{namespace}/{name}"):
+            run = self.kube.get_custom(PLURAL, namespace, name)
+            if run is None or run["metadata"].get("deletionTimestamp"):
+                return None
+            status = run.get("status") or {}
+            if status.get("state") in FINAL_STATES:
+                return None
+            return _Step(self, run).advance()
+
+    def plan(self, run: dict[str, Any], attempt: int, deadline: float | None) -> RunPlan:
+        spec = run["spec"]
+        meta = run["metadata"]
+        parameters = dict(spec.get("parameters") or {})
+        storage = spec.get("resultStorage")
+        deployment_name = version = None
+        flow_data = spec.get("flow")
+        ref = spec.get("deploymentRef")
+        if ref:
+            deployment = self.kube.get_custom("deployments", meta["namespace"], ref["name"])
+            if deployment is None:
+                raise PlanError(
+                    f"Deployment {ref['name']!r} not found in namespace {meta['namespace']!r}"
+                )
+            dspec = deployment["spec"]
+            flow_data = {
+                "image": dspec["image"],
+                "entrypoint": dspec["entrypoint"],
+                "pod": dspec.get("pod"),
+            }
+            parameters = {**(dspec.get("parameters") or {}), **parameters}
+            storage = storage or dspec.get("resultStorage")
+            deployment_name, version = ref["name"], dspec.get("version")
+        if not flow_data:
+            raise PlanError("spec names neither deploymentRef nor flow")
+        return RunPlan(
+            namespace=meta["namespace"],
+            run_name=meta["name"],
+            run_uid=meta["uid"],
+            attempt=attempt,
+            flow=FlowSpec.model_validate(flow_data),
+            parameters=parameters,
+            result_storage=storage or self.config.default_result_storage,
+            deadline=deadline,
+            deployment=deployment_name,
+            deployment_version=version,
+        )
+
+    def settings_of(self, run: dict[str, Any]) -> tuple[int | None, int, int]:
+        """timeoutSeconds, retries and retry delay, from the FlowRun over its Deployment."""
+        spec = run["spec"]
+        timeout, retries = spec.get("timeoutSeconds"), spec.get("retries")
+        ref = spec.get("deploymentRef")
+        if ref and (timeout is None or retries is None):
+            deployment = self.kube.get_custom(
+                "deployments", run["metadata"]["namespace"], ref["name"]
+            )
+            dspec = (deployment or {}).get("spec") or {}
+            timeout = timeout if timeout is not None else dspec.get("timeoutSeconds")
+            retries = retries if retries is not None else dspec.get("retries")
+        delay = spec.get("retryDelaySeconds")
+        return (
+            timeout,
+            retries or 0,
+            self.config.default_retry_delay_seconds if delay is None else delay,
+        )
+
+
+class _Step:
+    """The state of one reconcile pass, and the status patch it builds."""
+
+    def __init__(self, owner: FlowRunReconciler, run: dict[str, Any]) -> None:
+        self.owner = owner
+        self.kube = owner.kube
+        self.run = run
+        self.meta = run["metadata"]
+        self.namespace = self.meta["namespace"]
+        self.name = self.meta["name"]
+        self.status: dict[str, Any] = dict(run.get("status") or {})
+        self.patch: dict[str, Any] = {}
+
+    # -- helpers ---------------------------------------------------------------------------
+    def get(self, key: str) -> Any:
+        return self.patch.get(key, self.status.get(key))
+
+    def set_state(self, state: str, message: str) -> None:
+        if state != self.status.get("state"):
+            kind = "Warning" if state in {"Failed", "Crashed", "TimedOut"} else "Normal"
+            self.kube.event(self.run, kind, state, message or state)
+            logger.info("FlowRun %s/%s is %s: %s", self.namespace, self.name, state, message)
+        self.patch["state"] = state
+        self.patch["message"] = message
+
+    def attempts(self) -> list[dict[str, Any]]:
+        if "attempts" not in self.patch:
+            self.patch["attempts"] = [dict(a) for a in self.status.get("attempts") or []]
+        attempts: list[dict[str, Any]] = self.patch["attempts"]
+        return attempts
+
+    def current_attempt(self) -> dict[str, Any] | None:
+        number = self.get("attempt")
+        for attempt in self.attempts():
+            if attempt["number"] == number:
+                return attempt
+        return None
+
+    def commit(self) -> None:
+        if not self.patch:
+            return
+        state = self.get("state") or "Scheduled"
+        self.patch["observedGeneration"] = self.meta.get("generation")
+        self.patch["conditions"] = run_conditions(
+            state,
+            self.get("message") or "",
+            self.meta.get("generation"),
+            self.status.get("conditions"),
+        )
+        self.kube.patch_status(PLURAL, self.namespace, self.name, self.patch)
+
+    # -- the step --------------------------------------------------------------------------
+    def advance(self) -> float | None:
+        try:
+            wait = self._advance()
+        except Exception:
+            self.commit()
+            raise
+        self.commit()
+        return wait
+
+    def _advance(self) -> float | None:
+        owner = self.owner
+        timeout, retries, retry_delay = owner.settings_of(self.run)
+        if self.get("state") is None:
+            self.patch.update(
+                attempt=1, state="Scheduled", message="accepted; creating the flow pod"
+            )
+            ref = self.run["spec"].get("deploymentRef")
+            if ref:
+                self.patch["deployment"] = ref["name"]
+        attempt_no: int = self.get("attempt") or 1
+        stopping = self.get("stopping")
+        now = time.time()
+
+        if self.run["spec"].get("cancel") and not stopping:
+            stopping = self._stop("Cancelled", "cancel requested")
+
+        next_at = parse_time(self.get("nextAttemptTime"))
+        if next_at is not None and not stopping:
+            if now < next_at:
+                return next_at - now
+            self.patch["nextAttemptTime"] = None
+
+        attempt = self.current_attempt()
+        pod = self.kube.get_pod(self.namespace, pod_name(self.name, attempt_no))
+        if attempt is None and not stopping:
+            deadline = None  # set when the pod runs
+            try:
+                plan = owner.plan(self.run, attempt_no, deadline)
+            except PlanError as error:
+                self.set_state("Failed", str(error))
+                self.patch["completionTime"] = now_iso()
+                return None
+            pod, created = self.kube.create_pod(self.namespace, build_pod(plan, owner.config))
+            self.attempts().append(
+                {
+                    "number": attempt_no,
+                    "podName": pod["metadata"]["name"],
+                    "state": "Pending",
+                    "startTime": now_iso(),
+                }
+            )
+            _, records = storage_urls(plan.result_storage)
+            self.patch["recordLocation"] = record_url(self.meta["uid"], records)
+            if created:
+                self.kube.event(
+                    self.run, "Normal", "PodCreated", f"created pod {pod['metadata']['name']}"
+                )
+            self.set_state(
+                "Pending", f"attempt {attempt_no}: waiting for pod {pod['metadata']['name']}"
+            )
+            return owner.config.progress_interval_seconds
+
+        deadline = parse_time(self.get("deadline"))
+        if deadline is not None and now >= deadline and not stopping:
+            stopping = self._stop("TimedOut", f"timeoutSeconds={timeout} passed")
+
+        outcome = pod_outcome(pod, stopping)
+        if stopping and not outcome.final:
+            return 1.0  # the pod is terminating: SIGTERM sent, SIGKILL after grace
+        if not outcome.final:
+            return self._running(outcome, timeout, now)
+        return self._ended(outcome, attempt_no, retries, retry_delay)
+
+    def _stop(self, state: str, why: str) -> str:
+        """Ask the pod to end: SIGTERM now, SIGKILL after its grace period."""
+        self.patch["stopping"] = state
+        name = pod_name(self.name, self.get("attempt") or 1)
+        pod = self.kube.get_pod(self.namespace, name)
+        if pod is not None:
+            grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
+            self.kube.delete_pod(self.namespace, name, grace)
+            self.kube.event(self.run, "Normal", "Stopping", f"{why}: sending SIGTERM to pod {name}")
+        self.patch["message"] = f"{why}; stopping the flow pod"
+        return state
+
+    def _running(self, outcome: Outcome, timeout: int | None, now: float) -> float:
+        interval = self.owner.config.progress_interval_seconds
+        if outcome.state == "Running":
+            if self.get("startTime") is None:
+                started = outcome.started_at or now_iso()
+                self.patch["startTime"] = started
+                if timeout is not None:
+                    began = parse_time(started) or now
+                    self.patch["deadline"] = iso(began + timeout)
+            message = f"attempt {self.get('attempt') or 1} running"
+            if self.get("state") != "Running" or self.status.get("message") != message:
+                self.set_state("Running", message)
+            attempt = self.current_attempt()
+            if attempt is not None and attempt.get("state") != "Running":
+                attempt["state"] = "Running"
+            self._progress()
+        elif outcome.state != self.get("state") or outcome.message != self.get("message"):
+            self.set_state(outcome.state, outcome.message)
+        deadline = parse_time(self.get("deadline"))
+        if deadline is not None:
+            return max(0.05, min(interval, deadline - now))
+        return interval
+
+    def _progress(self) -> None:
+        url = self.get("recordLocation")
+        if not url:
+            return
+        try:
+            summary = read_summary(url)
+        except Exception:  # storage the operator cannot read: progress just stays empty
+            return
+        if summary:
+            progress = {
+                "total": summary.get("total", 0),
+                "counts": summary.get("counts", {}),
+                "running": summary.get("running", [])[:20],
+            }
+            if progress != self.status.get("progress"):
+                self.patch["progress"] = progress
+
+    def _ended(
+        self, outcome: Outcome, attempt_no: int, retries: int, retry_delay: int
+    ) -> float | None:
+        attempt = self.current_attempt()
+        if attempt is not None:
+            attempt.update(
+                state=outcome.state,
+                message=outcome.message,
+                finishTime=outcome.finished_at or now_iso(),
+                exitCode=outcome.exit_code,
+            )
+        report = outcome.report
+        counts = report.get("counts")
+        if isinstance(counts, dict):
+            self.patch["progress"] = {
+                "total": sum(counts.values()),
+                "counts": counts,
+                "running": [],
+            }
+        if report.get("record"):
+            self.patch["recordLocation"] = report["record"]
+        retryable = outcome.state in {"Failed", "Crashed"} and not self.get("stopping")
+        if retryable and attempt_no <= retries:
+            delay = retry_delay * 2 ** (attempt_no - 1)
+            self.patch.update(
+                attempt=attempt_no + 1,
+                nextAttemptTime=iso(time.time() + delay),
+                startTime=None,
+                deadline=None,
+            )
+            self.set_state(
+                "Retrying",
+                f"attempt {attempt_no} {outcome.state}: {outcome.message}; retrying in {delay}s",
+            )
+            return float(delay)
+        completion = now_iso()
+        self.patch["completionTime"] = completion
+        self.patch["duration"] = _duration(self.get("startTime"), completion)
+        if outcome.state == "Completed" and report.get("result"):
+            self.patch["resultLocation"] = report["result"]
+        self.set_state(outcome.state, outcome.message)
+        return None

@@ -1,0 +1,78 @@
+"""kopf wiring: which events lead to a reconcile. All decisions live in `flowruns.py`.
+
+FlowRun events and pod events trigger a reconcile at once; a daemon per unfinished FlowRun
+wakes at its deadline, its retry time and every progress interval, so timeouts do not
+depend on an event arriving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from headrace.controller import config as config_module
+from headrace.controller.flowruns import FlowRunReconciler
+from headrace.controller.kube import Kube
+from headrace.controller.podspec import LABEL_RUN
+from headrace.crd.models import FINAL_STATES, GROUP, VERSION
+
+logger = logging.getLogger("headrace.operator")
+
+_reconciler: FlowRunReconciler | None = None
+
+
+def reconciler() -> FlowRunReconciler:
+    global _reconciler
+    if _reconciler is None:
+        _reconciler = FlowRunReconciler(Kube(), config_module.load())
+    return _reconciler
+
+
+def _unfinished(status: kopf.Status, **_: Any) -> bool:
+    return status.get("state") not in FINAL_STATES
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.posting.enabled = False  # we post our own Events, with our own reasons
+    settings.persistence.finalizer = f"{GROUP}/operator"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.watching.server_timeout = 60
+    settings.execution.max_workers = 16
+
+
+@kopf.on.event(GROUP, VERSION, "flowruns")
+def on_flowrun_event(
+    type: str, namespace: str | None, name: str, status: kopf.Status, **_: Any
+) -> None:
+    if type == "DELETED" or namespace is None or not _unfinished(status):
+        return
+    reconciler().reconcile(namespace, name)
+
+
+@kopf.on.event("", "v1", "pods", labels={LABEL_RUN: kopf.PRESENT})
+def on_pod_event(meta: kopf.Meta, namespace: str | None, **_: Any) -> None:
+    if namespace is None:
+        return
+    for owner in meta.get("ownerReferences") or []:
+        if owner.get("kind") == "FlowRun" and owner.get("apiVersion", "").startswith(GROUP):
+            reconciler().reconcile(namespace, owner["name"])
+
+
+@kopf.daemon(GROUP, VERSION, "flowruns", when=_unfinished, cancellation_timeout=5)
+async def watch_deadline(
+    stopped: kopf.DaemonStopped, namespace: str | None, name: str, **_: Any
+) -> None:
+    while namespace is not None and not stopped:
+        try:
+            wait = await asyncio.to_thread(reconciler().reconcile, namespace, name)
+        except Exception:
+            logger.exception("reconciling FlowRun %s/%s failed; retrying", namespace, name)
+            wait = 2.0
+        if wait is None:
+            return
+        await stopped.wait(min(wait, reconciler().config.progress_interval_seconds))

@@ -1,0 +1,118 @@
+"""The few Kubernetes API calls the operator makes, each named for what it does."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from headrace.crd.models import GROUP, VERSION
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: str | None) -> float | None:
+    if not value:
+        return None
+    text = value.replace("Z", "+00:00")
+    return datetime.datetime.fromisoformat(text).timestamp()
+
+
+def iso(timestamp: float) -> str:
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Kube:
+    def __init__(self, api_client: client.ApiClient | None = None) -> None:
+        self.api_client = api_client or client.ApiClient()
+        self.core = client.CoreV1Api(self.api_client)
+        self.custom = client.CustomObjectsApi(self.api_client)
+
+    def _dict(self, obj: Any) -> dict[str, Any]:
+        result = self.api_client.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+        return result  # type: ignore[no-any-return]
+
+    # -- custom resources -----------------------------------------------------------------
+    def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            found = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name
+            )
+            return found  # type: ignore[return-value]
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        try:
+            self.custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, plural, name, {"status": status}
+            )
+        except ApiException as error:
+            if error.status != 404:  # deleted meanwhile: nothing left to report to
+                raise
+
+    # -- pods -----------------------------------------------------------------------------
+    def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._dict(self.core.read_namespaced_pod(name, namespace))
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def create_pod(self, namespace: str, pod: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Create, or adopt the pod of that name if it exists: (pod, created?)."""
+        try:
+            created = self.core.create_namespaced_pod(namespace, pod)  # type: ignore[arg-type]
+            return self._dict(created), True
+        except ApiException as error:
+            if error.status != 409:
+                raise
+        existing = self.get_pod(namespace, pod["metadata"]["name"])
+        if existing is None:
+            raise RuntimeError(f"pod {pod['metadata']['name']} conflicts but cannot be read")
+        return existing, False
+
+    def delete_pod(self, namespace: str, name: str, grace_seconds: int | None) -> None:
+        try:
+            self.core.delete_namespaced_pod(
+                name, namespace, grace_period_seconds=grace_seconds, propagation_policy="Background"
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    # -- events ---------------------------------------------------------------------------
+    def event(self, obj: dict[str, Any], kind: str, reason: str, message: str) -> None:
+        """A Kubernetes Event on the object, what `kubectl describe` shows."""
+        meta = obj["metadata"]
+        stamp = now_iso()
+        body = {
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion", f"{GROUP}/{VERSION}"),
+                "kind": obj.get("kind", "FlowRun"),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+            },
+            "type": kind,
+            "reason": reason,
+            "message": message[:1000],
+            "source": {"component": "headrace-operator"},
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+            "reportingComponent": "headrace-operator",
+        }
+        # An event is a courtesy; losing one must not fail the reconcile.
+        with contextlib.suppress(ApiException):
+            self.core.create_namespaced_event(meta["namespace"], body)  # type: ignore[arg-type]

@@ -1,0 +1,28 @@
+"""`headrace operator`: run the controller against the current kubeconfig or in-cluster."""
+
+from __future__ import annotations
+
+import logging
+
+
+def run_operator(namespaces: list[str], liveness: str | None, verbose: bool) -> int:
+    import kopf
+    from kubernetes import config
+
+    from headrace.controller import handlers  # noqa: F401 - registers the handlers
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    kopf.run(
+        standalone=True,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        liveness_endpoint=liveness,
+    )
+    return 0

@@ -1,0 +1,137 @@
+"""What a pod says about its attempt: one pure function from pod status to run state.
+
+A clean exit reports the engine's own verdict (read from the termination message); anything
+the engine could not report itself (OOM, eviction, image errors, a kill nobody asked for)
+is Crashed, with the reason Kubernetes gives.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from headrace.controller.podspec import CONTAINER
+
+# Waiting reasons that mean the container will never start without someone fixing the spec.
+START_ERRORS = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+        "StartError",
+    }
+)
+
+EXIT_FAILED = 1
+EXIT_TERMINATED = 143  # SIGTERM: the engine recorded the stop and exited
+EXIT_KILLED = 137  # SIGKILL
+
+
+@dataclass
+class Outcome:
+    state: str
+    message: str = ""
+    exit_code: int | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final(self) -> bool:
+        return self.state in {"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"}
+
+
+def _container_status(pod: dict[str, Any]) -> dict[str, Any]:
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") == CONTAINER:
+            return status  # type: ignore[no-any-return]
+    return {}
+
+
+def engine_report(terminated: dict[str, Any]) -> dict[str, Any]:
+    """The engine's JSON termination message, or {} if it left none (or logs instead)."""
+    text = terminated.get("message") or ""
+    try:
+        report = json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return {}
+    return report if isinstance(report, dict) else {}
+
+
+def _tail(text: str, limit: int = 300) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+def pod_outcome(pod: dict[str, Any] | None, stopping: str | None) -> Outcome:
+    """The attempt's state from its pod; `stopping` is the state the operator asked it to end in."""
+    if pod is None:
+        if stopping:
+            return Outcome(stopping, f"the run was stopped ({stopping})")
+        return Outcome("Crashed", "the attempt's pod disappeared before it finished")
+    status = pod.get("status") or {}
+    phase = status.get("phase") or "Pending"
+    container = _container_status(pod)
+    state = container.get("state") or {}
+    if status.get("reason") == "Evicted":
+        return Outcome("Crashed", f"pod evicted: {status.get('message', '')}".strip())
+    if status.get("reason") == "DeadlineExceeded":
+        return Outcome("TimedOut", "pod exceeded its activeDeadlineSeconds")
+    terminated = state.get("terminated")
+    if terminated is None and container.get("lastState", {}).get("terminated"):
+        terminated = container["lastState"]["terminated"]
+    if terminated is not None:
+        return _terminated(terminated, stopping)
+    waiting = state.get("waiting")
+    if waiting and waiting.get("reason") in START_ERRORS:
+        return Outcome("Crashed", f"{waiting['reason']}: {waiting.get('message', '')}".strip(": "))
+    if phase == "Failed":
+        return Outcome("Crashed", status.get("message") or "pod failed without a container status")
+    if phase == "Succeeded":
+        return Outcome("Completed")
+    if state.get("running"):
+        return Outcome("Running", started_at=state["running"].get("startedAt"))
+    return Outcome("Pending", "waiting for the flow pod to start")
+
+
+def _terminated(terminated: dict[str, Any], stopping: str | None) -> Outcome:
+    code = terminated.get("exitCode")
+    reason = terminated.get("reason") or ""
+    report = engine_report(terminated)
+    times = {"started_at": terminated.get("startedAt"), "finished_at": terminated.get("finishedAt")}
+    engine_message = report.get("message") or ""
+    if reason == "OOMKilled":
+        return Outcome(
+            "Crashed",
+            "the flow container ran out of memory (OOMKilled)",
+            code,
+            report=report,
+            **times,
+        )
+    if code == 0:
+        return Outcome("Completed", engine_message, code, report=report, **times)
+    if (stopping and code in (EXIT_TERMINATED, EXIT_KILLED)) or (
+        stopping and terminated.get("signal")
+    ):
+        how = "after SIGTERM" if code == EXIT_TERMINATED else "by SIGKILL after its grace period"
+        return Outcome(stopping, f"stopped {how}", code, report=report, **times)
+    if code == EXIT_FAILED and report.get("state") in {"Failed", "TimedOut"}:
+        return Outcome(report["state"], engine_message, code, report=report, **times)
+    if (code is not None and code > 128) or terminated.get("signal"):
+        signal = terminated.get("signal") or (code - 128 if code else None)
+        return Outcome(
+            "Crashed",
+            f"the engine process was killed (signal {signal})",
+            code,
+            report=report,
+            **times,
+        )
+    detail = engine_message or _tail(terminated.get("message") or "") or reason or "no message"
+    return Outcome(
+        "Crashed", f"the engine exited with code {code}: {detail}", code, report=report, **times
+    )

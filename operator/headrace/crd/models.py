@@ -1,0 +1,274 @@
+"""FlowRun and Deployment (group headrace.dev, version v1alpha1).
+
+Field descriptions here are what `kubectl explain` shows, so they are written for users.
+Extra keys are refused by the generated schema, so a typo in a manifest is rejected by the
+API server with the field named, instead of being silently dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+GROUP = "headrace.dev"
+VERSION = "v1alpha1"
+
+RunState = Literal[
+    "Scheduled",
+    "Pending",
+    "Running",
+    "Retrying",
+    "Completed",
+    "Failed",
+    "Crashed",
+    "Cancelled",
+    "TimedOut",
+]
+FINAL_STATES = frozenset({"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"})
+
+ENTRYPOINT_PATTERN = r"^[^:\s]+:[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_attribute_docstrings=False,
+    )
+
+
+class EnvVar(Model):
+    name: str = Field(min_length=1, description="Environment variable name.")
+    value: str | None = Field(default=None, description="Literal value.")
+    value_from: dict[str, Any] | None = Field(
+        default=None,
+        description="A Kubernetes EnvVarSource (secretKeyRef, configMapKeyRef, fieldRef); "
+        "secrets stay in the pod and are never copied into a status.",
+    )
+
+
+class ResourceRequirements(Model):
+    limits: dict[str, str] | None = Field(default=None, description="e.g. {cpu: '1', memory: 1Gi}")
+    requests: dict[str, str] | None = Field(default=None, description="e.g. {cpu: 250m}")
+
+
+class PodOverrides(Model):
+    """What a flow's pod may change from Headrace's secure defaults."""
+
+    service_account_name: str | None = Field(
+        default=None,
+        description="ServiceAccount the flow pod runs as. Defaults to the chart's flow-runner "
+        "account, which has no API rights.",
+    )
+    env: list[EnvVar] | None = Field(default=None, description="Extra environment variables.")
+    resources: ResourceRequirements | None = Field(
+        default=None, description="CPU and memory requests and limits of the flow container."
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
+        default=None, description="Image pull policy of the flow container."
+    )
+    node_selector: dict[str, str] | None = Field(default=None, description="Pod nodeSelector.")
+    tolerations: list[dict[str, Any]] | None = Field(default=None, description="Pod tolerations.")
+    labels: dict[str, str] | None = Field(default=None, description="Extra pod labels.")
+    annotations: dict[str, str] | None = Field(default=None, description="Extra pod annotations.")
+    termination_grace_period_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=3600,
+        description="Seconds between SIGTERM and SIGKILL when the run is ended (timeout or "
+        "cancel). The engine records the final state and exits within it. Default 30.",
+    )
+
+
+class FlowSpec(Model):
+    """The flow to run: an image with the flow's code, and where in it the flow is."""
+
+    image: str = Field(min_length=1, description="Container image holding the flow code.")
+    entrypoint: str = Field(
+        pattern=ENTRYPOINT_PATTERN,
+        description="Where the flow is: 'path/to/file.py:flow_function' or "
+        "'package.module:flow_function'.",
+    )
+    pod: PodOverrides | None = Field(default=None, description="Pod settings for the flow's pods.")
+
+
+class DeploymentRef(Model):
+    name: str = Field(min_length=1, description="Name of a Deployment in the same namespace.")
+
+
+class FlowRunSpec(Model):
+    """One run of a flow: named by a Deployment or carrying its own flow spec."""
+
+    deployment_ref: DeploymentRef | None = Field(
+        default=None, description="Run the flow registered by this Deployment. Set this or flow."
+    )
+    flow: FlowSpec | None = Field(
+        default=None, description="Run this flow directly. Set this or deploymentRef."
+    )
+    parameters: dict[str, Any] | None = Field(
+        default=None,
+        description="Flow parameters (any JSON). Merged over the Deployment's defaults.",
+    )
+    timeout_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="End the run TimedOut this many seconds after it started running: the "
+        "pod gets SIGTERM, then SIGKILL after its grace period.",
+    )
+    retries: int | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="New attempts (new pods) after a Failed or Crashed attempt. Default 0.",
+    )
+    retry_delay_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=86400,
+        description="Delay before the first retry; it doubles for each further retry. Default 5.",
+    )
+    result_storage: str | None = Field(
+        default=None,
+        description="fsspec URL where results and the run record are written, e.g. "
+        "s3://bucket/headrace or file:///data/headrace.",
+    )
+    cancel: bool | None = Field(
+        default=None,
+        description="Set to true to end the run Cancelled (SIGTERM, then SIGKILL after grace).",
+    )
+
+
+class Condition(Model):
+    """A kstatus-style condition: Ready and Succeeded are what `kubectl wait` and GitOps read."""
+
+    type: str = Field(description="Ready, Succeeded or Reconciling.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(default="", description="One CamelCase word for machines.")
+    message: str = Field(default="", description="What happened, for humans.")
+    observed_generation: int | None = Field(default=None, description="The spec generation seen.")
+    last_transition_time: str | None = Field(default=None, description="RFC 3339 time.")
+
+
+class Attempt(Model):
+    number: int = Field(description="1 for the first attempt.")
+    pod_name: str = Field(description="The attempt's pod.")
+    state: str = Field(description="The attempt's state.")
+    message: str = Field(default="", description="Why the attempt ended as it did.")
+    start_time: str | None = Field(default=None, description="When the pod was created.")
+    finish_time: str | None = Field(default=None, description="When the attempt ended.")
+    exit_code: int | None = Field(default=None, description="The flow container's exit code.")
+
+
+class Progress(Model):
+    """Counts only: details of each task run live in the run record, not here."""
+
+    total: int = Field(default=0, description="Task runs created so far.")
+    counts: dict[str, int] = Field(default_factory=dict, description="Task runs by state name.")
+    running: list[str] = Field(
+        default_factory=list, description="Names of up to 20 task runs running now."
+    )
+
+
+class FlowRunStatus(Model):
+    state: RunState | None = Field(default=None, description="The run's state.")
+    message: str | None = Field(default=None, description="Why the run is in this state.")
+    observed_generation: int | None = Field(default=None, description="Generation last acted on.")
+    conditions: list[Condition] | None = Field(default=None, description="Ready and Succeeded.")
+    deployment: str | None = Field(default=None, description="The Deployment it came from.")
+    start_time: str | None = Field(default=None, description="When the run started running.")
+    completion_time: str | None = Field(default=None, description="When the run ended.")
+    duration: str | None = Field(default=None, description="How long it ran, e.g. '12.3s'.")
+    deadline: str | None = Field(
+        default=None, description="When it times out; kept here so an operator restart keeps it."
+    )
+    attempt: int | None = Field(default=None, description="The current attempt number.")
+    attempts: list[Attempt] | None = Field(default=None, description="Every attempt, in order.")
+    next_attempt_time: str | None = Field(default=None, description="When a retry will start.")
+    stopping: Literal["Cancelled", "TimedOut"] | None = Field(
+        default=None,
+        description="Set while the pod is being ended (SIGTERM, then SIGKILL): the state the "
+        "run will end in.",
+    )
+    progress: Progress | None = Field(default=None, description="Task runs by state.")
+    result_location: str | None = Field(default=None, description="URI of the flow's result.")
+    record_location: str | None = Field(default=None, description="URI of the run record.")
+
+
+class Schedule(Model):
+    cron: str | None = Field(default=None, description="A cron expression, e.g. '*/5 * * * *'.")
+    timezone: str | None = Field(default=None, description="IANA timezone for cron. Default UTC.")
+    interval_seconds: int | None = Field(
+        default=None, ge=1, description="Run every this many seconds (instead of cron)."
+    )
+    starting_deadline_seconds: int | None = Field(
+        default=None, ge=0, description="How late a missed run may still start."
+    )
+
+
+class DeploymentSpec(Model):
+    """A flow registered once; FlowRuns are made from it by hand, schedule or CLI."""
+
+    image: str = Field(min_length=1, description="Container image holding the flow code.")
+    entrypoint: str = Field(
+        pattern=ENTRYPOINT_PATTERN, description="'path/to/file.py:flow' or 'package.module:flow'."
+    )
+    pod: PodOverrides | None = Field(default=None, description="Pod settings for its runs.")
+    parameters: dict[str, Any] | None = Field(
+        default=None, description="Default flow parameters (any JSON)."
+    )
+    parameter_schema: dict[str, Any] | None = Field(
+        default=None, description="JSON schema the merged parameters must satisfy."
+    )
+    version: str | None = Field(
+        default=None, description="Shown to the flow as headrace.runtime.deployment.version."
+    )
+    timeout_seconds: int | None = Field(default=None, ge=1, description="Default run timeout.")
+    retries: int | None = Field(default=None, ge=0, le=100, description="Default retries.")
+    result_storage: str | None = Field(default=None, description="Default result storage URL.")
+    schedule: Schedule | None = Field(default=None, description="When to create runs.")
+    suspend: bool | None = Field(default=None, description="Pause the schedule.")
+    concurrency_limit: int | None = Field(
+        default=None, ge=1, description="At most this many runs at once."
+    )
+    concurrency_policy: Literal["Allow", "Forbid", "Replace", "Queue"] | None = Field(
+        default=None, description="What to do with a run over the limit. Default Queue."
+    )
+    successful_runs_history_limit: int | None = Field(
+        default=None, ge=0, description="Completed runs to keep."
+    )
+    failed_runs_history_limit: int | None = Field(
+        default=None, ge=0, description="Unsuccessful runs to keep."
+    )
+
+
+class DeploymentStatus(Model):
+    observed_generation: int | None = Field(default=None, description="Generation last acted on.")
+    conditions: list[Condition] | None = Field(default=None, description="Ready.")
+    runs: dict[str, int] | None = Field(default=None, description="Its FlowRuns by state.")
+    last_schedule_time: str | None = Field(default=None, description="Last scheduled run time.")
+    next_schedule_time: str | None = Field(default=None, description="Next scheduled run time.")
+
+
+class ObjectMeta(Model):
+    model_config = ConfigDict(extra="allow", populate_by_name=True, alias_generator=to_camel)
+    name: str | None = None
+    namespace: str | None = None
+
+
+class FlowRun(Model):
+    api_version: str = f"{GROUP}/{VERSION}"
+    kind: Literal["FlowRun"] = "FlowRun"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: FlowRunSpec
+    status: FlowRunStatus | None = None
+
+
+class Deployment(Model):
+    api_version: str = f"{GROUP}/{VERSION}"
+    kind: Literal["Deployment"] = "Deployment"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: DeploymentSpec
+    status: DeploymentStatus | None = None
