@@ -48,13 +48,19 @@ class MainThreadInterrupts:
         self.frames: list[_LoopFrame] = []
         # An interrupt delivered by cancelling an idle loop's task, for its wrapper to pick up.
         self.pending: BaseException | None = None
-        self._alarm_installed = False
+        # SIGALRM and the real-time timer are borrowed while deadlines are live: whoever had
+        # them before (pytest-timeout, say) gets them back after, its timer still counting.
+        self._borrowed = False
+        self._previous_handler: Any = None
+        self._previous_at: float | None = None
 
     # -- deadlines -------------------------------------------------------------------------
     def push(self, seconds: float, make_exc: Callable[[], BaseException]) -> _Deadline:
-        if not self._alarm_installed:
-            signal.signal(signal.SIGALRM, self._on_alarm)
-            self._alarm_installed = True
+        if not self._borrowed:
+            remaining = signal.getitimer(signal.ITIMER_REAL)[0]
+            self._previous_at = time.monotonic() + remaining if remaining > 0 else None
+            self._previous_handler = signal.signal(signal.SIGALRM, self._on_alarm)
+            self._borrowed = True
         deadline = _Deadline(time.monotonic() + seconds, make_exc)
         self.deadlines.append(deadline)
         self._arm()
@@ -63,10 +69,25 @@ class MainThreadInterrupts:
     def pop(self, deadline: _Deadline) -> None:
         with contextlib.suppress(ValueError):
             self.deadlines.remove(deadline)
-        self._arm()
+        if self.deadlines or not self._borrowed:
+            self._arm()
+            return
+        # The last deadline is gone: give SIGALRM and the timer back as they were.
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(
+            signal.SIGALRM,
+            signal.SIG_DFL if self._previous_handler is None else self._previous_handler,
+        )
+        self._borrowed = False
+        if self._previous_at is not None:
+            left = self._previous_at - time.monotonic()
+            signal.setitimer(signal.ITIMER_REAL, max(left, _MIN_DELAY))
+        self._previous_handler = self._previous_at = None
 
     def _arm(self) -> None:
         live = [d.at for d in self.deadlines if not d.fired]
+        if self._previous_at is not None:
+            live.append(self._previous_at)
         if not live:
             signal.setitimer(signal.ITIMER_REAL, 0)
             return
@@ -74,6 +95,12 @@ class MainThreadInterrupts:
 
     def _on_alarm(self, signum: int, frame: Any) -> None:
         now = time.monotonic()
+        if self._previous_at is not None and self._previous_at <= now + 1e-3:
+            # The previous owner's timer ran out while we held SIGALRM: its handler runs.
+            self._previous_at = None
+            self._arm()
+            if callable(self._previous_handler):
+                self._previous_handler(signum, frame)
         expired = [d for d in self.deadlines if not d.fired and d.at <= now + 1e-3]
         if not expired:
             self._arm()
