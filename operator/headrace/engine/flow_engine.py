@@ -302,7 +302,12 @@ def run_flow_sync(
         delay = None if reraise is not None else session.retry_delay(state)
         if delay is None:
             break
-        time.sleep(delay)
+        try:
+            time.sleep(delay)
+        except BaseException as error:  # SIGTERM or Ctrl-C while waiting to retry
+            state, _ = session.classify(error)
+            reraise = error
+            break
     state = session.finish(state)
     return session.outcome(state, return_state, reraise)
 
@@ -362,7 +367,22 @@ async def run_flow_async(
             delay = None if reraise is not None else session.retry_delay(state)
             if delay is None:
                 break
-            await asyncio.sleep(delay)
+            try:
+                await asyncio.sleep(delay)
+            except asyncio.CancelledError as cancelled:  # SIGTERM while waiting to retry
+                pending = interrupts.take_pending() if main else None
+                if pending is None:
+                    state, reraise = Cancelled("the flow run's task was cancelled"), cancelled
+                else:
+                    if task is not None:
+                        task.uncancel()
+                    state, _ = session.classify(pending)
+                    reraise = pending
+                break
+            except BaseException as error:
+                state, _ = session.classify(error)
+                reraise = error
+                break
     state = session.finish(state)
     return session.outcome(state, return_state, reraise)
 
