@@ -137,6 +137,7 @@ class FlowRunSession:
             self.sigterm.install()
         self.invalid = error
         self.attempt = 0
+        self.attempt_futures = 0  # where this attempt's futures start in flow_run.futures
 
     # -- states ----------------------------------------------------------------------------
     def set_state(self, state: State) -> None:
@@ -149,6 +150,7 @@ class FlowRunSession:
 
     def begin_attempt(self) -> None:
         self.attempt += 1
+        self.attempt_futures = len(self.flow_run.futures)
         if self.attempt == 1:
             logger.info(
                 "Beginning flow run %r for flow %r",
@@ -206,9 +208,10 @@ class FlowRunSession:
         if returned:
             value = resolve(value)
         if value is None:
-            failed = [f for f in self.flow_run.futures if not f.state.is_completed()]
+            futures = self.flow_run.futures[self.attempt_futures :]  # earlier attempts' don't count
+            failed = [f for f in futures if not f.state.is_completed()]
             if failed:
-                return _failed_from(failed, len(self.flow_run.futures), "task runs")
+                return _failed_from(failed, len(futures), "task runs")
         return Completed(value)
 
     def outstanding(self) -> list[TaskRun]:
