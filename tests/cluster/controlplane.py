@@ -62,6 +62,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _prune_stale_workdirs(base: Path) -> None:
+    """Remove work directories left by launchers that were killed (SIGKILL skips cleanup)."""
+    for workdir in base.glob("headrace-cp-*"):
+        try:
+            owner = int((workdir / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            shutil.rmtree(workdir, ignore_errors=True)
+        except PermissionError:
+            pass
+
+
 def _env_flag(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     return default if value is None else value.strip().lower() not in ("", "0", "false", "no")
@@ -97,7 +112,9 @@ class ControlPlane:
         base = os.environ.get("HEADRACE_CLUSTER_RUN_DIR")
         if base:
             Path(base).mkdir(parents=True, exist_ok=True)
+        _prune_stale_workdirs(Path(base or tempfile.gettempdir()))
         self.workdir = Path(tempfile.mkdtemp(prefix="headrace-cp-", dir=base))
+        (self.workdir / "owner.pid").write_text(str(os.getpid()))
         try:
             self._start_all(bin_dir)
         except BaseException:

@@ -103,11 +103,12 @@ def cluster() -> Iterator[Cluster]:
         pytest.skip("HEADRACE_SKIP_CLUSTER=1")
     if _failure is not None:
         pytest.fail(_failure, pytrace=False)
+    started = time.monotonic()
     try:
-        started = time.monotonic()
         handle = start_cluster()
     except (ControlPlaneError, OSError, ApiException) as exc:
         _failure = f"test cluster unavailable: {exc}"
+    if _failure is not None:  # outside the except block: no chained traceback noise
         pytest.fail(_failure, pytrace=False)
     if handle.control_plane is not None:
         took = time.monotonic() - started
@@ -120,22 +121,15 @@ def cluster() -> Iterator[Cluster]:
             handle.control_plane.stop()
 
 
-def _wait_default_service_account(core: client.CoreV1Api, namespace: str) -> None:
-    """Pods need it (ServiceAccount admission). The controller makes it; else we do."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            core.read_namespaced_service_account("default", namespace)
-            return
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-        time.sleep(0.1)
-    with contextlib.suppress(ApiException):
-        core.create_namespaced_service_account(
-            namespace,
-            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}},
-        )
+def _ensure_default_service_account(core: client.CoreV1Api, namespace: str) -> None:
+    """Pods need it (ServiceAccount admission). Creating it ourselves instead of waiting
+    for the controller is harmless (it tolerates AlreadyExists) and works without one."""
+    body = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}
+    try:
+        core.create_namespaced_service_account(namespace, body)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
 
 
 def create_namespace(cluster: Cluster, prefix: str = "hr-test") -> str:
@@ -143,7 +137,7 @@ def create_namespace(cluster: Cluster, prefix: str = "hr-test") -> str:
     cluster.core.create_namespace(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
     )
-    _wait_default_service_account(cluster.core, name)
+    _ensure_default_service_account(cluster.core, name)
     return name
 
 
