@@ -74,11 +74,15 @@ class AutoSerializer:
 
     def choose(self, value: Any) -> Serializer:
         try:
-            if self._json.loads(self._json.dumps(value)) == value:
+            if call_deep(self._round_trips, value):
                 return self._json
         except (TypeError, ValueError, OverflowError):
             pass
         return self._pickle
+
+    def _round_trips(self, value: Any) -> bool:
+        # Comparing values nested deeper than the recursion limit recurses too: run it deep.
+        return bool(self._json.loads(self._json.dumps(value)) == value)
 
     def dumps(self, value: Any) -> bytes:
         return self.choose(value).dumps(value)
