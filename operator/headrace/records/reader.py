@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from headrace import settings
+from headrace.results.deep import call_deep
 from headrace.results.store import local_path, read_bytes
 
 FINAL_TYPES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -37,7 +38,7 @@ class RunRecord:
             if not line.strip():
                 continue
             try:
-                entry = json.loads(line)
+                entry = call_deep(json.loads, line)  # parameters may nest very deep
             except json.JSONDecodeError:
                 continue  # a line being written while we read
             kind = entry.get("kind")

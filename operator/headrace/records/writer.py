@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def _json_safe(value: Any) -> Any:
     try:
-        return json.loads(call_deep(json.dumps, value, default=repr))
+        return call_deep(json.loads, call_deep(json.dumps, value, default=repr))
     except (TypeError, ValueError):
         return repr(value)
 
@@ -115,7 +115,7 @@ class RecordWriter:
                 if isinstance(run, TaskRun):
                     lines.append(dumps(task_run_line(run)))
                 else:
-                    lines.append(dumps(flow_run_line(run)))
+                    lines.append(call_deep(dumps, flow_run_line(run)))  # deep parameters
             lines.extend(dumps(entry, default=repr) for entry in logs)
             counts = tree.counts()
             if counts != self._last_counts or dirty:
