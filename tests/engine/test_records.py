@@ -1,0 +1,190 @@
+"""The run record: what a finished run left behind, and what a live one shows as it goes."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from engine_helpers import record_paths, task_runs_named, wait_until
+
+from headrace import flow, get_run_logger, task
+from headrace.records import RunRecord, find_record, record_url
+
+
+@task
+def produce(x: int) -> int:
+    return x
+
+
+@task
+def combine(a: int, b: int) -> int:
+    get_run_logger().info("combining %d and %d", a, b)
+    return a + b
+
+
+@task
+def fail() -> None:
+    raise ValueError("broken")
+
+
+def test_finished_run_record(load_record) -> None:
+    @flow(name="recorded")
+    def f(n: int) -> int:
+        get_run_logger().warning("flow-level line")
+        a = produce.submit(n)
+        b = produce.submit(2)
+        fail.submit()
+        return combine(a, b)
+
+    assert f(1) == 3
+    record = load_record()
+    assert record.is_final()
+    root = record.root
+    assert root["flow_name"] == "recorded"
+    assert root["state"]["name"] == "Completed"
+    assert root["parameters"] == {"n": 1}
+    assert root["start"] <= root["end"]
+
+    produced = task_runs_named(record, "produce")
+    (combined,) = task_runs_named(record, "combine")
+    (failed,) = task_runs_named(record, "fail")
+    assert [run["state"]["name"] for run in produced] == ["Completed", "Completed"]
+    assert failed["state"]["name"] == "Failed" and "broken" in failed["state"]["message"]
+    assert sorted(combined["upstream"]) == sorted(run["id"] for run in produced)
+    for run in [*produced, combined, failed]:
+        assert run["flow_run_id"] == root["id"]
+        assert run["start"] is not None and run["end"] is not None
+        assert root["start"] <= run["start"] <= run["end"] <= root["end"]
+
+    logs = [(log["level"], log["message"], log.get("task_run_id")) for log in record.logs]
+    assert ("WARNING", "flow-level line", None) in logs
+    assert ("INFO", "combining 1 and 2", combined["id"]) in logs
+    assert any(level == "ERROR" and task_id == failed["id"] for level, _, task_id in logs)
+    assert record.summary is not None
+    assert record.summary["counts"] == {"Completed": 3, "Failed": 1}
+    assert record.summary["total"] == 4
+
+
+def test_record_location_and_lookup(headrace_home, monkeypatch) -> None:
+    @flow(flow_run_name="nightly-{day}")
+    def f(day: str) -> None:
+        pass
+
+    f("monday")
+    (path,) = record_paths(headrace_home)
+    record = RunRecord.load(path.as_uri())
+    run_id = record.root["id"]
+    assert record.root["name"] == "nightly-monday"
+    assert path.as_uri() == record_url(run_id)
+    assert find_record(run_id) == path.as_uri()
+    assert find_record(run_id[:8]) == path.as_uri()
+    assert find_record("nightly-monday") == path.as_uri()
+
+
+def test_flow_run_id_from_the_environment_names_the_record(script) -> None:
+    run = script(
+        """
+        from headrace import flow, runtime
+
+        @flow
+        def f():
+            return runtime.flow_run.id
+
+        @flow
+        def g():
+            return runtime.flow_run.id
+
+        print(f(), g())
+        """
+    )
+    done = run.run(HEADRACE_FLOW_RUN_ID="given-id")
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.split()
+    assert first == "given-id"
+    assert second != "given-id"  # only the process's first top-level run takes it
+    record = RunRecord.load(record_url("given-id", (run.home / "runs").as_uri()))
+    assert record.root["id"] == "given-id"
+
+
+def test_live_record_shows_pending_runs_and_what_they_wait_on(headrace_home) -> None:
+    gate = threading.Event()
+    started = threading.Event()
+
+    @task
+    def blocker() -> int:
+        started.set()
+        assert gate.wait(30)
+        return 1
+
+    @task
+    def waiter(x: int) -> int:
+        return x + 1
+
+    outcome: list[object] = []
+
+    @flow
+    def f() -> int:
+        upstream = blocker.submit()
+        waiter.submit(upstream, return_state=False)
+        return waiter.submit(upstream).result()
+
+    thread = threading.Thread(target=lambda: outcome.append(f()), daemon=True)
+    thread.start()
+    try:
+        assert started.wait(10)
+
+        def pending_waiters() -> list[dict[str, object]] | None:
+            paths = record_paths(headrace_home)
+            if not paths:
+                return None
+            record = RunRecord.load(paths[-1].as_uri())
+            pending = [r for r in record.pending() if r["task_key"] == "waiter"]
+            return [(record, run) for run in pending] if len(pending) == 2 else None
+
+        start = time.monotonic()
+        found = wait_until(pending_waiters, timeout=10, interval=0.05)
+        assert time.monotonic() - start < 5  # flushed every 0.5 s by default
+        record, _ = found[0]
+        (blocker_run,) = task_runs_named(record, "blocker")
+        assert blocker_run["state"]["type"] == "RUNNING"
+        assert not record.is_final()
+        for _, run in found:
+            assert run["upstream"] == [blocker_run["id"]]
+            assert record.waiting_on(run["id"]) == [blocker_run["id"]]
+    finally:
+        gate.set()
+        thread.join(30)
+    assert outcome == [2]
+    record = RunRecord.load(record_paths(headrace_home)[-1].as_uri())
+    assert record.pending() == []
+    for run in task_runs_named(record, "waiter"):
+        assert record.waiting_on(run["id"]) == []
+        assert run["state"]["name"] == "Completed"
+
+
+def test_not_ready_runs_are_recorded_with_their_upstream(load_record) -> None:
+    @flow
+    def f() -> None:
+        combine.submit(fail.submit(), 1)
+
+    f(return_state=True)
+    record = load_record()
+    (failed,) = task_runs_named(record, "fail")
+    (combined,) = task_runs_named(record, "combine")
+    assert combined["state"]["name"] == "NotReady"
+    assert combined["upstream"] == [failed["id"]]
+    assert combined["start"] is None  # it never ran
+    assert record.root["state"]["name"] == "Failed"
+
+
+def test_a_large_run_records_every_task_run_final(load_record) -> None:
+    @flow
+    def f() -> int:
+        return sum(x.result() for x in produce.map(range(3000)))
+
+    assert f() == sum(range(3000))
+    record = load_record()
+    runs = task_runs_named(record, "produce")
+    assert len(runs) == 3000
+    assert {run["state"]["name"] for run in runs} == {"Completed"}
+    assert record.summary["counts"] == {"Completed": 3000}
