@@ -17,9 +17,15 @@ from headrace.controller.conditions import run_conditions
 from headrace.controller.config import OperatorConfig
 from headrace.controller.kube import Kube, iso, now_iso, parse_time
 from headrace.controller.outcome import Outcome, pod_outcome
-from headrace.controller.podspec import RunPlan, build_pod, pod_name, storage_urls
+from headrace.controller.podspec import (
+    OUTCOME_FINALIZER,
+    RunPlan,
+    build_pod,
+    pod_name,
+    storage_urls,
+)
 from headrace.crd.models import FINAL_STATES, FlowSpec
-from headrace.records.reader import read_summary, record_url
+from headrace.records.reader import engine_report, read_summary, record_url
 
 logger = logging.getLogger("headrace.operator")
 
@@ -49,16 +55,23 @@ class FlowRunReconciler:
         self.kube = kube
         self.config = config
 
-    def reconcile(self, namespace: str, name: str) -> float | None:
-        """One step; returns seconds until the run wants another look (None: it is final)."""
+    def reconcile(
+        self, namespace: str, name: str, deleted_pod: dict[str, Any] | None = None
+    ) -> float | None:
+        """One step; returns seconds until the run wants another look (None: it is final).
+
+        `deleted_pod` is a pod's last state from its DELETED event, used if it is the
+        current attempt's pod and it is gone by the time we look.
+        """
         with _lock(f"{namespace}/{name}"):
             run = self.kube.get_custom(PLURAL, namespace, name)
-            if run is None or run["metadata"].get("deletionTimestamp"):
+            gone = run is None or run["metadata"].get("deletionTimestamp")
+            if gone or (run or {}).get("status", {}).get("state") in FINAL_STATES:
+                if deleted_pod is not None:
+                    self.kube.remove_finalizer(deleted_pod, OUTCOME_FINALIZER)
                 return None
-            status = run.get("status") or {}
-            if status.get("state") in FINAL_STATES:
-                return None
-            return _Step(self, run).advance()
+            assert run is not None
+            return _Step(self, run, deleted_pod).advance()
 
     def plan(self, run: dict[str, Any], attempt: int, deadline: float | None) -> RunPlan:
         spec = run["spec"]
@@ -121,8 +134,11 @@ class FlowRunReconciler:
 class _Step:
     """The state of one reconcile pass, and the status patch it builds."""
 
-    def __init__(self, owner: FlowRunReconciler, run: dict[str, Any]) -> None:
+    def __init__(
+        self, owner: FlowRunReconciler, run: dict[str, Any], deleted_pod: dict[str, Any] | None
+    ) -> None:
         self.owner = owner
+        self.deleted_pod = deleted_pod
         self.kube = owner.kube
         self.run = run
         self.meta = run["metadata"]
@@ -203,9 +219,15 @@ class _Step:
             self.patch["nextAttemptTime"] = None
 
         attempt = self.current_attempt()
-        pod = self.kube.get_pod(self.namespace, pod_name(self.name, attempt_no))
+        current_pod = pod_name(self.name, attempt_no)
+        pod = self.kube.get_pod(self.namespace, current_pod)
+        if pod is None and self.deleted_pod is not None:
+            if self.deleted_pod["metadata"]["name"] == current_pod:
+                pod = self.deleted_pod
         if attempt is None and not stopping:
-            deadline = None  # set when the pod runs
+            # The deadline counts from the attempt's pod creation; the engine gets the same
+            # instant, so on SIGTERM it knows whether it is being timed out or cancelled.
+            deadline = now + timeout if timeout is not None else None
             try:
                 plan = owner.plan(self.run, attempt_no, deadline)
             except PlanError as error:
@@ -223,6 +245,7 @@ class _Step:
             )
             _, records = storage_urls(plan.result_storage)
             self.patch["recordLocation"] = record_url(self.meta["uid"], records)
+            self.patch["deadline"] = iso(deadline) if deadline is not None else None
             if created:
                 self.kube.event(
                     self.run, "Normal", "PodCreated", f"created pod {pod['metadata']['name']}"
@@ -236,11 +259,14 @@ class _Step:
         if deadline is not None and now >= deadline and not stopping:
             stopping = self._stop("TimedOut", f"timeoutSeconds={timeout} passed")
 
-        outcome = pod_outcome(pod, stopping)
+        record = self.get("recordLocation")
+        outcome = pod_outcome(pod, stopping, (lambda: engine_report(record)) if record else None)
+        if outcome.final and pod is not None:
+            self.kube.remove_finalizer(pod, OUTCOME_FINALIZER)  # its outcome is now recorded
         if stopping and not outcome.final:
             return 1.0  # the pod is terminating: SIGTERM sent, SIGKILL after grace
         if not outcome.final:
-            return self._running(outcome, timeout, now)
+            return self._running(outcome, now)
         return self._ended(outcome, attempt_no, retries, retry_delay)
 
     def _stop(self, state: str, why: str) -> str:
@@ -255,15 +281,11 @@ class _Step:
         self.patch["message"] = f"{why}; stopping the flow pod"
         return state
 
-    def _running(self, outcome: Outcome, timeout: int | None, now: float) -> float:
+    def _running(self, outcome: Outcome, now: float) -> float:
         interval = self.owner.config.progress_interval_seconds
         if outcome.state == "Running":
             if self.get("startTime") is None:
-                started = outcome.started_at or now_iso()
-                self.patch["startTime"] = started
-                if timeout is not None:
-                    began = parse_time(started) or now
-                    self.patch["deadline"] = iso(began + timeout)
+                self.patch["startTime"] = outcome.started_at or now_iso()
             message = f"attempt {self.get('attempt') or 1} running"
             if self.get("state") != "Running" or self.status.get("message") != message:
                 self.set_state("Running", message)

@@ -55,12 +55,16 @@ def on_flowrun_event(
 
 
 @kopf.on.event("", "v1", "pods", labels={LABEL_RUN: kopf.PRESENT})
-def on_pod_event(meta: kopf.Meta, namespace: str | None, **_: Any) -> None:
+def on_pod_event(
+    type: str, body: kopf.Body, meta: kopf.Meta, namespace: str | None, **_: Any
+) -> None:
     if namespace is None:
         return
+    # A pod being deleted holds its exit code until our finalizer is removed: hand it over.
+    last_seen = dict(body) if type == "DELETED" or meta.get("deletionTimestamp") else None
     for owner in meta.get("ownerReferences") or []:
         if owner.get("kind") == "FlowRun" and owner.get("apiVersion", "").startswith(GROUP):
-            reconciler().reconcile(namespace, owner["name"])
+            reconciler().reconcile(namespace, owner["name"], last_seen)
 
 
 @kopf.daemon(GROUP, VERSION, "flowruns", when=_unfinished, cancellation_timeout=5)

@@ -90,6 +90,24 @@ class Kube:
             if error.status != 404:
                 raise
 
+    def remove_finalizer(self, pod: dict[str, Any], finalizer: str) -> None:
+        """Drop one finalizer (a JSON patch guarded by a test, so others' edits are kept)."""
+        finalizers = pod["metadata"].get("finalizers") or []
+        if finalizer not in finalizers:
+            return
+        index = finalizers.index(finalizer)
+        patch = [
+            {"op": "test", "path": f"/metadata/finalizers/{index}", "value": finalizer},
+            {"op": "remove", "path": f"/metadata/finalizers/{index}"},
+        ]
+        try:
+            self.core.patch_namespaced_pod(
+                pod["metadata"]["name"], pod["metadata"]["namespace"], patch
+            )
+        except ApiException as error:
+            if error.status not in (404, 409, 422):
+                raise
+
     # -- events ---------------------------------------------------------------------------
     def event(self, obj: dict[str, Any], kind: str, reason: str, message: str) -> None:
         """A Kubernetes Event on the object, what `kubectl describe` shows."""

@@ -8,6 +8,7 @@ is Crashed, with the reason Kubernetes gives.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,8 +69,16 @@ def _tail(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else "..." + text[-limit:]
 
 
-def pod_outcome(pod: dict[str, Any] | None, stopping: str | None) -> Outcome:
-    """The attempt's state from its pod; `stopping` is the state the operator asked it to end in."""
+def pod_outcome(
+    pod: dict[str, Any] | None,
+    stopping: str | None,
+    fallback: Callable[[], dict[str, Any]] | None = None,
+) -> Outcome:
+    """The attempt's state from its pod; `stopping` is the state the operator asked it to end in.
+
+    `fallback` supplies the engine's report when the pod carries none (a runtime without
+    termination messages): it reads the run record.
+    """
     if pod is None:
         if stopping:
             return Outcome(stopping, f"the run was stopped ({stopping})")
@@ -86,7 +95,7 @@ def pod_outcome(pod: dict[str, Any] | None, stopping: str | None) -> Outcome:
     if terminated is None and container.get("lastState", {}).get("terminated"):
         terminated = container["lastState"]["terminated"]
     if terminated is not None:
-        return _terminated(terminated, stopping)
+        return _terminated(terminated, stopping, fallback)
     waiting = state.get("waiting")
     if waiting and waiting.get("reason") in START_ERRORS:
         return Outcome("Crashed", f"{waiting['reason']}: {waiting.get('message', '')}".strip(": "))
@@ -99,10 +108,16 @@ def pod_outcome(pod: dict[str, Any] | None, stopping: str | None) -> Outcome:
     return Outcome("Pending", "waiting for the flow pod to start")
 
 
-def _terminated(terminated: dict[str, Any], stopping: str | None) -> Outcome:
+def _terminated(
+    terminated: dict[str, Any],
+    stopping: str | None,
+    fallback: Callable[[], dict[str, Any]] | None,
+) -> Outcome:
     code = terminated.get("exitCode")
     reason = terminated.get("reason") or ""
     report = engine_report(terminated)
+    if not report and fallback is not None:
+        report = fallback()
     times = {"started_at": terminated.get("startedAt"), "finished_at": terminated.get("finishedAt")}
     engine_message = report.get("message") or ""
     if reason == "OOMKilled":

@@ -18,6 +18,8 @@ LABEL_RUN = f"{GROUP}/flow-run"
 LABEL_ATTEMPT = f"{GROUP}/attempt"
 LABEL_DEPLOYMENT = f"{GROUP}/deployment"
 CONTAINER = "flow"
+# Keeps an ended pod readable until the operator has recorded its exit code and reason.
+OUTCOME_FINALIZER = f"{GROUP}/attempt-outcome"
 TERMINATION_PATH = "/dev/termination-log"
 
 
@@ -142,6 +144,7 @@ def build_pod(plan: RunPlan, config: OperatorConfig) -> dict[str, Any]:
         "name": pod_name(plan.run_name, plan.attempt),
         "namespace": plan.namespace,
         "labels": labels,
+        "finalizers": [OUTCOME_FINALIZER],
         "ownerReferences": [
             {
                 "apiVersion": f"{GROUP}/{VERSION}",

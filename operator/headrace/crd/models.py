@@ -115,8 +115,9 @@ class FlowRunSpec(Model):
     timeout_seconds: int | None = Field(
         default=None,
         ge=1,
-        description="End the run TimedOut this many seconds after it started running: the "
-        "pod gets SIGTERM, then SIGKILL after its grace period.",
+        description="End the run TimedOut this many seconds after its attempt's pod was "
+        "created: the pod gets SIGTERM, then SIGKILL after its grace period. Each retry "
+        "gets the full time again.",
     )
     retries: int | None = Field(
         default=None,

@@ -109,6 +109,28 @@ def read_summary(url: str, tail_bytes: int = 256 * 1024) -> dict[str, Any] | Non
     return None
 
 
+def engine_report(url: str) -> dict[str, Any]:
+    """The top-level run's outcome from its record, shaped like the engine's exit report."""
+    try:
+        record = RunRecord.load(url)
+        root = record.root
+    except (FileNotFoundError, ValueError):
+        return {}
+    state = root.get("state") or {}
+    counts: dict[str, int] = {}
+    for run in record.task_runs.values():
+        name = run["state"]["name"]
+        counts[name] = counts.get(name, 0) + 1
+    return {
+        "state": state.get("name"),
+        "message": state.get("message") or "",
+        "flowRunId": root.get("id"),
+        "result": state.get("result"),
+        "record": url,
+        "counts": counts,
+    }
+
+
 def find_record(ref: str, storage: str | None = None) -> str:
     """The record URL for a run given by id, id prefix, name, or a record URL/path itself."""
     if ref.endswith(".jsonl"):

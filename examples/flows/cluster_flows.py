@@ -1,0 +1,55 @@
+"""Small flows the operator examples and end-to-end tests run on a cluster."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from headrace import flow, get_run_logger, task
+
+
+@task
+def double(x: int) -> int:
+    return 2 * x
+
+
+@flow
+def hello(name: str = "world", n: int = 3) -> dict[str, object]:
+    """Greets and sums a small mapped stage, so the status shows task progress."""
+    get_run_logger().info("hello, %s", name)
+    doubled = double.map(list(range(n)))
+    return {"greeting": f"hello {name}", "total": sum(f.result() for f in doubled)}
+
+
+@flow
+def fails(reason: str = "boom") -> None:
+    raise ValueError(reason)
+
+
+@flow
+def sleeps(seconds: float = 60, marker: str = "") -> str:
+    """Sleeps in a blocking call; with `marker`, writes the state it saw SIGTERM in."""
+    try:
+        time.sleep(seconds)
+    except BaseException as error:
+        if marker:
+            with open(marker, "w") as handle:
+                handle.write(type(error).__name__)
+        raise
+    return "slept"
+
+
+@flow
+def killed() -> None:
+    """Dies by SIGKILL, as an OOM kill or a node problem would end it."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@flow
+def flaky() -> int:
+    """Fails on the first attempt (pod) and succeeds on the next."""
+    attempt = int(os.environ.get("HEADRACE_ATTEMPT", "1"))
+    if attempt == 1:
+        raise RuntimeError("first attempt fails on purpose")
+    return attempt

@@ -1,0 +1,170 @@
+"""Running the real operator as a process against the test cluster, and driving FlowRuns."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+REPO = Path(__file__).resolve().parents[2]
+CRDS = REPO / "crds"
+EXAMPLES = REPO / "examples"
+GROUP, VERSION = "headrace.dev", "v1alpha1"
+FINAL = {"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"}
+
+
+def install_crds(api_client: client.ApiClient) -> None:
+    """Create or replace the CRDs from crds/ and wait until they serve."""
+    api = client.ApiextensionsV1Api(api_client)
+    for path in sorted(CRDS.glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        name = crd["metadata"]["name"]
+        try:
+            existing = api.read_custom_resource_definition(name)
+            crd["metadata"]["resourceVersion"] = existing.metadata.resource_version
+            api.replace_custom_resource_definition(name, crd)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            api.create_custom_resource_definition(crd)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            conditions = api.read_custom_resource_definition(name).status.conditions or []
+            if any(c.type == "Established" and c.status == "True" for c in conditions):
+                break
+            time.sleep(0.1)
+
+
+class OperatorProcess:
+    """`headrace operator` in a subprocess, as it would run in its own pod."""
+
+    def __init__(self, kubeconfig: Path, namespace: str, workdir: Path, **env: str) -> None:
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+        self.workdir = workdir
+        self.storage = workdir / "storage"
+        self.log_path = workdir / "operator.log"
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> OperatorProcess:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "HEADRACE_DEFAULT_RESULT_STORAGE": self.storage.as_uri(),
+            "HEADRACE_ENGINE_COMMAND": f"{sys.executable} -m headrace",
+            "HEADRACE_PROGRESS_INTERVAL": "0.5",
+            "HEADRACE_GRACE_SECONDS": "5",
+            "HEADRACE_RETRY_DELAY_SECONDS": "1",
+            **self.env,
+        }
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "headrace", "operator", "-n", self.namespace],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class FlowRuns:
+    """Create and watch FlowRuns in one namespace."""
+
+    def __init__(self, api_client: client.ApiClient, namespace: str) -> None:
+        self.api = client.CustomObjectsApi(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.namespace = namespace
+
+    def manifest(self, name: str, **overrides: Any) -> dict[str, Any]:
+        """An example manifest from examples/manifests, pointed at this checkout's flows."""
+        text = (EXAMPLES / "manifests" / f"{name}.yaml").read_text()
+        text = text.replace("/opt/flows/", f"{EXAMPLES / 'flows'}/")
+        body: dict[str, Any] = yaml.safe_load(text)
+        body["spec"].update(overrides)
+        return body
+
+    def flow_spec(self, entry: str) -> dict[str, Any]:
+        return {
+            "image": "ghcr.io/headrace/examples:0.1.0",
+            "entrypoint": f"{EXAMPLES / 'flows'}/{entry}",
+        }
+
+    def create(self, body: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+        if name:
+            body["metadata"]["name"] = name
+        created: dict[str, Any] = self.api.create_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, "flowruns", body
+        )
+        return created
+
+    def get(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.api.get_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, "flowruns", name
+        )
+        return found
+
+    def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
+        self.api.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, "flowruns", name, {"spec": spec}
+        )
+
+    def status(self, name: str) -> dict[str, Any]:
+        return self.get(name).get("status") or {}
+
+    def wait(
+        self,
+        name: str,
+        predicate: Callable[[dict[str, Any]], bool],
+        timeout: float = 90,
+        what: str = "",
+        operator: OperatorProcess | None = None,
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            status = self.status(name)
+            if predicate(status):
+                return status
+            time.sleep(0.1)
+        log = operator.log()[-4000:] if operator else ""
+        raise AssertionError(
+            f"FlowRun {name} did not reach {what or 'the expected status'} in {timeout}s; "
+            f"status={status}\noperator log tail:\n{log}"
+        )
+
+    def wait_final(
+        self, name: str, timeout: float = 90, operator: OperatorProcess | None = None
+    ) -> dict[str, Any]:
+        return self.wait(
+            name, lambda s: s.get("state") in FINAL, timeout, "a final state", operator
+        )
+
+    def pods(self, name: str) -> list[client.V1Pod]:
+        selector = f"headrace.dev/flow-run={name}"
+        return list(self.core.list_namespaced_pod(self.namespace, label_selector=selector).items)

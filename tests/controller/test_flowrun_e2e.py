@@ -1,0 +1,173 @@
+"""FlowRun end to end on the real control plane: apply, pod, engine, status."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+from operator_harness import FlowRuns, OperatorProcess
+
+from headrace.records import RunRecord
+from headrace.results import load_result
+
+pytestmark = pytest.mark.cluster
+
+
+def engine_running(status: dict) -> bool:
+    """The engine itself has started the flow (not just the container): it handles SIGTERM."""
+    if status.get("state") != "Running" or not status.get("recordLocation"):
+        return False
+    try:
+        return RunRecord.load(status["recordLocation"]).root["state"]["name"] == "Running"
+    except (FileNotFoundError, ValueError):
+        return False
+
+
+def condition(status: dict, kind: str) -> dict:
+    return next(c for c in status.get("conditions", []) if c["type"] == kind)
+
+
+def test_flowrun_completes_with_result_and_progress(
+    operator_process: OperatorProcess, flowruns: FlowRuns
+) -> None:
+    flowruns.create(flowruns.manifest("flowrun-hello"))
+    status = flowruns.wait_final("hello", operator=operator_process)
+
+    assert status["state"] == "Completed", status
+    assert load_result(status["resultLocation"]) == {"greeting": "hello cluster", "total": 20}
+    assert condition(status, "Succeeded")["status"] == "True"
+    assert condition(status, "Ready")["status"] == "True"
+    assert status["progress"]["counts"] == {"Completed": 5}
+    record = RunRecord.load(status["recordLocation"])
+    assert record.root["state"]["name"] == "Completed"
+    assert status["attempts"][0]["exitCode"] == 0
+
+    (pod,) = flowruns.pods("hello")
+    run = flowruns.get("hello")
+    assert pod.metadata.owner_references[0].uid == run["metadata"]["uid"]
+    assert pod.spec.security_context.run_as_non_root is True
+    container = pod.spec.containers[0]
+    assert container.security_context.allow_privilege_escalation is False
+    assert container.security_context.read_only_root_filesystem is True
+
+
+def test_failing_flow_ends_failed_with_its_message(
+    operator_process: OperatorProcess, flowruns: FlowRuns
+) -> None:
+    body = flowruns.manifest(
+        "flowrun-hello",
+        flow=flowruns.flow_spec("cluster_flows.py:fails"),
+        parameters={"reason": "the input was empty"},
+    )
+    flowruns.create(body, name="fails")
+    status = flowruns.wait_final("fails", operator=operator_process)
+    assert status["state"] == "Failed"
+    assert "the input was empty" in status["message"]
+    assert condition(status, "Succeeded")["status"] == "False"
+
+
+def test_timeout_sends_sigterm_and_ends_timed_out(
+    operator_process: OperatorProcess, flowruns: FlowRuns, tmp_path: Path
+) -> None:
+    marker = tmp_path / "sigterm-seen"
+    body = flowruns.manifest("flowrun-timeout")
+    body["spec"]["parameters"]["marker"] = str(marker)
+    flowruns.create(body)
+    running = flowruns.wait(
+        "sleeps-too-long", lambda s: s.get("deadline"), 60, "a deadline", operator_process
+    )
+    status = flowruns.wait_final("sleeps-too-long", timeout=60, operator=operator_process)
+    ended = time.time()
+
+    assert status["state"] == "TimedOut", status
+    assert marker.read_text() == "TerminationSignal"  # the engine itself got the SIGTERM
+    assert status["attempts"][0]["exitCode"] == 143  # and exited on it, before any SIGKILL
+    record = RunRecord.load(status["recordLocation"])
+    assert record.root["state"]["name"] == "TimedOut"
+    from headrace.controller.kube import parse_time
+
+    deadline = parse_time(running["deadline"])
+    assert deadline is not None and ended - deadline < 10 + 1 + 2  # grace 10 s, 1 s goal, polling
+
+
+def test_killed_engine_ends_crashed(operator_process: OperatorProcess, flowruns: FlowRuns) -> None:
+    body = flowruns.manifest(
+        "flowrun-hello", flow=flowruns.flow_spec("cluster_flows.py:killed"), parameters={}
+    )
+    flowruns.create(body, name="killed")
+    status = flowruns.wait_final("killed", operator=operator_process)
+    assert status["state"] == "Crashed"
+    assert "signal 9" in status["message"] or "killed" in status["message"]
+
+
+def test_invalid_manifests_are_rejected_with_the_field_named(
+    flowruns: FlowRuns, crds: object
+) -> None:
+    body = flowruns.manifest("flowrun-hello")
+    body["spec"]["flow"]["entrypoint"] = "no-flow-named-here"
+    with pytest.raises(ApiException) as rejected:
+        flowruns.create(body, name="bad-entrypoint")
+    assert rejected.value.status == 422
+    assert "spec.flow.entrypoint" in rejected.value.body
+
+    body = flowruns.manifest("flowrun-hello", deploymentRef={"name": "some-deployment"})
+    with pytest.raises(ApiException) as rejected:
+        flowruns.create(body, name="both")
+    assert rejected.value.status == 422
+    assert "exactly one of spec.deploymentRef" in rejected.value.body
+
+    body = flowruns.manifest("flowrun-hello", timeoutSeconds=0)
+    with pytest.raises(ApiException) as rejected:
+        flowruns.create(body, name="zero-timeout")
+    assert "spec.timeoutSeconds" in rejected.value.body
+
+
+def test_operator_restart_mid_run_adopts_the_pod(
+    operator_process: OperatorProcess, flowruns: FlowRuns
+) -> None:
+    body = flowruns.manifest(
+        "flowrun-hello",
+        flow=flowruns.flow_spec("cluster_flows.py:sleeps"),
+        parameters={"seconds": 4},
+    )
+    flowruns.create(body, name="survives")
+    flowruns.wait(
+        "survives", lambda s: s.get("state") == "Running", 60, "Running", operator_process
+    )
+    operator_process.stop(signal.SIGKILL)  # no goodbye: as if its pod were killed
+    operator_process.start()
+    status = flowruns.wait_final("survives", operator=operator_process)
+    assert status["state"] == "Completed"
+    assert len(flowruns.pods("survives")) == 1
+    assert len(status["attempts"]) == 1
+
+
+def test_failed_attempts_are_retried_in_new_pods(
+    operator_process: OperatorProcess, flowruns: FlowRuns
+) -> None:
+    flowruns.create(flowruns.manifest("flowrun-retries"))
+    status = flowruns.wait_final("flaky", operator=operator_process)
+    assert status["state"] == "Completed", status
+    assert [a["state"] for a in status["attempts"]] == ["Failed", "Completed"]
+    assert sorted(p.metadata.name for p in flowruns.pods("flaky")) == ["flaky-1", "flaky-2"]
+
+
+def test_cancel_ends_the_run_cancelled_by_signal(
+    operator_process: OperatorProcess, flowruns: FlowRuns, tmp_path: Path
+) -> None:
+    marker = tmp_path / "sigterm-seen"
+    body = flowruns.manifest(
+        "flowrun-hello",
+        flow=flowruns.flow_spec("cluster_flows.py:sleeps"),
+        parameters={"seconds": 600, "marker": str(marker)},
+    )
+    flowruns.create(body, name="cancel-me")
+    flowruns.wait("cancel-me", engine_running, 60, "the engine running", operator_process)
+    flowruns.patch_spec("cancel-me", {"cancel": True})
+    status = flowruns.wait_final("cancel-me", timeout=30, operator=operator_process)
+    assert status["state"] == "Cancelled"
+    assert marker.read_text() == "TerminationSignal"
+    assert RunRecord.load(status["recordLocation"]).root["state"]["name"] == "Cancelled"
