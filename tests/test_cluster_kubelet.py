@@ -169,3 +169,36 @@ def test_pod_for_another_scheduler_is_not_bound(cluster: Cluster, namespace: str
     pod = core.read_namespaced_pod("elsewhere", namespace)
     assert pod.spec.node_name is None
     assert pod.status.phase == "Pending"
+
+
+def test_restart_policy_always_keeps_restarting(cluster: Cluster, namespace: str) -> None:
+    core = cluster.core
+    core.create_namespaced_pod(namespace, pod_manifest("again", "echo run", restartPolicy="Always"))
+
+    def restarted_twice() -> client.V1Pod | None:
+        pod = core.read_namespaced_pod("again", namespace)
+        statuses = pod.status.container_statuses or []
+        return pod if statuses and statuses[0].restart_count >= 2 else None
+
+    pod = wait_for(restarted_twice, what="two restarts")
+    assert pod.status.phase == "Running"
+    assert pod.status.container_statuses[0].last_state.terminated.exit_code == 0
+
+
+def test_many_pods_run_concurrently(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    local_only(cluster)
+    core = cluster.core
+    count = 8
+    # Each pod checks in, then waits for all others: only concurrent execution succeeds.
+    script = (
+        'touch "$DIR/$HOSTNAME"; i=0; '
+        'while [ "$(ls "$DIR" | wc -l)" -lt "$COUNT" ]; do '
+        "i=$((i+1)); [ $i -gt 600 ] && exit 1; sleep 0.1; done; echo done"
+    )
+    env = [{"name": "DIR", "value": str(tmp_path)}, {"name": "COUNT", "value": str(count)}]
+    names = [f"p{i}" for i in range(count)]
+    for name in names:
+        core.create_namespaced_pod(namespace, pod_manifest(name, script, env=env))
+    for name in names:
+        assert finished_pod(core, namespace, name, timeout=90).status.phase == "Succeeded"
+        assert pod_logs(core, namespace, name) == "done\n"
