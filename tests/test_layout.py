@@ -43,4 +43,6 @@ def test_import_operator_is_the_stdlib_and_headrace_comes_from_operator_dir() ->
 def test_headrace_in_this_process_comes_from_operator_dir() -> None:
     import headrace
 
-    assert Path(headrace.__file__).resolve() == (OPERATOR_DIR / "headrace" / "__init__.py").resolve()
+    assert (
+        Path(headrace.__file__).resolve() == (OPERATOR_DIR / "headrace" / "__init__.py").resolve()
+    )

@@ -12,9 +12,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from engine_helpers import ENV_VARS, Script, load_record_at  # noqa: E402
+from engine_helpers import ENV_VARS, Script, load_record_at
 
-from headrace.records import RunRecord  # noqa: E402
+from headrace.records import RunRecord
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,9 @@ from headrace import flow, get_run_logger, task
 
 
 def test_get_run_logger_outside_a_run_is_a_clear_error() -> None:
-    with pytest.raises(RuntimeError, match=r"get_run_logger\(\) was called outside a flow or task run"):
+    with pytest.raises(
+        RuntimeError, match=r"get_run_logger\(\) was called outside a flow or task run"
+    ):
         get_run_logger()
 
 

@@ -187,7 +187,7 @@ def depth_of(value: list) -> int:
 
 @pytest.fixture
 def deep() -> list:
-    assert DEPTH > sys.getrecursionlimit()
+    assert sys.getrecursionlimit() < DEPTH
     return deep_list()
 
 

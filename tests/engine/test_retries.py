@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -29,7 +30,7 @@ def make_flaky(failures: int, **options: object):
 
 @pytest.mark.parametrize("how", ["call", "submit"])
 def test_task_retries_until_it_succeeds(how: str, load_record) -> None:
-    flaky, calls = make_flaky(2, retries=2)
+    flaky, _ = make_flaky(2, retries=2)
 
     @flow
     def f() -> int:
@@ -72,7 +73,7 @@ def test_retry_delay_seconds_list_is_used_in_order_then_the_last_repeats() -> No
         return flaky()
 
     assert f() == 4
-    gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
     assert gaps[0] >= 0.1
     assert gaps[1] >= 0.3
     assert gaps[2] >= 0.3

@@ -72,7 +72,7 @@ def _terminate(script, source: str, run_id: str, **env: str) -> tuple[int, float
     time.sleep(0.2)
     start = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=15)
+    out, _ = proc.communicate(timeout=15)
     elapsed = time.monotonic() - start
     assert "NOT REACHED" not in out
     return proc.returncode, elapsed, load_record_at(run.home, run_id)
