@@ -171,3 +171,62 @@ def test_cancel_ends_the_run_cancelled_by_signal(
     assert status["state"] == "Cancelled"
     assert marker.read_text() == "TerminationSignal"
     assert RunRecord.load(status["recordLocation"]).root["state"]["name"] == "Cancelled"
+
+
+def test_progress_is_shown_while_running_and_status_stays_small(
+    operator_process: OperatorProcess, flowruns: FlowRuns
+) -> None:
+    body = flowruns.manifest("flowrun-hello", parameters={"name": "big", "n": 10_000})
+    flowruns.create(body, name="big")
+    status = flowruns.wait_final("big", timeout=120, operator=operator_process)
+    assert status["state"] == "Completed", status
+    assert status["progress"] == {"total": 10_000, "counts": {"Completed": 10_000}, "running": []}
+    run = flowruns.get("big")
+    import json
+
+    assert len(json.dumps(run)) < 256 * 1024
+
+    slow = flowruns.manifest(
+        "flowrun-hello",
+        flow=flowruns.flow_spec("cluster_flows.py:sleeps"),
+        parameters={"seconds": 3},
+    )
+    flowruns.create(slow, name="slow")
+    # While it runs, the status carries the record's summary (no task runs: counts are empty).
+    flowruns.wait(
+        "slow",
+        lambda s: "progress" in s and s.get("state") == "Running",
+        60,
+        "progress while running",
+        operator_process,
+    )
+
+
+def test_events_tell_what_happened(operator_process: OperatorProcess, flowruns: FlowRuns) -> None:
+    flowruns.create(flowruns.manifest("flowrun-hello"))
+    flowruns.wait_final("hello", operator=operator_process)
+    events = flowruns.core.list_namespaced_event(
+        flowruns.namespace, field_selector="involvedObject.name=hello"
+    ).items
+    reasons = {event.reason for event in events}
+    assert {"PodCreated", "Running", "Completed"} <= reasons
+
+
+def test_a_hundred_flowruns_at_once_all_complete(
+    operator_process: OperatorProcess, flowruns: FlowRuns
+) -> None:
+    names = [f"many-{i:03d}" for i in range(100)]
+    for name in names:
+        flowruns.create(
+            flowruns.manifest("flowrun-hello", parameters={"name": name, "n": 2}), name=name
+        )
+    deadline = time.monotonic() + 600
+    pending = set(names)
+    while pending and time.monotonic() < deadline:
+        for name in sorted(pending):
+            if flowruns.status(name).get("state") in {"Completed", "Failed", "Crashed"}:
+                pending.discard(name)
+        time.sleep(1)
+    assert not pending, f"{len(pending)} FlowRuns did not finish: {sorted(pending)[:5]}"
+    states = {flowruns.status(name)["state"] for name in names}
+    assert states == {"Completed"}

@@ -221,9 +221,9 @@ class _Step:
         attempt = self.current_attempt()
         current_pod = pod_name(self.name, attempt_no)
         pod = self.kube.get_pod(self.namespace, current_pod)
-        if pod is None and self.deleted_pod is not None:
-            if self.deleted_pod["metadata"]["name"] == current_pod:
-                pod = self.deleted_pod
+        deleted = self.deleted_pod
+        if pod is None and deleted is not None and deleted["metadata"]["name"] == current_pod:
+            pod = deleted
         if attempt is None and not stopping:
             # The deadline counts from the attempt's pod creation; the engine gets the same
             # instant, so on SIGTERM it knows whether it is being timed out or cancelled.

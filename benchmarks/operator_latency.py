@@ -1,0 +1,83 @@
+"""Operator latency on the real test control plane: apply to pod created, apply to Completed.
+
+    uv run python benchmarks/operator_latency.py [--runs 20]
+
+Starts the test control plane (tests/cluster), installs the CRDs, runs the operator as a
+process, then applies trivial FlowRuns one at a time and prints the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "controller")]
+
+from kubernetes.client.exceptions import ApiException  # noqa: E402
+from operator_harness import FlowRuns, OperatorProcess, install_crds  # noqa: E402
+
+from cluster.controlplane import ControlPlane  # noqa: E402
+from cluster.fixtures import create_namespace, start_cluster  # noqa: E402
+
+
+def pod_created_at(flowruns: FlowRuns, name: str, timeout: float = 60) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            flowruns.core.read_namespaced_pod(f"{name}-1", flowruns.namespace)
+            return time.perf_counter()
+        except ApiException as error:
+            if error.status != 404:
+                raise
+        time.sleep(0.01)
+    raise TimeoutError(f"no pod for {name}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    cluster = start_cluster()
+    plane: ControlPlane | None = cluster.control_plane
+    workdir = Path(tempfile.mkdtemp(prefix="headrace-bench-op-"))
+    try:
+        install_crds(cluster.api_client)
+        namespace = create_namespace(cluster, "hr-bench")
+        operator = OperatorProcess(cluster.kubeconfig, namespace, workdir).start()
+        flowruns = FlowRuns(cluster.api_client, namespace)
+        to_pod, to_done = [], []
+        try:
+            for index in range(args.runs):
+                name = f"bench-{index}-{uuid.uuid4().hex[:4]}"
+                body = flowruns.manifest("flowrun-hello", parameters={"name": name, "n": 1})
+                start = time.perf_counter()
+                flowruns.create(body, name=name)
+                to_pod.append(pod_created_at(flowruns, name) - start)
+                status = flowruns.wait_final(name, timeout=120, operator=operator)
+                to_done.append(time.perf_counter() - start)
+                assert status["state"] == "Completed", status
+        finally:
+            operator.stop()
+        print(f"{args.runs} trivial FlowRuns, one at a time")
+        print(
+            f"  apply -> pod created   median {statistics.median(to_pod) * 1000:.0f} ms"
+            f"   max {max(to_pod) * 1000:.0f} ms"
+        )
+        print(
+            f"  apply -> Completed     median {statistics.median(to_done):.2f} s"
+            f"   max {max(to_done):.2f} s"
+        )
+    finally:
+        cluster.api_client.close()
+        if plane is not None:
+            plane.stop()
+
+
+if __name__ == "__main__":
+    main()
