@@ -42,17 +42,15 @@ class Cluster:
 
     def service_account_token(self, namespace: str, name: str, seconds: int = 3600) -> str:
         """Create ServiceAccount ``name`` (if needed) and mint a token via TokenRequest."""
+        account = client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name))
         with contextlib.suppress(ApiException):
-            self.core.create_namespaced_service_account(
-                namespace,
-                {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}},
-            )
-        request = {
-            "apiVersion": "authentication.k8s.io/v1",
-            "kind": "TokenRequest",
-            "spec": {"expirationSeconds": seconds},
-        }
+            self.core.create_namespaced_service_account(namespace, account)
+        request = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=seconds)
+        )
         response = self.core.create_namespaced_service_account_token(name, namespace, request)
+        if response.status is None:
+            raise RuntimeError(f"TokenRequest for {namespace}/{name} returned no token")
         return str(response.status.token)
 
     def service_account_client(self, namespace: str, name: str) -> client.ApiClient:
@@ -116,7 +114,7 @@ def cluster() -> Iterator[Cluster]:
     try:
         yield handle
     finally:
-        handle.api_client.close()
+        handle.api_client.close()  # type: ignore[no-untyped-call]
         if handle.control_plane is not None:
             handle.control_plane.stop()
 
@@ -124,7 +122,7 @@ def cluster() -> Iterator[Cluster]:
 def _ensure_default_service_account(core: client.CoreV1Api, namespace: str) -> None:
     """Pods need it (ServiceAccount admission). Creating it ourselves instead of waiting
     for the controller is harmless (it tolerates AlreadyExists) and works without one."""
-    body = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}
+    body = client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="default"))
     try:
         core.create_namespaced_service_account(namespace, body)
     except ApiException as exc:
@@ -134,9 +132,7 @@ def _ensure_default_service_account(core: client.CoreV1Api, namespace: str) -> N
 
 def create_namespace(cluster: Cluster, prefix: str = "hr-test") -> str:
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    cluster.core.create_namespace(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-    )
+    cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     _ensure_default_service_account(cluster.core, name)
     return name
 

@@ -49,9 +49,11 @@ def finished_pod(
 
     def done() -> client.V1Pod | None:
         pod = core.read_namespaced_pod(name, namespace)
-        return pod if pod.status.phase in ("Succeeded", "Failed") else None
+        phase = pod.status.phase if pod.status else None
+        return pod if phase in ("Succeeded", "Failed") else None
 
-    return wait_for(done, timeout, f"pod {name} to finish")
+    pod: client.V1Pod = wait_for(done, timeout, f"pod {name} to finish")
+    return pod
 
 
 def pod_logs(core: client.CoreV1Api, namespace: str, name: str) -> str:

@@ -37,7 +37,9 @@ def write_kubeconfig(
 def client_from_kubeconfig(path: Path, pool_size: int = 16) -> client.ApiClient:
     """An ApiClient for ``path``'s current context (any auth kubeconfig supports)."""
     configuration = client.Configuration()
-    config.load_kube_config(config_file=str(path), client_configuration=configuration)
+    config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=str(path), client_configuration=configuration
+    )
     configuration.connection_pool_maxsize = pool_size
     return client.ApiClient(configuration)
 

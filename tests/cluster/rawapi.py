@@ -47,7 +47,7 @@ class RawApi:
         )
         response = self.api_client.call_api(*request, _request_timeout=timeout)
         if not 200 <= response.status <= 299:
-            response.read()
+            response.read()  # type: ignore[no-untyped-call]
             raise ApiException.from_response(http_resp=response, body=None, data=None)
         return response
 
