@@ -263,3 +263,44 @@ def test_deadlines_give_back_another_sigalrm_users_handler_and_timer(script) -> 
     done = run.run(timeout=60)
     assert done.returncode == 0, done.stderr
     assert "OK" in done.stdout
+
+
+def test_parent_timeout_ends_a_running_async_subflow() -> None:
+    @flow
+    async def child() -> None:
+        await asyncio.sleep(30)
+
+    @flow(timeout_seconds=0.5)
+    def parent() -> None:
+        child()
+
+    start = time.monotonic()
+    state = parent(return_state=True)
+    assert time.monotonic() - start < BOUND
+    assert state.name == "TimedOut"
+
+
+def test_flow_timeout_over_a_direct_task_call_with_a_longer_timeout(load_record) -> None:
+    @task(timeout_seconds=60)
+    def long_task() -> None:
+        time.sleep(30)
+
+    @flow(timeout_seconds=0.5)
+    def f() -> None:
+        long_task()
+
+    start = time.monotonic()
+    assert f(return_state=True).name == "TimedOut"
+    assert time.monotonic() - start < BOUND
+    (run,) = load_record().task_runs.values()
+    assert run["state"]["type"] != "RUNNING"
+
+
+def test_async_flow_timeout_while_gathering_threads() -> None:
+    @flow(timeout_seconds=0.5)
+    async def f() -> None:
+        await asyncio.gather(asyncio.to_thread(time.sleep, 1.5), asyncio.sleep(30))
+
+    start = time.monotonic()
+    assert asyncio.run(f(return_state=True)).name == "TimedOut"
+    assert time.monotonic() - start < BOUND
