@@ -101,13 +101,27 @@ class FlowRuns:
         self.core = client.CoreV1Api(api_client)
         self.namespace = namespace
 
-    def manifest(self, name: str, **overrides: Any) -> dict[str, Any]:
-        """An example manifest from examples/manifests, pointed at this checkout's flows."""
+    def manifests(self, name: str) -> list[dict[str, Any]]:
+        """The documents of examples/manifests/NAME.yaml, pointed at this checkout's flows."""
         text = (EXAMPLES / "manifests" / f"{name}.yaml").read_text()
         text = text.replace("/opt/flows/", f"{EXAMPLES / 'flows'}/")
-        body: dict[str, Any] = yaml.safe_load(text)
+        return [doc for doc in yaml.safe_load_all(text) if doc]
+
+    def manifest(self, name: str, **overrides: Any) -> dict[str, Any]:
+        """The one FlowRun of an example manifest, with spec fields overridden."""
+        body = self.manifests(name)[0]
         body["spec"].update(overrides)
         return body
+
+    def apply(self, body: dict[str, Any]) -> dict[str, Any]:
+        plural = {"FlowRun": "flowruns", "Deployment": "deployments"}[body["kind"]]
+        created: dict[str, Any] = self.api.create_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, plural, body
+        )
+        return created
+
+    def delete(self, name: str) -> None:
+        self.api.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, "flowruns", name)
 
     def flow_spec(self, entry: str) -> dict[str, Any]:
         return {

@@ -230,3 +230,52 @@ def test_a_hundred_flowruns_at_once_all_complete(
     assert not pending, f"{len(pending)} FlowRuns did not finish: {sorted(pending)[:5]}"
     states = {flowruns.status(name)["state"] for name in names}
     assert states == {"Completed"}
+
+
+def test_flowrun_from_a_deployment_merges_parameters_and_sees_its_version(
+    operator_process: OperatorProcess, flowruns: FlowRuns
+) -> None:
+    for body in flowruns.manifests("deployment-hello"):
+        flowruns.apply(body)
+    status = flowruns.wait_final("hello-from-deployment", operator=operator_process)
+    assert status["state"] == "Completed", status
+    assert status["deployment"] == "hello"
+    # The FlowRun's n=4 overrides the Deployment's n=2; name comes from the Deployment.
+    assert load_result(status["resultLocation"]) == {
+        "greeting": "hello from-the-deployment",
+        "total": 12,
+    }
+    (pod,) = flowruns.pods("hello-from-deployment")
+    env = {item.name: item.value for item in pod.spec.containers[0].env}
+    assert env["HEADRACE_DEPLOYMENT_VERSION"] == "1.4.0"
+
+
+def test_missing_deployment_fails_the_run_with_its_name(
+    operator_process: OperatorProcess, flowruns: FlowRuns
+) -> None:
+    body = flowruns.manifests("deployment-hello")[1]
+    body["spec"]["deploymentRef"]["name"] = "not-there"
+    flowruns.apply(body)
+    status = flowruns.wait_final("hello-from-deployment", operator=operator_process)
+    assert status["state"] == "Failed"
+    assert "not-there" in status["message"]
+    assert flowruns.pods("hello-from-deployment") == []
+
+
+def test_deleting_a_flowrun_removes_its_pod(
+    operator_process: OperatorProcess, flowruns: FlowRuns
+) -> None:
+    body = flowruns.manifest(
+        "flowrun-hello",
+        flow=flowruns.flow_spec("cluster_flows.py:sleeps"),
+        parameters={"seconds": 600},
+    )
+    flowruns.create(body, name="short-lived")
+    flowruns.wait(
+        "short-lived", lambda s: s.get("state") == "Running", 60, "Running", operator_process
+    )
+    flowruns.delete("short-lived")
+    deadline = time.monotonic() + 60
+    while flowruns.pods("short-lived") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert flowruns.pods("short-lived") == [], operator_process.log()[-3000:]
