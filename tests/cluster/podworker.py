@@ -284,7 +284,8 @@ class PodWorker(threading.Thread):
         self._report()
 
     def _finalize_deletion(self) -> None:
-        failed = any((run.exit_code or 0) != 0 for run in self.containers)
+        # Containers that never ran, or did not exit 0, make a deleted pod Failed.
+        failed = any(run.exit_code != 0 for run in self.containers)
         if self.phase not in ("Succeeded", "Failed"):
             self.phase = "Failed" if failed else "Succeeded"
         self._report()
