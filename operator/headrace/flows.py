@@ -25,7 +25,7 @@ class Flow(Generic[P, R]):
         version: str | None = None,
         flow_run_name: str | Callable[[], str] | None = None,
         retries: int = 0,
-        retry_delay_seconds: float = 0,
+        retry_delay_seconds: float | list[float] = 0,
         task_runner: TaskRunner | type[TaskRunner] | None = None,
         description: str | None = None,
         timeout_seconds: float | None = None,

@@ -165,7 +165,10 @@ class FlowRunSession:
     def retry_delay(self, state: State) -> float | None:
         if state.is_failed() and self.attempt <= self.flow.retries:
             self.set_state(AwaitingRetry(f"retrying after: {state.message}"))
-            return float(self.flow.retry_delay_seconds)
+            delays = self.flow.retry_delay_seconds
+            if isinstance(delays, list | tuple):  # like a task's: in order, the last repeats
+                return float(delays[min(self.attempt - 1, len(delays) - 1)]) if delays else 0.0
+            return float(delays or 0)
         return None
 
     def make_timeout(self) -> BaseException:
