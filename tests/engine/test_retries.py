@@ -154,3 +154,18 @@ def test_flow_fails_after_its_retries() -> None:
     with pytest.raises(Flaky, match="always"):
         asyncio.run(f())
     assert len(attempts) == 2
+
+
+def test_flow_retry_delay_seconds_list() -> None:
+    starts: list[float] = []
+
+    @flow(retries=2, retry_delay_seconds=[0.1, 0.3])
+    def f() -> int:
+        starts.append(time.monotonic())
+        if len(starts) < 3:
+            raise Flaky("again")
+        return len(starts)
+
+    assert f() == 3
+    assert starts[1] - starts[0] >= 0.1
+    assert starts[2] - starts[1] >= 0.3
