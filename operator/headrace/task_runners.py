@@ -13,7 +13,14 @@ class TaskRunner:
     concurrent = True
 
     def __init__(self, max_workers: int | None = None) -> None:
-        self.max_workers = max_workers or int(os.environ.get("HEADRACE_MAX_WORKERS", 32))
+        if max_workers is None:
+            try:
+                max_workers = int(os.environ.get("HEADRACE_MAX_WORKERS", 32))
+            except ValueError:
+                raise ValueError("HEADRACE_MAX_WORKERS must be a whole number of threads") from None
+        if max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, got {max_workers}")
+        self.max_workers = max_workers
         self._pool: WorkerPool | None = None
 
     @property

@@ -103,6 +103,11 @@ class Task(Generic[P, R]):
             raise TypeError(f"@task needs a function, got {fn!r}")
         if retries < 0:
             raise ValueError(f"retries must be 0 or more, got {retries}")
+        if cache_key_fn is not None and persist_result is False:
+            raise ValueError(
+                "a task with cache_key_fn keeps its result to serve later runs: "
+                "drop persist_result=False, or drop cache_key_fn"
+            )
         if timeout_seconds is not None and timeout_seconds <= 0:
             raise ValueError(f"timeout_seconds must be positive, got {timeout_seconds}")
         self.fn = fn

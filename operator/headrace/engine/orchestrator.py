@@ -163,7 +163,10 @@ class Engine:
             except Exception as error:
                 self._finish(task_run, Crashed(f"resolving inputs failed: {error}", error))
                 return
-        self._dispatch(task_run)
+        try:
+            self._dispatch(task_run)
+        except Exception as error:  # never leave a future unfinished: its flow would hang
+            self._finish(task_run, Crashed(f"the engine could not start the run: {error}", error))
 
     def _dispatch(self, task_run: TaskRun) -> None:
         task = task_run.task

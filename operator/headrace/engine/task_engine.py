@@ -76,9 +76,11 @@ def _should_persist(task_run: TaskRun) -> bool:
     assert task is not None
     if task.persist_result is not None:
         return task.persist_result
+    if task.cache_key_fn is not None:
+        return True  # a cache is persisted results; the flow's default does not switch it off
     if task_run.flow_run.persist_result is not None:
         return task_run.flow_run.persist_result
-    return task.cache_key_fn is not None or task_run.flow_run.flow.persist_tasks_default
+    return task_run.flow_run.flow.persist_tasks_default
 
 
 def _cache_lookup(task_run: TaskRun, parameters: dict[str, Any]) -> State | None:

@@ -1,0 +1,96 @@
+"""The pod-to-state mapping: what each way a pod can end means for the run."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from headrace.controller.outcome import pod_outcome
+
+
+def pod(phase: str, state: dict[str, Any] | None = None, **status: Any) -> dict[str, Any]:
+    containers = [{"name": "flow", "state": state}] if state is not None else []
+    return {"status": {"phase": phase, "containerStatuses": containers, **status}}
+
+
+def terminated(code: int, reason: str = "", message: str = "", **extra: Any) -> dict[str, Any]:
+    return {"terminated": {"exitCode": code, "reason": reason, "message": message, **extra}}
+
+
+def report(state: str, message: str = "", **extra: Any) -> str:
+    return json.dumps({"state": state, "message": message, **extra})
+
+
+def test_clean_exit_completes_with_the_engine_report() -> None:
+    outcome = pod_outcome(
+        pod("Succeeded", terminated(0, "Completed", report("Completed", result="file:///r"))), None
+    )
+    assert outcome.state == "Completed" and outcome.report["result"] == "file:///r"
+
+
+def test_flow_failure_reports_the_engine_message() -> None:
+    outcome = pod_outcome(
+        pod("Failed", terminated(1, "Error", report("Failed", "ValueError: bad"))), None
+    )
+    assert (outcome.state, outcome.message) == ("Failed", "ValueError: bad")
+
+
+def test_engine_timeout_is_timed_out() -> None:
+    outcome = pod_outcome(
+        pod("Failed", terminated(1, "Error", report("TimedOut", "flow run exceeded"))), None
+    )
+    assert outcome.state == "TimedOut"
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        (terminated(137, "OOMKilled"), "ran out of memory"),
+        (terminated(137, "Error"), "killed (signal 9)"),
+        (terminated(2, "Error", "EntrypointError: no flow"), "exited with code 2"),
+        (
+            {"waiting": {"reason": "ImagePullBackOff", "message": "no such image"}},
+            "ImagePullBackOff",
+        ),
+        ({"waiting": {"reason": "CreateContainerConfigError", "message": "secret x"}}, "secret x"),
+    ],
+)
+def test_what_the_engine_cannot_report_is_crashed(state: dict[str, Any], expected: str) -> None:
+    outcome = pod_outcome(pod("Failed" if "terminated" in state else "Pending", state), None)
+    assert outcome.state == "Crashed"
+    assert expected in outcome.message
+
+
+def test_eviction_is_crashed() -> None:
+    outcome = pod_outcome(pod("Failed", reason="Evicted", message="node low on memory"), None)
+    assert outcome.state == "Crashed" and "node low on memory" in outcome.message
+
+
+def test_a_stop_the_operator_asked_for_ends_in_that_state() -> None:
+    assert pod_outcome(pod("Failed", terminated(143, "Error")), "TimedOut").state == "TimedOut"
+    assert pod_outcome(pod("Failed", terminated(137, "Error")), "Cancelled").state == "Cancelled"
+    assert pod_outcome(None, "Cancelled").state == "Cancelled"
+
+
+def test_a_vanished_pod_is_crashed_unless_stopping() -> None:
+    assert pod_outcome(None, None).state == "Crashed"
+
+
+def test_running_and_pending() -> None:
+    running = pod_outcome(pod("Running", {"running": {"startedAt": "2026-01-01T00:00:00Z"}}), None)
+    assert (running.state, running.started_at) == ("Running", "2026-01-01T00:00:00Z")
+    assert (
+        pod_outcome(pod("Pending", {"waiting": {"reason": "ContainerCreating"}}), None).state
+        == "Pending"
+    )
+
+
+def test_the_record_stands_in_for_a_missing_termination_message() -> None:
+    outcome = pod_outcome(
+        pod("Failed", terminated(1, "Error")),
+        None,
+        lambda: {"state": "Failed", "message": "from the record"},
+    )
+    assert (outcome.state, outcome.message) == ("Failed", "from the record")
