@@ -21,7 +21,11 @@ def _condition(
 
 
 def run_conditions(
-    state: str, message: str, generation: int | None, previous: list[dict[str, Any]] | None
+    state: str,
+    message: str,
+    generation: int | None,
+    previous: list[dict[str, Any]] | None,
+    reason: str | None = None,
 ) -> list[dict[str, Any]]:
     """Ready, Succeeded, Reconciling and Stalled for a FlowRun in `state`.
 
@@ -30,17 +34,18 @@ def run_conditions(
     """
     final = state in FINAL_STATES
     ok = state == "Completed"
+    why = reason or state
     conditions = [
-        _condition("Ready", "True" if ok else "False", state, message, generation),
+        _condition("Ready", "True" if ok else "False", why, message, generation),
         _condition(
             "Succeeded",
             ("True" if ok else "False") if final else "Unknown",
-            state,
+            why,
             message,
             generation,
         ),
-        _condition("Reconciling", "False" if final else "True", state, message, generation),
-        _condition("Stalled", "True" if final and not ok else "False", state, message, generation),
+        _condition("Reconciling", "False" if final else "True", why, message, generation),
+        _condition("Stalled", "True" if final and not ok else "False", why, message, generation),
     ]
     before = {c["type"]: c for c in previous or []}
     stamp = now_iso()

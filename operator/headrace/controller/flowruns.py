@@ -13,8 +13,10 @@ import threading
 import time
 from typing import Any
 
+from headrace.controller.concurrency import admit
 from headrace.controller.conditions import run_conditions
 from headrace.controller.config import OperatorConfig
+from headrace.controller.deployments import runs_of
 from headrace.controller.kube import Kube, iso, now_iso, parse_time
 from headrace.controller.outcome import Outcome, pod_outcome
 from headrace.controller.podspec import (
@@ -54,6 +56,8 @@ class FlowRunReconciler:
     def __init__(self, kube: Kube, config: OperatorConfig) -> None:
         self.kube = kube
         self.config = config
+        # At most this many reconciles at once, whatever kopf and the daemons ask for.
+        self._slots = threading.BoundedSemaphore(config.max_reconciles)
 
     def reconcile(
         self, namespace: str, name: str, deleted_pod: dict[str, Any] | None = None
@@ -63,7 +67,7 @@ class FlowRunReconciler:
         `deleted_pod` is a pod's last state from its DELETED event, used if it is the
         current attempt's pod and it is gone by the time we look.
         """
-        with _lock(f"{namespace}/{name}"):
+        with self._slots, _lock(f"{namespace}/{name}"):
             run = self.kube.get_custom(PLURAL, namespace, name)
             gone = run is None or run["metadata"].get("deletionTimestamp")
             if gone or (run or {}).get("status", {}).get("state") in FINAL_STATES:
@@ -71,9 +75,21 @@ class FlowRunReconciler:
                     self.kube.remove_finalizer(deleted_pod, OUTCOME_FINALIZER)
                 return None
             assert run is not None
+            ref = run["spec"].get("deploymentRef")
+            if ref and not (run.get("status") or {}).get("attempts"):
+                # Not started yet: admission against the Deployment's limit is decided one
+                # run at a time, so two runs never take the same last slot.
+                with _lock(f"deployment:{namespace}/{ref['name']}"):
+                    return _Step(self, run, deleted_pod).advance()
             return _Step(self, run, deleted_pod).advance()
 
-    def plan(self, run: dict[str, Any], attempt: int, deadline: float | None) -> RunPlan:
+    def plan(
+        self,
+        run: dict[str, Any],
+        deployment: dict[str, Any] | None,
+        attempt: int,
+        deadline: float | None,
+    ) -> RunPlan:
         spec = run["spec"]
         meta = run["metadata"]
         parameters = dict(spec.get("parameters") or {})
@@ -82,7 +98,6 @@ class FlowRunReconciler:
         flow_data = spec.get("flow")
         ref = spec.get("deploymentRef")
         if ref:
-            deployment = self.kube.get_custom("deployments", meta["namespace"], ref["name"])
             if deployment is None:
                 raise PlanError(
                     f"Deployment {ref['name']!r} not found in namespace {meta['namespace']!r}"
@@ -94,6 +109,7 @@ class FlowRunReconciler:
                 "pod": dspec.get("pod"),
             }
             parameters = {**(dspec.get("parameters") or {}), **parameters}
+            check_parameters(ref["name"], dspec.get("parameterSchema"), parameters)
             storage = storage or dspec.get("resultStorage")
             deployment_name, version = ref["name"], dspec.get("version")
         if not flow_data:
@@ -111,24 +127,41 @@ class FlowRunReconciler:
             deployment_version=version,
         )
 
-    def settings_of(self, run: dict[str, Any]) -> tuple[int | None, int, int]:
+    def settings_of(
+        self, run: dict[str, Any], deployment: dict[str, Any] | None
+    ) -> tuple[int | None, int, int]:
         """timeoutSeconds, retries and retry delay, from the FlowRun over its Deployment."""
         spec = run["spec"]
-        timeout, retries = spec.get("timeoutSeconds"), spec.get("retries")
-        ref = spec.get("deploymentRef")
-        if ref and (timeout is None or retries is None):
-            deployment = self.kube.get_custom(
-                "deployments", run["metadata"]["namespace"], ref["name"]
-            )
-            dspec = (deployment or {}).get("spec") or {}
-            timeout = timeout if timeout is not None else dspec.get("timeoutSeconds")
-            retries = retries if retries is not None else dspec.get("retries")
+        dspec = (deployment or {}).get("spec") or {}
+        timeout = spec.get("timeoutSeconds")
+        retries = spec.get("retries")
+        timeout = timeout if timeout is not None else dspec.get("timeoutSeconds")
+        retries = retries if retries is not None else dspec.get("retries")
         delay = spec.get("retryDelaySeconds")
         return (
             timeout,
             retries or 0,
             self.config.default_retry_delay_seconds if delay is None else delay,
         )
+
+
+def check_parameters(
+    deployment: str, schema: dict[str, Any] | None, parameters: dict[str, Any]
+) -> None:
+    """Refuse parameters the Deployment's schema rejects, naming each bad parameter."""
+    if not schema:
+        return
+    from jsonschema import Draft202012Validator
+
+    errors = sorted(
+        Draft202012Validator(schema).iter_errors(parameters), key=lambda e: list(e.path)
+    )
+    if errors:
+        parts = []
+        for error in errors:
+            where = ".".join(str(part) for part in error.path)
+            parts.append(f"parameter {where!r}: {error.message}" if where else error.message)
+        raise PlanError(f"invalid parameters for Deployment {deployment!r}: " + "; ".join(parts))
 
 
 class _Step:
@@ -146,12 +179,18 @@ class _Step:
         self.name = self.meta["name"]
         self.status: dict[str, Any] = dict(run.get("status") or {})
         self.patch: dict[str, Any] = {}
+        self.reason: str | None = None  # a condition reason more precise than the state
+        ref = run["spec"].get("deploymentRef")
+        self.deployment = (
+            self.kube.get_custom("deployments", self.namespace, ref["name"]) if ref else None
+        )
 
     # -- helpers ---------------------------------------------------------------------------
     def get(self, key: str) -> Any:
         return self.patch.get(key, self.status.get(key))
 
-    def set_state(self, state: str, message: str) -> None:
+    def set_state(self, state: str, message: str, reason: str | None = None) -> None:
+        self.reason = reason
         if state != self.status.get("state"):
             kind = "Warning" if state in {"Failed", "Crashed", "TimedOut"} else "Normal"
             self.kube.event(self.run, kind, state, message or state)
@@ -182,6 +221,7 @@ class _Step:
             self.get("message") or "",
             self.meta.get("generation"),
             self.status.get("conditions"),
+            self.reason,
         )
         self.kube.patch_status(PLURAL, self.namespace, self.name, self.patch)
 
@@ -197,7 +237,7 @@ class _Step:
 
     def _advance(self) -> float | None:
         owner = self.owner
-        timeout, retries, retry_delay = owner.settings_of(self.run)
+        timeout, retries, retry_delay = owner.settings_of(self.run, self.deployment)
         if self.get("state") is None:
             self.patch.update(
                 attempt=1, state="Scheduled", message="accepted; creating the flow pod"
@@ -224,12 +264,16 @@ class _Step:
         deleted = self.deleted_pod
         if pod is None and deleted is not None and deleted["metadata"]["name"] == current_pod:
             pod = deleted
+        starting = attempt is None and not stopping and attempt_no == 1
+        if starting and self.deployment is not None and self._held_back():
+            final = self.get("state") in FINAL_STATES
+            return None if final else owner.config.progress_interval_seconds
         if attempt is None and not stopping:
             # The deadline counts from the attempt's pod creation; the engine gets the same
             # instant, so on SIGTERM it knows whether it is being timed out or cancelled.
             deadline = now + timeout if timeout is not None else None
             try:
-                plan = owner.plan(self.run, attempt_no, deadline)
+                plan = owner.plan(self.run, self.deployment, attempt_no, deadline)
             except PlanError as error:
                 self.set_state("Failed", str(error))
                 self.patch["completionTime"] = now_iso()
@@ -268,6 +312,32 @@ class _Step:
         if not outcome.final:
             return self._running(outcome, now)
         return self._ended(outcome, attempt_no, retries, retry_delay)
+
+    def _held_back(self) -> bool:
+        """Whether the Deployment's concurrency limit keeps this run from starting now."""
+        assert self.deployment is not None
+        dspec = self.deployment["spec"]
+        limit, policy = dspec.get("concurrencyLimit"), dspec.get("concurrencyPolicy")
+        if limit is None:
+            return False
+        runs = runs_of(self.kube, self.namespace, self.deployment["metadata"]["name"])
+        admission = admit(self.name, runs, limit, policy)
+        if admission.start:
+            return False
+        if admission.reason == "ConcurrencyLimitForbid":
+            self.set_state("Cancelled", admission.message, admission.reason)
+            self.patch["completionTime"] = now_iso()
+            return True
+        for victim in admission.replace:
+            self.kube.patch_custom(PLURAL, self.namespace, victim, {"spec": {"cancel": True}})
+            self.kube.event(
+                self.run, "Normal", "Replacing", f"cancelling {victim} to take its slot"
+            )
+        if self.get("message") != admission.message or self.get("state") != "Scheduled":
+            self.set_state("Scheduled", admission.message, admission.reason)
+        else:
+            self.reason = admission.reason
+        return True
 
     def _stop(self, state: str, why: str) -> str:
         """Ask the pod to end: SIGTERM now, SIGKILL after its grace period."""

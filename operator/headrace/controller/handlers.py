@@ -14,6 +14,7 @@ from typing import Any
 import kopf
 
 from headrace.controller import config as config_module
+from headrace.controller.deployments import DeploymentReconciler
 from headrace.controller.flowruns import FlowRunReconciler
 from headrace.controller.kube import Kube
 from headrace.controller.podspec import LABEL_RUN
@@ -22,13 +23,23 @@ from headrace.crd.models import FINAL_STATES, GROUP, VERSION
 logger = logging.getLogger("headrace.operator")
 
 _reconciler: FlowRunReconciler | None = None
+_deployments: DeploymentReconciler | None = None
 
 
 def reconciler() -> FlowRunReconciler:
     global _reconciler
     if _reconciler is None:
-        _reconciler = FlowRunReconciler(Kube(), config_module.load())
+        config = config_module.load()
+        _reconciler = FlowRunReconciler(Kube(max_in_flight=config.max_api_requests), config)
     return _reconciler
+
+
+def deployments() -> DeploymentReconciler:
+    global _deployments
+    if _deployments is None:
+        flowruns = reconciler()
+        _deployments = DeploymentReconciler(flowruns.kube, flowruns.config)
+    return _deployments
 
 
 def _unfinished(status: kopf.Status, **_: Any) -> bool:
@@ -80,3 +91,19 @@ async def watch_deadline(
         if wait is None:
             return
         await stopped.wait(min(wait, reconciler().config.progress_interval_seconds))
+
+
+@kopf.daemon(GROUP, VERSION, "deployments", cancellation_timeout=5)
+async def run_schedule(
+    stopped: kopf.DaemonStopped, namespace: str | None, name: str, **_: Any
+) -> None:
+    """Create scheduled runs on time, trim history and refresh the Deployment's counts."""
+    while namespace is not None and not stopped:
+        try:
+            wait = await asyncio.to_thread(deployments().reconcile, namespace, name)
+        except Exception:
+            logger.exception("reconciling Deployment %s/%s failed; retrying", namespace, name)
+            wait = 2.0
+        if wait is None:
+            return
+        await stopped.wait(wait)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from headrace.crd.models import GROUP, VERSION
+
+MERGE_PATCH = "application/merge-patch+json"
 
 
 def now_iso() -> str:
@@ -29,10 +33,17 @@ def iso(timestamp: float) -> str:
 
 
 class Kube:
-    def __init__(self, api_client: client.ApiClient | None = None) -> None:
+    """API calls, at most `max_in_flight` at once: the operator never floods the API server."""
+
+    def __init__(self, api_client: client.ApiClient | None = None, max_in_flight: int = 16) -> None:
         self.api_client = api_client or client.ApiClient()
         self.core = client.CoreV1Api(self.api_client)
         self.custom = client.CustomObjectsApi(self.api_client)
+        self._in_flight = threading.BoundedSemaphore(max_in_flight)
+
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        with self._in_flight:
+            return fn(*args, **kwargs)
 
     def _dict(self, obj: Any) -> dict[str, Any]:
         result = self.api_client.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
@@ -41,10 +52,10 @@ class Kube:
     # -- custom resources -----------------------------------------------------------------
     def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            found = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, name
+            found = self._call(
+                self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, plural, name
             )
-            return found  # type: ignore[return-value]
+            return found  # type: ignore[no-any-return]
         except ApiException as error:
             if error.status == 404:
                 return None
@@ -52,17 +63,66 @@ class Kube:
 
     def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
         try:
-            self.custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, plural, name, {"status": status}
+            self._call(
+                self.custom.patch_namespaced_custom_object_status,
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                name,
+                {"status": status},
+                _content_type=MERGE_PATCH,
             )
         except ApiException as error:
             if error.status != 404:  # deleted meanwhile: nothing left to report to
                 raise
 
+    def list_custom(self, plural: str, namespace: str) -> list[dict[str, Any]]:
+        listed = self._call(
+            self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural
+        )
+        return list(listed.get("items") or [])
+
+    def create_custom(self, plural: str, namespace: str, body: dict[str, Any]) -> bool:
+        """Create; False if one of that name exists already (how schedules avoid duplicates)."""
+        try:
+            self._call(
+                self.custom.create_namespaced_custom_object, GROUP, VERSION, namespace, plural, body
+            )
+        except ApiException as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
+
+    def patch_custom(self, plural: str, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        try:
+            self._call(
+                self.custom.patch_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                name,
+                patch,
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    def delete_custom(self, plural: str, namespace: str, name: str) -> None:
+        try:
+            self._call(
+                self.custom.delete_namespaced_custom_object, GROUP, VERSION, namespace, plural, name
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
     # -- pods -----------------------------------------------------------------------------
     def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return self._dict(self.core.read_namespaced_pod(name, namespace))
+            return self._dict(self._call(self.core.read_namespaced_pod, name, namespace))
         except ApiException as error:
             if error.status == 404:
                 return None
@@ -71,7 +131,7 @@ class Kube:
     def create_pod(self, namespace: str, pod: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Create, or adopt the pod of that name if it exists: (pod, created?)."""
         try:
-            created = self.core.create_namespaced_pod(namespace, pod)  # type: ignore[arg-type]
+            created = self._call(self.core.create_namespaced_pod, namespace, pod)
             return self._dict(created), True
         except ApiException as error:
             if error.status != 409:
@@ -83,8 +143,12 @@ class Kube:
 
     def delete_pod(self, namespace: str, name: str, grace_seconds: int | None) -> None:
         try:
-            self.core.delete_namespaced_pod(
-                name, namespace, grace_period_seconds=grace_seconds, propagation_policy="Background"
+            self._call(
+                self.core.delete_namespaced_pod,
+                name,
+                namespace,
+                grace_period_seconds=grace_seconds,
+                propagation_policy="Background",
             )
         except ApiException as error:
             if error.status != 404:
@@ -101,8 +165,12 @@ class Kube:
             {"op": "remove", "path": f"/metadata/finalizers/{index}"},
         ]
         try:
-            self.core.patch_namespaced_pod(
-                pod["metadata"]["name"], pod["metadata"]["namespace"], patch
+            self._call(
+                self.core.patch_namespaced_pod,
+                pod["metadata"]["name"],
+                pod["metadata"]["namespace"],
+                patch,
+                _content_type="application/json-patch+json",
             )
         except ApiException as error:
             if error.status not in (404, 409, 422):
@@ -133,4 +201,4 @@ class Kube:
         }
         # An event is a courtesy; losing one must not fail the reconcile.
         with contextlib.suppress(ApiException):
-            self.core.create_namespaced_event(meta["namespace"], body)  # type: ignore[arg-type]
+            self._call(self.core.create_namespaced_event, meta["namespace"], body)

@@ -1,0 +1,183 @@
+"""Reconciling a Deployment: create its scheduled FlowRuns, keep its history, report counts.
+
+Scheduled runs get names from their scheduled time, and `status.lastScheduleTime` records the
+newest time handled, so after an operator restart each due time is created exactly once
+(an existing name is simply found again) and missed times past the starting deadline are
+reported, not run late.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+from headrace.controller.concurrency import is_active
+from headrace.controller.config import OperatorConfig
+from headrace.controller.kube import Kube, iso, parse_time
+from headrace.controller.podspec import LABEL_DEPLOYMENT, label_value
+from headrace.controller.schedules import Schedule, run_name
+from headrace.crd.models import FINAL_STATES, GROUP, VERSION
+
+logger = logging.getLogger("headrace.operator")
+
+SCHEDULED_TIME = f"{GROUP}/scheduled-time"
+
+
+def runs_of(kube: Kube, namespace: str, deployment: str) -> list[dict[str, Any]]:
+    return [
+        run
+        for run in kube.list_custom("flowruns", namespace)
+        if ((run.get("spec") or {}).get("deploymentRef") or {}).get("name") == deployment
+        and not run["metadata"].get("deletionTimestamp")
+    ]
+
+
+def _when(value: str | None) -> dt.datetime | None:
+    stamp = parse_time(value)
+    return dt.datetime.fromtimestamp(stamp, dt.UTC) if stamp is not None else None
+
+
+class DeploymentReconciler:
+    def __init__(self, kube: Kube, config: OperatorConfig) -> None:
+        self.kube = kube
+        self.config = config
+
+    def reconcile(self, namespace: str, name: str) -> float | None:
+        """One pass; seconds until the next look (the next schedule time or a refresh)."""
+        deployment = self.kube.get_custom("deployments", namespace, name)
+        if deployment is None or deployment["metadata"].get("deletionTimestamp"):
+            return None
+        spec = deployment["spec"]
+        status = dict(deployment.get("status") or {})
+        patch: dict[str, Any] = {}
+        wait = self.config.progress_interval_seconds
+        runs = runs_of(self.kube, namespace, name)
+
+        schedule = Schedule.from_spec(spec.get("schedule"))
+        problem = schedule.validate() if schedule else None
+        ready_reason, ready_message = "NoSchedule", "runs are created by hand or by CLI"
+        if problem:
+            ready_reason, ready_message = "InvalidSchedule", problem
+        elif schedule is not None:
+            now = dt.datetime.now(dt.UTC)
+            created = _when(deployment["metadata"].get("creationTimestamp")) or now
+            last = _when(status.get("lastScheduleTime")) or created
+            if spec.get("suspend"):
+                ready_reason, ready_message = "Suspended", "the schedule is suspended"
+            else:
+                due = schedule.due(created, last, now)
+                for moment in due:
+                    self._start_scheduled(deployment, schedule, moment, now, runs)
+                if due:
+                    patch["lastScheduleTime"] = iso(due[-1].timestamp())
+                ready_reason, ready_message = "Scheduled", "creating runs on schedule"
+            following = schedule.next_after(created, max(now, last))
+            patch["nextScheduleTime"] = iso(following.timestamp())
+            wait = min(wait, max(0.05, (following - dt.datetime.now(dt.UTC)).total_seconds()))
+            runs = runs_of(self.kube, namespace, name) if patch.get("lastScheduleTime") else runs
+
+        self._trim_history(namespace, spec, runs)
+        counts: dict[str, int] = {}
+        for run in runs:
+            state = (run.get("status") or {}).get("state") or "Scheduled"
+            counts[state] = counts.get(state, 0) + 1
+        patch["runs"] = counts
+        generation = deployment["metadata"].get("generation")
+        patch["observedGeneration"] = generation
+        ready = "False" if problem else "True"
+        patch["conditions"] = [
+            {
+                "type": "Ready",
+                "status": ready,
+                "reason": ready_reason,
+                "message": ready_message,
+                "observedGeneration": generation,
+                "lastTransitionTime": _transition(status, "Ready", ready),
+            }
+        ]
+        self.kube.patch_status("deployments", namespace, name, patch)
+        return wait
+
+    def _start_scheduled(
+        self,
+        deployment: dict[str, Any],
+        schedule: Schedule,
+        moment: dt.datetime,
+        now: dt.datetime,
+        runs: list[dict[str, Any]],
+    ) -> None:
+        meta = deployment["metadata"]
+        name = run_name(meta["name"], moment)
+        if schedule.too_late(moment, now):
+            self.kube.event(
+                deployment,
+                "Warning",
+                "MissedSchedule",
+                f"run {name} for {moment.isoformat()} is past its starting deadline "
+                f"({schedule.starting_deadline_seconds}s); not started",
+            )
+            return
+        spec = deployment["spec"]
+        if spec.get("concurrencyPolicy") == "Forbid":
+            limit = spec.get("concurrencyLimit") or 1
+            if sum(1 for run in runs if is_active(run)) >= limit:
+                self.kube.event(
+                    deployment,
+                    "Normal",
+                    "ScheduleSkipped",
+                    f"run {name} skipped: {limit} running and concurrencyPolicy is Forbid",
+                )
+                return
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "FlowRun",
+            "metadata": {
+                "name": name,
+                "namespace": meta["namespace"],
+                "labels": {LABEL_DEPLOYMENT: label_value(meta["name"])},
+                "annotations": {SCHEDULED_TIME: moment.isoformat()},
+                "ownerReferences": [
+                    {
+                        "apiVersion": f"{GROUP}/{VERSION}",
+                        "kind": "Deployment",
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                    }
+                ],
+            },
+            "spec": {"deploymentRef": {"name": meta["name"]}},
+        }
+        if self.kube.create_custom("flowruns", meta["namespace"], body):
+            self.kube.event(deployment, "Normal", "Scheduled", f"created FlowRun {name}")
+            logger.info("Deployment %s/%s: created %s", meta["namespace"], meta["name"], name)
+
+    def _trim_history(
+        self, namespace: str, spec: dict[str, Any], runs: list[dict[str, Any]]
+    ) -> None:
+        """Delete the oldest ended runs beyond the history limits."""
+        limits = {
+            True: spec.get("successfulRunsHistoryLimit"),
+            False: spec.get("failedRunsHistoryLimit"),
+        }
+        for succeeded, limit in limits.items():
+            if limit is None:
+                continue
+            ended = [
+                run
+                for run in runs
+                if (run.get("status") or {}).get("state") in FINAL_STATES
+                and ((run["status"]["state"] == "Completed") is succeeded)
+            ]
+            ended.sort(key=lambda run: run["status"].get("completionTime") or "", reverse=True)
+            for run in ended[limit:]:
+                self.kube.delete_custom("flowruns", namespace, run["metadata"]["name"])
+                runs.remove(run)
+
+
+def _transition(status: dict[str, Any], kind: str, value: str) -> str:
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == kind and condition.get("status") == value:
+            return str(condition.get("lastTransitionTime"))
+    return iso(time.time())
