@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Any
 
+from headrace.controller import metrics
 from headrace.controller.concurrency import admit
 from headrace.controller.conditions import run_conditions
 from headrace.controller.config import OperatorConfig
@@ -59,6 +60,7 @@ class FlowRunReconciler:
         # At most this many reconciles at once, whatever kopf and the daemons ask for.
         self._slots = threading.BoundedSemaphore(config.max_reconciles)
 
+    @metrics.reconciled
     def reconcile(
         self, namespace: str, name: str, deleted_pod: dict[str, Any] | None = None
     ) -> float | None:
@@ -233,6 +235,7 @@ class _Step:
             self.commit()
             raise
         self.commit()
+        metrics.step_committed(self.run, self.status, self.patch)
         return wait
 
     def _advance(self) -> float | None:
@@ -294,6 +297,7 @@ class _Step:
                 self.kube.event(
                     self.run, "Normal", "PodCreated", f"created pod {pod['metadata']['name']}"
                 )
+                metrics.pod_created(self.run, attempt_no)
             self.set_state(
                 "Pending", f"attempt {attempt_no}: waiting for pod {pod['metadata']['name']}"
             )

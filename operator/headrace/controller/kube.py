@@ -11,6 +11,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from headrace.controller import metrics
 from headrace.crd.models import GROUP, VERSION
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -37,6 +38,7 @@ class Kube:
 
     def __init__(self, api_client: client.ApiClient | None = None, max_in_flight: int = 16) -> None:
         self.api_client = api_client or client.ApiClient()
+        metrics.instrument(self.api_client)  # times every request (controller/metrics.py)
         self.core = client.CoreV1Api(self.api_client)
         self.custom = client.CustomObjectsApi(self.api_client)
         self._in_flight = threading.BoundedSemaphore(max_in_flight)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 
 def run_operator(namespaces: list[str], liveness: str | None, verbose: bool) -> int:
@@ -19,6 +20,14 @@ def run_operator(namespaces: list[str], liveness: str | None, verbose: bool) -> 
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]
+    # Prometheus metrics (controller/metrics.py) when HEADRACE_METRICS_PORT is set (the chart
+    # sets 9090); off by default so a local `headrace operator` takes no port.
+    port = int(os.environ.get("HEADRACE_METRICS_PORT") or 0)
+    if port:
+        from headrace.controller import metrics
+
+        metrics.serve(port)
+        logging.getLogger("headrace.operator").info("serving metrics on port %d", port)
     kopf.run(
         standalone=True,
         clusterwide=not namespaces,

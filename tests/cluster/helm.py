@@ -1,0 +1,109 @@
+"""Build the `helm` CLI from its Go module, the same way the control plane is built.
+
+Helm release tarballs cannot be fetched in CI (only package registries are reachable), so
+``helm.sh/helm/v3/cmd/helm`` is compiled with ``go install <pkg>@<version>``: the module's
+own go.mod and the checksum database pin every dependency. The binary is cached under
+``~/.cache/headrace/helm/<version>-<hash>/helm``, so a second run is a no-op.
+
+Usage: ``python tests/cluster/helm.py [--force] [--print-path]``;
+``HEADRACE_HELM=/path/to/helm`` uses an existing binary instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __name__ == "__main__" and not __package__:  # run as a script: make `cluster` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cluster.build import _build_lock, _go_env, find_go
+
+HELM_VERSION = "v3.22.0"
+PACKAGE = "helm.sh/helm/v3/cmd/helm"
+# Bump when the way the binary is built changes (flags, targets).
+RECIPE_VERSION = "1"
+
+
+def cache_root() -> Path:
+    """Root of the helm cache (``HEADRACE_HELM_CACHE`` overrides)."""
+    env = os.environ.get("HEADRACE_HELM_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "headrace" / "helm"
+
+
+def ldflags() -> str:
+    """Strip symbols and stamp the version `helm version` reports."""
+    return f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}"
+
+
+def binary_path() -> Path:
+    """Where the helm binary for the current recipe lives (whether built or not)."""
+    override = os.environ.get("HEADRACE_HELM")
+    if override:
+        return Path(override)
+    digest = hashlib.sha256(f"{RECIPE_VERSION}\0{PACKAGE}\0{ldflags()}".encode()).hexdigest()
+    return cache_root() / f"{HELM_VERSION}-{digest[:12]}" / "helm"
+
+
+def build(force: bool = False, quiet: bool = False) -> Path:
+    """Build helm into the cache if missing; return the binary's path."""
+    target = binary_path()
+    if target.is_file() and not force:
+        if not quiet:
+            print(f"helm {HELM_VERSION} cached at {target}", flush=True)
+        return target
+    if os.environ.get("HEADRACE_HELM"):
+        raise RuntimeError(f"HEADRACE_HELM={target} does not exist")
+    with _build_lock(cache_root()):
+        if target.is_file() and not force:
+            return target
+        go = find_go()
+        env = _go_env()
+        staging = Path(tempfile.mkdtemp(prefix="build-", dir=cache_root()))
+        env["GOBIN"] = str(staging)
+        cmd = [
+            go,
+            "install",
+            "-p",
+            str(os.cpu_count() or 2),
+            "-trimpath",
+            f"-ldflags={ldflags()}",
+            f"{PACKAGE}@{HELM_VERSION}",
+        ]
+        started = time.monotonic()
+        print("+", " ".join(cmd), flush=True)
+        try:
+            subprocess.run(cmd, env=env, check=True, cwd=staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            (staging / "helm").replace(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        print(f"helm {HELM_VERSION} built in {time.monotonic() - started:.1f}s: {target}")
+        return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--force", action="store_true", help="rebuild even if cached")
+    parser.add_argument("--print-path", action="store_true", help="only print the binary path")
+    args = parser.parse_args(argv)
+    if args.print_path:
+        print(binary_path())
+        return 0
+    try:
+        build(force=args.force)
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        print(f"helm build failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
