@@ -120,6 +120,41 @@ class FlowRuns:
         )
         return created
 
+    def deployment(self, name: str, **spec: Any) -> dict[str, Any]:
+        """Create a Deployment of an example flow (`entry` is FILE.py:FLOW under examples/flows)."""
+        entry = spec.pop("entry", "cluster_flows.py:hello")
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Deployment",
+            "metadata": {"name": name},
+            "spec": {**self.flow_spec(entry), **spec},
+        }
+        return self.apply(body)
+
+    def run_of(self, deployment: str, name: str, **spec: Any) -> dict[str, Any]:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "FlowRun",
+            "metadata": {"name": name},
+            "spec": {"deploymentRef": {"name": deployment}, **spec},
+        }
+        return self.apply(body)
+
+    def deployment_status(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.api.get_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, "deployments", name
+        )
+        return found.get("status") or {}
+
+    def patch_deployment(self, name: str, spec: dict[str, Any]) -> None:
+        self.api.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, "deployments", name, {"spec": spec}
+        )
+
+    def names(self) -> list[str]:
+        listed = self.api.list_namespaced_custom_object(GROUP, VERSION, self.namespace, "flowruns")
+        return sorted(item["metadata"]["name"] for item in listed["items"])
+
     def delete(self, name: str) -> None:
         self.api.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, "flowruns", name)
 
