@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 
@@ -76,7 +77,7 @@ def test_restart_neither_misses_nor_duplicates_runs(
     seconds = sorted(
         time.mktime(time.strptime(n[7:], "%Y%m%d-%H%M%S")) - time.timezone for n in names
     )
-    gaps = {round(b - a) for a, b in zip(seconds, seconds[1:], strict=False)}
+    gaps = {round(b - a) for a, b in itertools.pairwise(seconds)}
     assert gaps == {2}, f"every 2 s slot has exactly one run: {names}"
     assert any(s > down_from for s in seconds)
 
