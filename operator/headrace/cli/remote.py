@@ -1,0 +1,58 @@
+"""`headrace run --deployment NAME`: create a FlowRun on the cluster and follow it to its end."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+
+from headrace.crd.models import FINAL_STATES, GROUP, VERSION
+
+
+def run_deployment(
+    deployment: str, parameters: dict[str, Any], namespace: str | None, wait: bool
+) -> int:
+    from kubernetes import client
+
+    from headrace.cli.kube import connect
+
+    console = Console(stderr=True)
+    api_client, namespace = connect(namespace)
+    api = client.CustomObjectsApi(api_client)
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "FlowRun",
+        "metadata": {"generateName": f"{deployment}-"},
+        "spec": {"deploymentRef": {"name": deployment}, "parameters": parameters},
+    }
+    created: dict[str, Any] = api.create_namespaced_custom_object(  # type: ignore[assignment]
+        GROUP, VERSION, namespace, "flowruns", body
+    )
+    name = created["metadata"]["name"]
+    console.print(f"flowrun.{GROUP}/{name} created in {namespace}", soft_wrap=True)
+    if not wait:
+        return 0
+    shown: tuple[Any, ...] = ()
+    status: dict[str, Any] = {}
+    while status.get("state") not in FINAL_STATES:
+        time.sleep(0.5)
+        found: dict[str, Any] = api.get_namespaced_custom_object(  # type: ignore[assignment]
+            GROUP, VERSION, namespace, "flowruns", name
+        )
+        status = found.get("status") or {}
+        progress = status.get("progress") or {}
+        line = (
+            status.get("state"),
+            status.get("message"),
+            tuple(sorted((progress.get("counts") or {}).items())),
+        )
+        if line != shown and line[0]:
+            counts = " ".join(f"{k} {v}" for k, v in line[2])
+            console.print(f"{line[0]:<10} {line[1] or ''} {counts}".rstrip(), soft_wrap=True)
+            shown = line
+    if status.get("resultLocation"):
+        console.print(f"result     {status['resultLocation']}", soft_wrap=True)
+    if status.get("recordLocation"):
+        console.print(f"record     {status['recordLocation']}", soft_wrap=True)
+    return 0 if status.get("state") == "Completed" else 1
