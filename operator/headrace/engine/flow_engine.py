@@ -11,7 +11,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from headrace import settings
@@ -201,6 +201,35 @@ class FlowRunSession:
             return Failed(exception_message(error), error), False
         return Crashed(f"interrupted by {type(error).__name__}", error), True
 
+    @contextlib.contextmanager
+    def current(self) -> Iterator[None]:
+        """Make this the current flow run (for tasks, loggers, `runtime`, `log_prints`)."""
+        flow_run = self.flow_run
+        token = current_flow_run.set(flow_run)
+        print_token = print_to_log.set(flow_run) if flow_run.log_prints else None
+        try:
+            yield
+        finally:
+            if print_token is not None:
+                print_to_log.reset(print_token)
+            current_flow_run.reset(token)
+
+    def interrupted(self, error: BaseException) -> tuple[State, BaseException | None]:
+        """The state an exception out of the body gives, and the exception to re-raise."""
+        state, again = self.classify(error)
+        return state, error if again else None
+
+    def cancelled(
+        self, cancelled: asyncio.CancelledError, task: asyncio.Task[Any] | None
+    ) -> tuple[State, BaseException | None]:
+        """A cancelled flow task: a signal delivered while its loop was idle, or a real cancel."""
+        pending = interrupts.take_pending() if task is not None else None
+        if pending is None:
+            return Cancelled("the flow run's task was cancelled"), cancelled
+        assert task is not None
+        task.uncancel()
+        return self.interrupted(pending)
+
     def state_from_return(self, value: Any) -> State:
         if isinstance(value, State):
             return value
@@ -290,29 +319,21 @@ def run_flow_sync(
     reraise: BaseException | None = None
     while True:
         session.begin_attempt()
-        token = current_flow_run.set(flow_run)
-        print_token = print_to_log.set(flow_run) if flow_run.log_prints else None
         try:
-            with deadline(flow.timeout_seconds, session.make_timeout):
+            with session.current(), deadline(flow.timeout_seconds, session.make_timeout):
                 value = flow.signature.call(flow.fn, flow_run.parameters)
                 for future in list(flow_run.futures):
                     future._wait_sync(None)
             state = session.state_from_return(value)
         except BaseException as error:
-            state, again = session.classify(error)
-            reraise = error if again else None
-        finally:
-            if print_token is not None:
-                print_to_log.reset(print_token)
-            current_flow_run.reset(token)
+            state, reraise = session.interrupted(error)
         delay = None if reraise is not None else session.retry_delay(state)
         if delay is None:
             break
         try:
             time.sleep(delay)
         except BaseException as error:  # SIGTERM or Ctrl-C while waiting to retry
-            state, _ = session.classify(error)
-            reraise = error
+            state, reraise = session.interrupted(error)
             break
     state = session.finish(state)
     return session.outcome(state, return_state, reraise)
@@ -339,55 +360,36 @@ async def run_flow_async(
     with frame:
         while True:
             session.begin_attempt()
-            token = current_flow_run.set(flow_run)
-            print_token = print_to_log.set(flow_run) if flow_run.log_prints else None
+            # On the main thread the deadline is a signal; elsewhere the loop's own timeout.
             clock = asyncio.timeout(None if main else flow.timeout_seconds)
             try:
-                with deadline(flow.timeout_seconds if main else None, session.make_timeout):
+                with (
+                    session.current(),
+                    deadline(flow.timeout_seconds if main else None, session.make_timeout),
+                ):
                     async with clock:
                         value = await flow.signature.call(flow.fn, flow_run.parameters)
                         for future in list(flow_run.futures):
                             await future._wait_async(None)
                 state = session.state_from_return(value)
             except asyncio.CancelledError as cancelled:
-                pending = interrupts.take_pending() if main else None
-                if pending is None:
-                    state, reraise = Cancelled("the flow run's task was cancelled"), cancelled
-                else:
-                    if task is not None:
-                        task.uncancel()
-                    state, again = session.classify(pending)
-                    reraise = pending if again else None
+                state, reraise = session.cancelled(cancelled, task if main else None)
             except TimeoutError as error:
-                if clock.expired():
-                    state = session.timed_out()
-                else:
-                    state, _ = session.classify(error)
+                state, reraise = (
+                    (session.timed_out(), None) if clock.expired() else session.interrupted(error)
+                )
             except BaseException as error:
-                state, again = session.classify(error)
-                reraise = error if again else None
-            finally:
-                if print_token is not None:
-                    print_to_log.reset(print_token)
-                current_flow_run.reset(token)
+                state, reraise = session.interrupted(error)
             delay = None if reraise is not None else session.retry_delay(state)
             if delay is None:
                 break
             try:
                 await asyncio.sleep(delay)
             except asyncio.CancelledError as cancelled:  # SIGTERM while waiting to retry
-                pending = interrupts.take_pending() if main else None
-                if pending is None:
-                    state, reraise = Cancelled("the flow run's task was cancelled"), cancelled
-                else:
-                    if task is not None:
-                        task.uncancel()
-                    state, _ = session.classify(pending)
-                    reraise = pending
+                state, reraise = session.cancelled(cancelled, task if main else None)
                 break
             except BaseException as error:
-                state, _ = session.classify(error)
-                reraise = error
+                state, reraise = session.interrupted(error)
                 break
     state = session.finish(state)
     return session.outcome(state, return_state, reraise)

@@ -17,16 +17,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from headrace.engine import debug
-from headrace.engine.inputs import resolve_parameters
 from headrace.engine.task_engine import (
+    await_retry,
     execute_attempt,
     execute_attempt_async,
-    not_ready_state,
-    retry_delay,
+    prepare_inputs,
 )
 from headrace.engine.workers import Worker
 from headrace.exceptions import TaskTimeout
-from headrace.states import AwaitingRetry, Cancelled, Crashed, State, TimedOut
+from headrace.states import Cancelled, Crashed, State, TimedOut
 
 if TYPE_CHECKING:
     from headrace.engine.runs import TaskRun
@@ -153,16 +152,10 @@ class Engine:
     def _start(self, task_run: TaskRun) -> None:
         if task_run.future is not None and task_run.future._done:
             return  # cancelled while it waited
-        state = not_ready_state(task_run)
+        state = prepare_inputs(task_run)
         if state is not None:
             self._finish(task_run, state)
             return
-        if task_run.upstream:
-            try:
-                task_run.parameters = resolve_parameters(task_run.parameters)
-            except Exception as error:
-                self._finish(task_run, Crashed(f"resolving inputs failed: {error}", error))
-                return
         try:
             self._dispatch(task_run)
         except Exception as error:  # never leave a future unfinished: its flow would hang
@@ -207,11 +200,10 @@ class Engine:
         if task_run.timer is not None:
             task_run.timer.cancel()
             task_run.timer = None
-        delay = retry_delay(task_run, state)
+        delay = await_retry(task_run, state)
         if delay is None:
             self._finish(task_run, state)
             return
-        task_run.set_state(AwaitingRetry(f"retrying in {delay:g}s after: {state.message}"))
         task_run.token += 1  # nothing from the failed attempt may land from now on
         self.loop.call_later(delay, self._retry, task_run)
 

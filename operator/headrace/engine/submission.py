@@ -11,17 +11,17 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from headrace.engine.inputs import collect_futures, resolve_parameters
+from headrace.engine.inputs import collect_futures
 from headrace.engine.orchestrator import get_engine
 from headrace.engine.runs import FlowRun, TaskRun
 from headrace.engine.task_engine import (
+    await_retry,
     execute_attempt,
     execute_attempt_async,
-    not_ready_state,
-    retry_delay,
+    prepare_inputs,
 )
 from headrace.futures import HeadraceFuture, awaitable
-from headrace.states import AwaitingRetry, Cancelled, State
+from headrace.states import Cancelled, State
 
 if TYPE_CHECKING:
     from headrace.tasks import Task
@@ -70,18 +70,13 @@ def run_inline_sync(task_run: TaskRun) -> State:
     try:
         for future in task_run.upstream:
             future._wait_sync(None)
-        state = not_ready_state(task_run)
-        if state is None:
-            parameters = task_run.parameters
-            if task_run.upstream:
-                parameters = task_run.parameters = resolve_parameters(parameters)
-            while True:
-                state = execute_attempt(task_run, parameters, task.timeout_seconds)
-                delay = retry_delay(task_run, state)
-                if delay is None:
-                    break
-                task_run.set_state(AwaitingRetry(f"retrying in {delay:g}s after: {state.message}"))
+        state = prepare_inputs(task_run)
+        while state is None:
+            state = execute_attempt(task_run, task_run.parameters, task.timeout_seconds)
+            delay = await_retry(task_run, state)
+            if delay is not None:
                 time.sleep(delay)
+                state = None
     except BaseException as error:
         _interrupted(task_run, error)
         raise
@@ -96,18 +91,13 @@ async def run_inline_async(task_run: TaskRun) -> State:
     try:
         for future in task_run.upstream:
             await future._wait_async(None)
-        state = not_ready_state(task_run)
-        if state is None:
-            parameters = task_run.parameters
-            if task_run.upstream:
-                parameters = task_run.parameters = resolve_parameters(parameters)
-            while True:
-                state = await execute_attempt_async(task_run, parameters, task.timeout_seconds)
-                delay = retry_delay(task_run, state)
-                if delay is None:
-                    break
-                task_run.set_state(AwaitingRetry(f"retrying in {delay:g}s after: {state.message}"))
+        state = prepare_inputs(task_run)
+        while state is None:
+            state = await execute_attempt_async(task_run, task_run.parameters, task.timeout_seconds)
+            delay = await_retry(task_run, state)
+            if delay is not None:
                 await asyncio.sleep(delay)
+                state = None
     except BaseException as error:
         _interrupted(task_run, error)
         raise

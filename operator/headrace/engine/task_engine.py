@@ -12,13 +12,16 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from headrace.engine.context import current_flow_run, current_task_run
+from headrace.engine.inputs import resolve_parameters
 from headrace.engine.interrupts import deadline
 from headrace.exceptions import TaskTimeout
 from headrace.logging import print_to_log
 from headrace.results.store import ResultStore
 from headrace.states import (
+    AwaitingRetry,
     Cached,
     Completed,
+    Crashed,
     Failed,
     NotReady,
     Retrying,
@@ -43,6 +46,30 @@ def not_ready_state(task_run: TaskRun) -> State | None:
             shown = state.name if state is not None else "unfinished"
             return NotReady(f"upstream task run {name!r} did not complete (it is {shown})")
     return None
+
+
+def prepare_inputs(task_run: TaskRun) -> State | None:
+    """Once every upstream run is final: swap their results into the parameters.
+
+    Returns the state the run ends in instead of running (NotReady, or Crashed if the
+    results cannot be read), or None when it may run.
+    """
+    state = not_ready_state(task_run)
+    if state is not None or not task_run.upstream:
+        return state
+    try:
+        task_run.parameters = resolve_parameters(task_run.parameters)
+    except Exception as error:
+        return Crashed(f"resolving inputs failed: {error}", error)
+    return None
+
+
+def await_retry(task_run: TaskRun, state: State) -> float | None:
+    """If `state` earns another attempt, mark the run AwaitingRetry and return the delay."""
+    delay = retry_delay(task_run, state)
+    if delay is not None:
+        task_run.set_state(AwaitingRetry(f"retrying in {delay:g}s after: {state.message}"))
+    return delay
 
 
 def retry_delay(task_run: TaskRun, state: State) -> float | None:
@@ -131,17 +158,44 @@ def _timed_out(task_run: TaskRun) -> State:
     return TimedOut(f"task run exceeded its timeout of {seconds}s")
 
 
+class _Attempt:
+    """One attempt's bookkeeping: counts it, marks it running, and makes it the current run
+    (for loggers, `runtime` and `log_prints`) until it ends. A class, not a generator-based
+    context manager: it is on every task run's path."""
+
+    __slots__ = ("_flow", "_print", "_task", "task_run")
+
+    def __init__(self, task_run: TaskRun) -> None:
+        self.task_run = task_run
+
+    def __enter__(self) -> None:
+        task_run = self.task_run
+        _begin(task_run)
+        self._flow = current_flow_run.set(task_run.flow_run)
+        self._task = current_task_run.set(task_run)
+        self._print = print_to_log.set(task_run) if task_run.log_prints else None
+
+    def __exit__(self, *_: object) -> None:
+        if self._print is not None:
+            print_to_log.reset(self._print)
+        current_task_run.reset(self._task)
+        current_flow_run.reset(self._flow)
+
+
+def _settle(task_run: TaskRun, value: Any) -> State:
+    try:
+        return _completed(task_run, value)
+    except Exception as error:
+        return Failed(f"persisting the result failed: {exception_message(error)}", error)
+
+
 def execute_attempt(
     task_run: TaskRun, parameters: dict[str, Any], timeout: float | None = None
 ) -> State:
     """Run a sync task once. `timeout` is for direct calls; the engine times submitted runs."""
     task = task_run.task
     assert task is not None
-    _begin(task_run)
-    flow_token = current_flow_run.set(task_run.flow_run)
-    task_token = current_task_run.set(task_run)
-    print_token = print_to_log.set(task_run) if task_run.log_prints else None
-    try:
+    with _Attempt(task_run):
         cached = _cache_lookup(task_run, parameters)
         if cached is not None:
             return cached
@@ -152,15 +206,7 @@ def execute_attempt(
             return _timed_out(task_run)
         except Exception as error:
             return _failed(task_run, error)
-        try:
-            return _completed(task_run, value)
-        except Exception as error:
-            return Failed(f"persisting the result failed: {exception_message(error)}", error)
-    finally:
-        if print_token is not None:
-            print_to_log.reset(print_token)
-        current_task_run.reset(task_token)
-        current_flow_run.reset(flow_token)
+        return _settle(task_run, value)
 
 
 async def execute_attempt_async(
@@ -169,11 +215,7 @@ async def execute_attempt_async(
     """Run an async task once, in the current event loop."""
     task = task_run.task
     assert task is not None
-    _begin(task_run)
-    flow_token = current_flow_run.set(task_run.flow_run)
-    task_token = current_task_run.set(task_run)
-    print_token = print_to_log.set(task_run) if task_run.log_prints else None
-    try:
+    with _Attempt(task_run):
         cached = _cache_lookup(task_run, parameters)
         if cached is not None:
             return cached
@@ -187,12 +229,4 @@ async def execute_attempt_async(
             return _failed(task_run, error)
         except Exception as error:
             return _failed(task_run, error)
-        try:
-            return _completed(task_run, value)
-        except Exception as error:
-            return Failed(f"persisting the result failed: {exception_message(error)}", error)
-    finally:
-        if print_token is not None:
-            print_to_log.reset(print_token)
-        current_task_run.reset(task_token)
-        current_flow_run.reset(flow_token)
+        return _settle(task_run, value)
