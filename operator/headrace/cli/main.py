@@ -25,14 +25,35 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--params-json", help="all parameters as one JSON object")
     run.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
 
-    logs = commands.add_parser("logs", help="show a run's logs from its run record")
-    logs.add_argument("run", help="flow run id, id prefix or name, or a record.jsonl path/URL")
+    run_help = (
+        "flowrun/NAME (a FlowRun on the cluster of KUBECONFIG), or a local run's id, "
+        "id prefix or name, or a record.jsonl path/URL"
+    )
+    logs = commands.add_parser(
+        "logs", help="show a run's logs from its run record (and its pods, for a FlowRun)"
+    )
+    logs.add_argument("run", help=run_help)
+    logs.add_argument("-n", "--namespace", help="the FlowRun's namespace (default: context's)")
     logs.add_argument("--reverse", action="store_true", help="newest lines first")
     logs.add_argument(
         "-f", "--follow", action="store_true", help="keep printing until the run ends"
     )
     logs.add_argument("--task", help="only lines of task runs whose name starts with this")
-    logs.add_argument("-n", "--limit", type=int, help="at most this many lines")
+    logs.add_argument("--limit", type=int, help="at most this many lines")
+
+    graph = commands.add_parser(
+        "graph", help="show a run's task runs by dependency stage, and what pending ones wait on"
+    )
+    graph.add_argument("run", help=run_help)
+    graph.add_argument("-n", "--namespace", help="the FlowRun's namespace (default: context's)")
+    graph.add_argument(
+        "--pending", type=int, default=20, help="list at most this many pending task runs"
+    )
+
+    ui = commands.add_parser("ui", help="serve the web UI (FlowRuns of KUBECONFIG, local runs)")
+    ui.add_argument("--port", type=int, default=8420, help="0 picks a free port")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("-n", "--namespace", help="show only this namespace's FlowRuns")
 
     operator = commands.add_parser("operator", help="run the Kubernetes operator")
     operator.add_argument(
@@ -60,7 +81,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "logs":
             from headrace.cli.logs import show_logs
 
-            return show_logs(args.run, args.reverse, args.follow, args.task, args.limit)
+            return show_logs(
+                args.run, args.reverse, args.follow, args.task, args.limit, args.namespace
+            )
+        if args.command == "graph":
+            from headrace.cli.graph import show_graph
+
+            return show_graph(args.run, args.namespace, args.pending)
+        if args.command == "ui":
+            from headrace.ui.server import run_ui
+
+            return run_ui(args.host, args.port, args.namespace)
         if args.command == "operator":
             from headrace.controller.main import run_operator
 

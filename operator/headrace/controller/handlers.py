@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -78,19 +79,32 @@ def on_pod_event(
             reconciler().reconcile(namespace, owner["name"], last_seen)
 
 
+async def _keep_reconciling(
+    stopped: kopf.DaemonStopped,
+    reconcile: Callable[[str, str], float | None],
+    kind: str,
+    namespace: str | None,
+    name: str,
+) -> None:
+    """Reconcile, sleep as long as the object asks (capped), repeat until it is done."""
+    interval = reconciler().config.progress_interval_seconds
+    while namespace is not None and not stopped:
+        try:
+            wait = await asyncio.to_thread(reconcile, namespace, name)
+        except Exception:
+            logger.exception("reconciling %s %s/%s failed; retrying", kind, namespace, name)
+            wait = 2.0
+        if wait is None:
+            return
+        await stopped.wait(min(wait, interval))
+
+
 @kopf.daemon(GROUP, VERSION, "flowruns", when=_unfinished, cancellation_timeout=5)
 async def watch_deadline(
     stopped: kopf.DaemonStopped, namespace: str | None, name: str, **_: Any
 ) -> None:
-    while namespace is not None and not stopped:
-        try:
-            wait = await asyncio.to_thread(reconciler().reconcile, namespace, name)
-        except Exception:
-            logger.exception("reconciling FlowRun %s/%s failed; retrying", namespace, name)
-            wait = 2.0
-        if wait is None:
-            return
-        await stopped.wait(min(wait, reconciler().config.progress_interval_seconds))
+    """Wake at the run's deadline, its retry time and every progress interval."""
+    await _keep_reconciling(stopped, reconciler().reconcile, "FlowRun", namespace, name)
 
 
 @kopf.daemon(GROUP, VERSION, "deployments", cancellation_timeout=5)
@@ -98,12 +112,4 @@ async def run_schedule(
     stopped: kopf.DaemonStopped, namespace: str | None, name: str, **_: Any
 ) -> None:
     """Create scheduled runs on time, trim history and refresh the Deployment's counts."""
-    while namespace is not None and not stopped:
-        try:
-            wait = await asyncio.to_thread(deployments().reconcile, namespace, name)
-        except Exception:
-            logger.exception("reconciling Deployment %s/%s failed; retrying", namespace, name)
-            wait = 2.0
-        if wait is None:
-            return
-        await stopped.wait(wait)
+    await _keep_reconciling(stopped, deployments().reconcile, "Deployment", namespace, name)

@@ -1,0 +1,317 @@
+"""The web UI's server: the built front end plus a small JSON API over FlowRuns and records.
+
+Everything the page shows comes from two places the operator already writes: the FlowRun's
+status (read with the kubernetes client) and the run record (read with `headrace.records`).
+Result files are served only for locations named by a record or a FlowRun status, so the
+server never becomes a way to read arbitrary files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from headrace import settings
+from headrace.records.reader import find_record
+from headrace.ui.graph import graph_payload
+from headrace.ui.sources import (
+    FlowRunSource,
+    RecordCache,
+    flowrun_summary,
+    load_kube_client,
+    local_runs,
+    result_body,
+    result_info,
+)
+
+STATIC = Path(__file__).parent / "static"
+FINAL_STATES = {"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"}
+_dumps = functools.partial(json.dumps, separators=(",", ":"), default=str)
+
+KUBE: web.AppKey[FlowRunSource | None] = web.AppKey("kube", FlowRunSource)
+RECORDS: web.AppKey[RecordCache] = web.AppKey("records", RecordCache)
+NAMESPACE: web.AppKey[str | None] = web.AppKey("namespace", str)
+
+
+@dataclass
+class Run:
+    """One run the API was asked about: its FlowRun (if any) and where its record is."""
+
+    record: str | None
+    result: str | None
+    flowrun: dict[str, Any] | None = None
+
+
+def _json(data: Any, request: web.Request | None = None, tag: str | None = None) -> web.Response:
+    response = web.Response(text=_dumps(data), content_type="application/json")
+    if tag is not None:
+        response.headers["ETag"] = tag
+        response.headers["Cache-Control"] = "no-cache"
+    if request is not None and len(response.text or "") > 8192:
+        response.enable_compression()
+    return response
+
+
+async def _thread(fn: Any, *args: Any) -> Any:
+    return await asyncio.to_thread(fn, *args)
+
+
+async def resolve(request: web.Request) -> Run:
+    """The run named by the URL: `/api/flowruns/NS/NAME/...` or `/api/local/ID/...`."""
+    info = request.match_info
+    if "run_id" in info:
+        try:
+            url = find_record(info["run_id"])
+        except FileNotFoundError as error:
+            raise web.HTTPNotFound(text=str(error)) from error
+        return Run(url, None)
+    kube = request.app[KUBE]
+    if kube is None:
+        raise web.HTTPServiceUnavailable(text="no Kubernetes configuration: set KUBECONFIG")
+    obj = await _thread(kube.get, info["namespace"], info["name"])
+    if obj is None:
+        raise web.HTTPNotFound(text=f"FlowRun {info['namespace']}/{info['name']} not found")
+    status = obj.get("status") or {}
+    return Run(status.get("recordLocation"), status.get("resultLocation"), obj)
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    page = STATIC / "index.html"
+    if not page.exists():
+        return web.Response(
+            status=500, text="the UI is not built: run `npm ci && npm run build` in ui/"
+        )
+    return web.FileResponse(page, headers={"Cache-Control": "no-cache"})
+
+
+async def api_config(request: web.Request) -> web.Response:
+    return _json(
+        {
+            "kube": request.app[KUBE] is not None,
+            "namespace": request.app[NAMESPACE],
+            "records": settings.record_storage(),
+        }
+    )
+
+
+async def api_flowruns(request: web.Request) -> web.Response:
+    """Run history: every FlowRun, newest first, filtered and paged on the server."""
+    kube = request.app[KUBE]
+    if kube is None:
+        return _json({"items": [], "total": 0, "deployments": [], "states": [], "kube": False})
+    query = request.query
+    namespace = query.get("namespace") or request.app[NAMESPACE]
+    objs = await _thread(kube.list, namespace)
+    runs = [flowrun_summary(obj) for obj in objs]
+    runs.sort(key=lambda r: (r["created"] or "", r["name"] or ""), reverse=True)
+    deployments = sorted({r["deployment"] for r in runs if r["deployment"]})
+    states = sorted({r["state"] for r in runs})
+    if query.get("deployment"):
+        runs = [r for r in runs if r["deployment"] == query["deployment"]]
+    if query.get("state"):
+        runs = [r for r in runs if r["state"] == query["state"]]
+    if query.get("q"):
+        runs = [r for r in runs if query["q"].lower() in (r["name"] or "").lower()]
+    page_size = max(1, min(500, int(query.get("pageSize", "50"))))
+    page = max(0, int(query.get("page", "0")))
+    return _json(
+        {
+            "items": runs[page * page_size : (page + 1) * page_size],
+            "total": len(runs),
+            "page": page,
+            "pageSize": page_size,
+            "deployments": deployments,
+            "states": states,
+            "kube": True,
+        }
+    )
+
+
+async def api_local_runs(request: web.Request) -> web.Response:
+    return _json({"items": await _thread(local_runs)})
+
+
+async def api_run(request: web.Request) -> web.Response:
+    run = await resolve(request)
+    body: dict[str, Any] = {"record": run.record, "resultLocation": run.result}
+    if run.flowrun is not None:
+        obj = run.flowrun
+        body["flowrun"] = {
+            **flowrun_summary(obj),
+            "status": obj.get("status") or {},
+            "spec": obj.get("spec") or {},
+        }
+        body["final"] = (obj.get("status") or {}).get("state") in FINAL_STATES
+    return _json(body)
+
+
+async def api_graph(request: web.Request) -> web.Response:
+    """The record as columns; polled with If-None-Match, so an idle run costs a 304."""
+    run = await resolve(request)
+    if run.record is None:
+        return _json({"waiting": "the run has no record yet"})
+    cache = request.app[RECORDS]
+    try:
+        payload, tag = await _thread(cache.payload, run.record, graph_payload)
+    except FileNotFoundError:
+        return _json({"waiting": f"no run record at {run.record} yet"})
+    etag = '"' + hashlib.sha1(tag.encode()).hexdigest()[:16] + '"'
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers={"ETag": etag})
+    return _json(payload, request, etag)
+
+
+async def api_logs(request: web.Request) -> web.Response:
+    """Log lines of the record after index `after`, optionally of one task's runs only."""
+    run = await resolve(request)
+    if run.record is None:
+        return _json({"total": 0, "lines": []})
+    try:
+        record, _ = await _thread(request.app[RECORDS].get, run.record)
+    except FileNotFoundError:
+        return _json({"total": 0, "lines": []})
+    after = int(request.query.get("after", "0"))
+    task = request.query.get("task") or ""
+    lines = record.logs[after:]
+    if task:
+        lines = [e for e in lines if (e.get("task_run_name") or "").startswith(task)]
+    return _json({"total": len(record.logs), "lines": lines[-5000:]}, request)
+
+
+async def api_pod_logs(request: web.Request) -> web.Response:
+    """Each attempt's container output: what the engine printed outside the record."""
+    run = await resolve(request)
+    kube = request.app[KUBE]
+    if run.flowrun is None or kube is None:
+        return _json({"pods": []})
+    namespace = run.flowrun["metadata"]["namespace"]
+    pods = []
+    for attempt in (run.flowrun.get("status") or {}).get("attempts") or []:
+        text = await _thread(kube.pod_log, namespace, attempt["podName"])
+        pods.append({"attempt": attempt.get("number"), "pod": attempt["podName"], "text": text})
+    return _json({"pods": pods}, request)
+
+
+def _result_locations(run: Run, record: Any) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    flow_result = run.result
+    if record is not None:
+        with contextlib.suppress(ValueError):
+            flow_result = flow_result or record.root["state"].get("result")
+    if flow_result:
+        rows.append({"id": "flow", "name": "flow result", "key": "", "location": flow_result})
+    if record is not None:
+        for task in record.task_runs.values():
+            location = task["state"].get("result")
+            if location:
+                rows.append(
+                    {
+                        "id": task["id"],
+                        "name": task["name"],
+                        "key": task.get("task_key") or task["name"],
+                        "state": task["state"]["name"],
+                        "location": location,
+                    }
+                )
+    return rows
+
+
+async def _results_of(request: web.Request) -> tuple[Run, list[dict[str, Any]]]:
+    run = await resolve(request)
+    record = None
+    if run.record is not None:
+        try:
+            record, _ = await _thread(request.app[RECORDS].get, run.record)
+        except FileNotFoundError:
+            record = None
+    return run, _result_locations(run, record)
+
+
+async def api_results(request: web.Request) -> web.Response:
+    """A page of result locations, each with its header's type and size and a preview."""
+    _, rows = await _results_of(request)
+    query = request.query
+    if query.get("q"):
+        rows = [r for r in rows if query["q"].lower() in r["name"].lower()]
+    offset = max(0, int(query.get("offset", "0")))
+    limit = max(1, min(500, int(query.get("limit", "100"))))
+    page = rows[offset : offset + limit]
+    infos = await asyncio.gather(*(_thread(result_info, r["location"]) for r in page))
+    items = [{**row, **info} for row, info in zip(page, infos, strict=True)]
+    return _json({"total": len(rows), "offset": offset, "items": items}, request)
+
+
+async def api_result_file(request: web.Request) -> web.Response:
+    """The result of one task run (or `flow`), read from wherever the record says it is."""
+    _, rows = await _results_of(request)
+    wanted = request.query.get("id", "flow")
+    row = next((r for r in rows if r["id"] == wanted), None)
+    if row is None:
+        raise web.HTTPNotFound(text=f"no result recorded for {wanted}")
+    try:
+        body, kind = await _thread(result_body, row["location"])
+    except FileNotFoundError as error:
+        raise web.HTTPNotFound(text=f"result file missing: {row['location']}") from error
+    return web.Response(body=body, content_type=kind)
+
+
+def make_app(kube: FlowRunSource | None, namespace: str | None = None) -> web.Application:
+    """The UI as an aiohttp app, mountable in another app (e.g. the operator's) later."""
+    app = web.Application()
+    app[KUBE] = kube
+    app[RECORDS] = RecordCache()
+    app[NAMESPACE] = namespace
+    routes = app.router
+    routes.add_get("/", index)
+    routes.add_get("/api/config", api_config)
+    routes.add_get("/api/flowruns", api_flowruns)
+    routes.add_get("/api/local", api_local_runs)
+    for prefix in ("/api/flowruns/{namespace}/{name}", "/api/local/{run_id}"):
+        routes.add_get(prefix, api_run)
+        routes.add_get(prefix + "/graph", api_graph)
+        routes.add_get(prefix + "/logs", api_logs)
+        routes.add_get(prefix + "/podlogs", api_pod_logs)
+        routes.add_get(prefix + "/results", api_results)
+        routes.add_get(prefix + "/results/file", api_result_file)
+    if (STATIC / "assets").is_dir():
+        routes.add_static("/assets", STATIC / "assets")
+    return app
+
+
+async def _serve(app: web.Application, host: str, port: int) -> None:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server
+    sockets = getattr(server, "sockets", None) or []
+    bound = sockets[0].getsockname()[1] if sockets else port
+    print(f"Headrace UI on http://{host}:{bound}/", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def run_ui(host: str, port: int, namespace: str | None) -> int:
+    """`headrace ui`: serve until interrupted. Port 0 picks a free port (printed)."""
+    api_client = load_kube_client()
+    if api_client is None:
+        print("headrace ui: no Kubernetes configuration; showing local runs only", file=sys.stderr)
+    kube = FlowRunSource(api_client) if api_client is not None else None
+    app = make_app(kube, namespace)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(app, host, port))
+    return 0
+
+
+__all__ = ["make_app", "run_ui"]

@@ -1,0 +1,110 @@
+"""Fixtures for the web UI tests: headless Chromium, `headrace ui` as a process, and the
+operator on the test control plane (the helpers of tests/controller/operator_harness.py)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "controller"))
+
+from operator_harness import FlowRuns, OperatorProcess, install_crds
+
+from cluster.fixtures import Cluster
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "artifacts"
+CHROMIUM = os.environ.get("HEADRACE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium (Debian's, installed by scripts/setup) for the session."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} missing: scripts/setup installs Debian's chromium as root")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        handle = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield handle
+        finally:
+            handle.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    handle = context.new_page()
+    errors: list[str] = []
+    handle.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield handle
+    finally:
+        context.close()
+    assert not errors, f"the page raised: {errors}"
+
+
+UiServer = Callable[..., str]
+
+
+@pytest.fixture
+def ui_server(tmp_path: Path) -> Iterator[UiServer]:
+    """Starts `headrace ui --port 0` with the given environment; returns its base URL."""
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(**env: str) -> str:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "headrace", "ui", "--port", "0"],
+            env={**os.environ, "HEADRACE_HOME": str(tmp_path / "home"), **env},
+            stdout=subprocess.PIPE,
+            stderr=(tmp_path / "ui.log").open("w"),
+            text=True,
+        )
+        processes.append(process)
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"http://\S+", line)
+        assert match, f"headrace ui did not start: {line!r} {(tmp_path / 'ui.log').read_text()}"
+        return match.group(0).rstrip("/")
+
+    try:
+        yield start
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def ui_operator(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+    if not cluster.process_kubelet:
+        pytest.skip("these tests run flows from this checkout: they need the process kubelet")
+    install_crds(cluster.api_client)
+    process = OperatorProcess(cluster.kubeconfig, namespace, tmp_path).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def ui_flowruns(cluster: Cluster, namespace: str) -> FlowRuns:
+    return FlowRuns(cluster.api_client, namespace)

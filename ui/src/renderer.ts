@@ -1,0 +1,506 @@
+// The flow-run graph on one canvas: 10,000 task runs are 10,000 rects batched by colour per
+// frame, culled to the viewport, not 10,000 DOM nodes. Pan by dragging, zoom with the wheel,
+// click a node for its details, click a subflow's header to collapse or expand it.
+
+import { Box, Layout, LayoutKind, stageLayout, timelineLayout } from "./layout";
+import { Graph, downstream, isPending, stateColor } from "./model";
+
+export interface GraphViewEvents {
+  onSelect(task: number | null): void;
+}
+
+export interface Timings {
+  layoutMs: number;
+  drawMs: number;
+}
+
+export class GraphView {
+  readonly canvas: HTMLCanvasElement;
+  private ctx: CanvasRenderingContext2D;
+  graph: Graph | null = null;
+  layout: Layout | null = null;
+  kind: LayoutKind = "stage";
+  collapsed = new Set<string>(); // flow-run ids of collapsed subflows
+  search = "";
+  matches: Uint8Array = new Uint8Array(0);
+  matchCount = 0;
+  selected: number | null = null;
+  private k = 1;
+  private tx = 20;
+  private ty = 20;
+  private fitted = false;
+  private frame = 0;
+  private hover: number | null = null;
+  renders = 0;
+  drawnNodes = 0;
+  drawnEdges = 0;
+  timings: Timings = { layoutMs: 0, drawMs: 0 };
+  private tooltip: HTMLDivElement;
+
+  constructor(
+    private container: HTMLElement,
+    private events: GraphViewEvents,
+  ) {
+    this.canvas = document.createElement("canvas");
+    this.canvas.className = "graph-canvas";
+    this.ctx = this.canvas.getContext("2d", { alpha: false })!;
+    this.tooltip = document.createElement("div");
+    this.tooltip.className = "graph-tooltip";
+    container.append(this.canvas, this.tooltip);
+    new ResizeObserver(() => this.resize()).observe(container);
+    this.bindInput();
+    this.resize();
+  }
+
+  setGraph(g: Graph): void {
+    this.graph = g;
+    this.relayout();
+  }
+
+  setKind(kind: LayoutKind): void {
+    if (kind === this.kind) return;
+    this.kind = kind;
+    this.fitted = false;
+    this.relayout();
+  }
+
+  toggleSubflow(flowId: string): void {
+    if (this.collapsed.has(flowId)) this.collapsed.delete(flowId);
+    else this.collapsed.add(flowId);
+    this.relayout();
+  }
+
+  setSearch(text: string): void {
+    this.search = text.trim().toLowerCase();
+    this.computeMatches();
+    this.requestDraw();
+  }
+
+  relayout(): void {
+    const g = this.graph;
+    if (!g) return;
+    const t = performance.now();
+    this.layout =
+      this.kind === "stage"
+        ? stageLayout(g, this.collapsed)
+        : timelineLayout(g, this.collapsed, Date.now() / 1000);
+    this.timings.layoutMs = performance.now() - t;
+    this.computeMatches();
+    if (!this.fitted) {
+      this.fit();
+      this.fitted = true;
+    }
+    this.requestDraw();
+  }
+
+  private computeMatches(): void {
+    const g = this.graph;
+    if (!g) return;
+    this.matches = new Uint8Array(g.n);
+    this.matchCount = 0;
+    if (!this.search) return;
+    const names = g.payload.tasks.name;
+    const ids = g.payload.tasks.id;
+    for (let i = 0; i < g.n; i++) {
+      if (names[i].toLowerCase().includes(this.search) || ids[i].startsWith(this.search)) {
+        this.matches[i] = 1;
+        this.matchCount++;
+      }
+    }
+  }
+
+  /** Centre the view on the first visible match of the search. */
+  focusFirstMatch(): void {
+    const L = this.layout;
+    if (!L) return;
+    for (let i = 0; i < this.matches.length; i++) {
+      if (this.matches[i] && L.visible[i]) {
+        this.k = Math.max(this.k, 1);
+        this.tx = this.canvas.clientWidth / 2 - (L.x[i] + L.w[i] / 2) * this.k;
+        this.ty = this.canvas.clientHeight / 2 - (L.y[i] + L.h[i] / 2) * this.k;
+        this.selected = i;
+        this.events.onSelect(i);
+        this.requestDraw();
+        return;
+      }
+    }
+  }
+
+  fit(): void {
+    const L = this.layout;
+    if (!L) return;
+    const cw = this.canvas.clientWidth || 800;
+    const ch = this.canvas.clientHeight || 500;
+    const k = Math.min(cw / (L.width + 40), ch / (L.height + 40), 1.5);
+    this.k = Math.max(k, 0.02);
+    this.tx = (cw - L.width * this.k) / 2;
+    this.ty = 20;
+    this.requestDraw();
+  }
+
+  zoomBy(factor: number, cx?: number, cy?: number): void {
+    const x = cx ?? this.canvas.clientWidth / 2;
+    const y = cy ?? this.canvas.clientHeight / 2;
+    const k = Math.min(8, Math.max(0.01, this.k * factor));
+    this.tx = x - ((x - this.tx) * k) / this.k;
+    this.ty = y - ((y - this.ty) * k) / this.k;
+    this.k = k;
+    this.requestDraw();
+  }
+
+  /** Page coordinates of a task's node centre, or of a subflow box's header (for tests). */
+  screenOf(x: number, y: number): { x: number; y: number } {
+    const r = this.canvas.getBoundingClientRect();
+    return { x: r.left + x * this.k + this.tx, y: r.top + y * this.k + this.ty };
+  }
+
+  private resize(): void {
+    const dpr = window.devicePixelRatio || 1;
+    const w = this.container.clientWidth;
+    const h = this.container.clientHeight;
+    this.canvas.width = Math.max(1, Math.floor(w * dpr));
+    this.canvas.height = Math.max(1, Math.floor(h * dpr));
+    this.canvas.style.width = `${w}px`;
+    this.canvas.style.height = `${h}px`;
+    if (this.layout && !this.fitted) this.fit();
+    this.requestDraw();
+  }
+
+  requestDraw(): void {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.draw();
+    });
+  }
+
+  // -- input ------------------------------------------------------------------------------
+  private toWorld(e: MouseEvent): { x: number; y: number } {
+    const r = this.canvas.getBoundingClientRect();
+    return { x: (e.clientX - r.left - this.tx) / this.k, y: (e.clientY - r.top - this.ty) / this.k };
+  }
+
+  /** The topmost visible node under a world point (a linear scan: 10,000 compares is <1 ms). */
+  taskAt(x: number, y: number): number | null {
+    const L = this.layout;
+    if (!L) return null;
+    let best: number | null = null;
+    let bestArea = Infinity;
+    const slack = 2 / this.k;
+    for (let i = 0; i < L.visible.length; i++) {
+      if (!L.visible[i]) continue;
+      const x0 = L.x[i] - slack;
+      const y0 = L.y[i] - slack;
+      if (x >= x0 && y >= y0 && x <= L.x[i] + L.w[i] + slack && y <= L.y[i] + L.h[i] + slack) {
+        const area = L.w[i] * L.h[i];
+        if (area < bestArea) {
+          best = i;
+          bestArea = area;
+        }
+      }
+    }
+    return best;
+  }
+
+  subflowHeaderAt(x: number, y: number): Box | null {
+    const L = this.layout;
+    if (!L) return null;
+    for (let b = L.boxes.length - 1; b >= 0; b--) {
+      const box = L.boxes[b];
+      if (box.kind !== "subflow") continue;
+      if (x >= box.x && x <= box.x + box.w && y >= box.y && y <= box.y + box.header) return box;
+    }
+    return null;
+  }
+
+  private bindInput(): void {
+    const c = this.canvas;
+    let drag: { x: number; y: number; tx: number; ty: number; moved: boolean } | null = null;
+    c.addEventListener("mousedown", (e) => {
+      drag = { x: e.clientX, y: e.clientY, tx: this.tx, ty: this.ty, moved: false };
+    });
+    window.addEventListener("mousemove", (e) => {
+      if (drag) {
+        const dx = e.clientX - drag.x;
+        const dy = e.clientY - drag.y;
+        if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
+        this.tx = drag.tx + dx;
+        this.ty = drag.ty + dy;
+        this.requestDraw();
+        return;
+      }
+      if (e.target !== c) return;
+      const p = this.toWorld(e);
+      const t = this.taskAt(p.x, p.y);
+      if (t !== this.hover) {
+        this.hover = t;
+        this.requestDraw();
+      }
+      this.showTooltip(e, t);
+    });
+    window.addEventListener("mouseup", (e) => {
+      const d = drag;
+      drag = null;
+      if (!d || d.moved || e.target !== c) return;
+      const p = this.toWorld(e);
+      const box = this.subflowHeaderAt(p.x, p.y);
+      if (box) {
+        this.toggleSubflow(this.graph!.payload.flows[box.flow].id);
+        return;
+      }
+      const t = this.taskAt(p.x, p.y);
+      const tk = this.graph?.payload.tasks;
+      if (t !== null && tk && tk.sub[t] >= 0 && this.collapsed.has(this.graph!.payload.flows[tk.sub[t]].id)) {
+        this.toggleSubflow(this.graph!.payload.flows[tk.sub[t]].id); // expand a collapsed subflow
+      }
+      this.selected = t;
+      this.events.onSelect(t);
+      this.requestDraw();
+    });
+    c.addEventListener(
+      "wheel",
+      (e) => {
+        e.preventDefault();
+        const r = c.getBoundingClientRect();
+        this.zoomBy(Math.exp(-e.deltaY * 0.0015), e.clientX - r.left, e.clientY - r.top);
+      },
+      { passive: false },
+    );
+    c.addEventListener("mouseleave", () => (this.tooltip.style.display = "none"));
+  }
+
+  private showTooltip(e: MouseEvent, t: number | null): void {
+    const g = this.graph;
+    if (t === null || !g) {
+      this.tooltip.style.display = "none";
+      return;
+    }
+    const tk = g.payload.tasks;
+    const r = this.container.getBoundingClientRect();
+    this.tooltip.textContent = `${tk.name[t]} · ${tk.state[t]}`;
+    this.tooltip.style.display = "block";
+    this.tooltip.style.left = `${e.clientX - r.left + 12}px`;
+    this.tooltip.style.top = `${e.clientY - r.top + 12}px`;
+  }
+
+  // -- drawing ----------------------------------------------------------------------------
+  draw(): void {
+    const t0 = performance.now();
+    const ctx = this.ctx;
+    const dpr = window.devicePixelRatio || 1;
+    const cw = this.canvas.width / dpr;
+    const ch = this.canvas.height / dpr;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.fillStyle = "#ffffff";
+    ctx.fillRect(0, 0, cw, ch);
+    const L = this.layout;
+    const g = this.graph;
+    this.drawnNodes = 0;
+    this.drawnEdges = 0;
+    if (!L || !g) return;
+    const k = this.k;
+    ctx.setTransform(dpr * k, 0, 0, dpr * k, dpr * this.tx, dpr * this.ty);
+    const vx0 = -this.tx / k;
+    const vy0 = -this.ty / k;
+    const vx1 = vx0 + cw / k;
+    const vy1 = vy0 + ch / k;
+    const inView = (x: number, y: number, w: number, h: number) =>
+      x + w >= vx0 && x <= vx1 && y + h >= vy0 && y <= vy1;
+    const px = 1 / k; // one screen pixel in world units
+
+    if (L.kind === "timeline") this.drawAxis(L, vy0, vy1, px);
+
+    // Boxes: stage blocks and subflows, labels where readable.
+    for (const b of L.boxes) {
+      if (!inView(b.x, b.y, b.w, b.h)) continue;
+      ctx.fillStyle = b.kind === "subflow" ? "#f3f0fb" : "#f6f7f9";
+      ctx.fillRect(b.x, b.y, b.w, b.h);
+      ctx.lineWidth = px;
+      ctx.strokeStyle = b.kind === "subflow" ? "#8c6cd6" : "#d5d9e0";
+      ctx.strokeRect(b.x, b.y, b.w, b.h);
+      if (12 * k >= 5) {
+        ctx.fillStyle = b.kind === "subflow" ? "#5b3fb0" : "#1f2937";
+        ctx.font = `600 12px system-ui, sans-serif`;
+        ctx.fillText(b.label, b.x + 8, b.y + 16, Math.max(20, b.w - 16));
+        if (b.detail && b.kind === "stage") {
+          const lw = ctx.measureText(b.label).width;
+          ctx.font = `11px system-ui, sans-serif`;
+          ctx.fillStyle = "#6b7280";
+          ctx.fillText(b.detail, b.x + 16 + lw, b.y + 16, Math.max(0, b.w - lw - 28));
+        }
+      }
+    }
+
+    // Edges under the nodes.
+    const tk = g.payload.tasks;
+    const e = L.edges;
+    const sel = this.selected;
+    const batches: [string, number][] = [
+      ["rgba(100,116,139,0.35)", 0],
+      [L.pendingEdges > 300 ? "rgba(217,119,6,0.3)" : "rgba(217,119,6,0.9)", 1],
+    ];
+    for (const [color, wantPending] of batches) {
+      ctx.beginPath();
+      let any = false;
+      for (let i = 0; i < e.length; i += 2) {
+        const u = e[i];
+        const t = e[i + 1];
+        const pending = isPending(g, t) ? 1 : 0;
+        if (pending !== wantPending) continue;
+        const x0 = L.x[u] + L.w[u];
+        const y0 = L.y[u] + L.h[u] / 2;
+        const x1 = L.x[t];
+        const y1 = L.y[t] + L.h[t] / 2;
+        if (!inView(Math.min(x0, x1), Math.min(y0, y1), Math.abs(x1 - x0), Math.abs(y1 - y0))) continue;
+        const mx = (x0 + x1) / 2;
+        ctx.moveTo(x0, y0);
+        ctx.bezierCurveTo(mx, y0, mx, y1, x1, y1);
+        this.drawnEdges++;
+        any = true;
+      }
+      if (any) {
+        ctx.strokeStyle = color;
+        ctx.lineWidth = (wantPending ? 1.6 : 1) * px;
+        ctx.stroke();
+      }
+    }
+    for (const a of L.aggEdges) {
+      const from = L.boxes[a.from];
+      const to = L.boxes[a.to];
+      const x0 = from.x + from.w;
+      const y0 = from.y + from.h / 2;
+      const x1 = to.x;
+      const y1 = to.y + to.h / 2;
+      ctx.beginPath();
+      ctx.moveTo(x0, y0);
+      const mx = (x0 + x1) / 2;
+      ctx.bezierCurveTo(mx, y0, mx, y1, x1, y1);
+      ctx.strokeStyle = "rgba(100,116,139,0.45)";
+      ctx.lineWidth = Math.min(14, 2 + Math.log2(a.count)) * px;
+      ctx.stroke();
+      this.drawnEdges++;
+      if (11 * k >= 5) {
+        ctx.font = "11px system-ui, sans-serif";
+        ctx.fillStyle = "#374151";
+        ctx.fillText(`${a.count} edges`, mx - 20, (y0 + y1) / 2 - 6 * px);
+      }
+    }
+    if (sel !== null && L.visible[sel]) this.drawSelectionEdges(L, sel, px);
+
+    // Nodes, batched by colour; dimmed when a search does not match them.
+    const searching = this.matchCount > 0 || this.search.length > 0;
+    const buckets = new Map<string, number[]>();
+    const pendingNodes: number[] = [];
+    for (let i = 0; i < g.n; i++) {
+      if (!L.visible[i] || !inView(L.x[i], L.y[i], L.w[i], L.h[i])) continue;
+      if (L.boxed[i]) continue; // an expanded subflow: drawn as its box
+      this.drawnNodes++;
+      if (isPending(g, i)) {
+        pendingNodes.push(i);
+        continue;
+      }
+      const color = stateColor(tk.type[i], tk.state[i]);
+      let list = buckets.get(color);
+      if (!list) buckets.set(color, (list = []));
+      list.push(i);
+    }
+    const minSide = Math.max(px, 0);
+    for (const [color, list] of buckets) {
+      ctx.fillStyle = color;
+      ctx.beginPath();
+      for (const i of list) ctx.rect(L.x[i], L.y[i], Math.max(L.w[i], minSide), Math.max(L.h[i], minSide));
+      ctx.globalAlpha = searching ? 0.25 : 1;
+      ctx.fill();
+    }
+    ctx.globalAlpha = searching ? 0.25 : 1;
+    if (pendingNodes.length) {
+      ctx.beginPath();
+      for (const i of pendingNodes) ctx.rect(L.x[i], L.y[i], L.w[i], L.h[i]);
+      ctx.fillStyle = "#ffffff";
+      ctx.fill();
+      ctx.setLineDash([3 * px, 2 * px]);
+      ctx.lineWidth = 1.5 * px;
+      ctx.strokeStyle = stateColor("PENDING");
+      ctx.stroke();
+      ctx.setLineDash([]);
+    }
+    ctx.globalAlpha = 1;
+    if (searching) {
+      ctx.lineWidth = 2 * px;
+      ctx.strokeStyle = "#111827";
+      for (let i = 0; i < g.n; i++) {
+        if (!this.matches[i] || !L.visible[i] || !inView(L.x[i], L.y[i], L.w[i], L.h[i])) continue;
+        ctx.fillStyle = isPending(g, i) ? "#ffffff" : stateColor(tk.type[i], tk.state[i]);
+        ctx.fillRect(L.x[i], L.y[i], L.w[i], L.h[i]);
+        ctx.strokeRect(L.x[i], L.y[i], L.w[i], L.h[i]);
+      }
+    }
+    for (const i of [this.hover, sel]) {
+      if (i === null || !L.visible[i]) continue;
+      ctx.lineWidth = 2.5 * px;
+      ctx.strokeStyle = "#111827";
+      ctx.strokeRect(L.x[i] - px, L.y[i] - px, L.w[i] + 2 * px, L.h[i] + 2 * px);
+    }
+
+    // Labels inside nodes wide enough on screen to hold them.
+    if (L.kind === "stage" ? 12 * k >= 6 : 9 * k >= 7) {
+      ctx.font = `${L.kind === "stage" ? 11 : 8}px system-ui, sans-serif`;
+      for (let i = 0; i < g.n; i++) {
+        if (!L.visible[i] || L.w[i] * k < 50 || !inView(L.x[i], L.y[i], L.w[i], L.h[i])) continue;
+        if (L.boxed[i]) continue;
+        ctx.fillStyle = isPending(g, i) ? "#374151" : "#ffffff";
+        const prefix = tk.sub[i] >= 0 ? "▸ " : "";
+        ctx.fillText(`${prefix}${tk.name[i]}  ${tk.state[i]}`, L.x[i] + 5, L.y[i] + L.h[i] / 2 + 4, L.w[i] - 8);
+      }
+    }
+    this.renders++;
+    this.timings.drawMs = performance.now() - t0;
+  }
+
+  private drawSelectionEdges(L: Layout, sel: number, px: number): void {
+    const g = this.graph!;
+    const ctx = this.ctx;
+    const tk = g.payload.tasks;
+    ctx.beginPath();
+    const line = (u: number, t: number) => {
+      const x0 = L.x[u] + L.w[u];
+      const y0 = L.y[u] + L.h[u] / 2;
+      const x1 = L.x[t];
+      const y1 = L.y[t] + L.h[t] / 2;
+      const mx = (x0 + x1) / 2;
+      ctx.moveTo(x0, y0);
+      ctx.bezierCurveTo(mx, y0, mx, y1, x1, y1);
+    };
+    for (const u of tk.up[sel]) if (L.rep[u] >= 0 && L.rep[u] !== sel) line(L.rep[u], sel);
+    for (const d of downstream(g)[sel]) if (L.rep[d] >= 0 && L.rep[d] !== sel) line(sel, L.rep[d]);
+    ctx.strokeStyle = "rgba(17,24,39,0.85)";
+    ctx.lineWidth = 2 * px;
+    ctx.stroke();
+  }
+
+  private drawAxis(L: Layout, vy0: number, vy1: number, px: number): void {
+    const ctx = this.ctx;
+    const span = (L.tNow - L.t0) || 1;
+    const steps = [0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 600, 1800, 3600];
+    const target = 120 * px; // a tick every ~120 screen px
+    const step = steps.find((s) => s * L.pxPerSec >= target) ?? span;
+    ctx.font = `${11 * px}px system-ui, sans-serif`;
+    ctx.lineWidth = px;
+    for (let s = 0; s <= span + step; s += step) {
+      const x = s * L.pxPerSec;
+      ctx.strokeStyle = "#eef0f3";
+      ctx.beginPath();
+      ctx.moveTo(x, vy0);
+      ctx.lineTo(x, vy1);
+      ctx.stroke();
+      ctx.fillStyle = "#9ca3af";
+      ctx.fillText(`${+s.toFixed(3)}s`, x + 3 * px, vy0 + 12 * px);
+    }
+    const nowX = (L.tNow - L.t0) * L.pxPerSec;
+    ctx.strokeStyle = "rgba(47,125,225,0.6)";
+    ctx.beginPath();
+    ctx.moveTo(nowX, vy0);
+    ctx.lineTo(nowX, vy1);
+    ctx.stroke();
+  }
+}
