@@ -99,12 +99,10 @@ def test_flowrun_page_graph_results_and_history(
     page.wait_for_selector("#flowruns tbody tr")
     assert page.locator("#flowruns tbody tr", has_text="stages").count() == 1
     page.select_option("select[name=state]", "Completed")
-    page.wait_for_function("location.hash.includes('state=Completed')")
-    page.wait_for_selector("#flowruns")
+    page.wait_for_selector("#flowruns[data-state=Completed]")
     assert page.locator("#flowruns tbody tr", has_text="stages").count() == 0
     page.select_option("select[name=state]", "Running")
-    page.wait_for_function("location.hash.includes('state=Running')")
-    page.wait_for_selector("#flowruns tbody tr")
+    page.wait_for_selector("#flowruns[data-state=Running] tbody tr")
     page.click("#flowruns a:text-is('stages')")
 
     # The flow-run page: stages, the pending task drawn with its edge to what it waits on.

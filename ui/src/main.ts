@@ -139,7 +139,7 @@ async function historyPage(params: URLSearchParams): Promise<void> {
       h("div", { class: "filters" }, ns, deployment, state, search),
       h(
         "table",
-        { class: "runs", id: "flowruns" },
+        { class: "runs", id: "flowruns", "data-state": filters.state, "data-deployment": filters.deployment },
         h("thead", {}, h("tr", {}, ...["Name", "Namespace", "Deployment", "State", "Created", "Duration", "Tasks done"].map((t) => h("th", { text: t })))),
         h("tbody", {}, ...rows),
       ),
