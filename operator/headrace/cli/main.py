@@ -12,8 +12,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="run a flow locally and show its progress")
-    run.add_argument("entrypoint", help="FILE.py:FLOW or package.module:FLOW")
+    run = commands.add_parser(
+        "run", help="run a flow locally with a progress bar, or a Deployment on the cluster"
+    )
+    run.add_argument("entrypoint", nargs="?", help="FILE.py:FLOW or package.module:FLOW")
+    run.add_argument(
+        "--deployment", help="create a FlowRun of this Deployment (KUBECONFIG) and follow it"
+    )
+    run.add_argument("-n", "--namespace", help="with --deployment: the namespace")
+    run.add_argument("--no-wait", action="store_true", help="with --deployment: do not follow")
     run.add_argument(
         "-p",
         "--param",
@@ -24,6 +31,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--params-json", help="all parameters as one JSON object")
     run.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
+
+    deploy = commands.add_parser(
+        "deploy", help="write a Deployment manifest for a flow (GitOps), or apply it"
+    )
+    deploy.add_argument("entrypoint", help="FILE.py:FLOW or package.module:FLOW")
+    deploy.add_argument("--name", required=True, help="the Deployment's name")
+    deploy.add_argument("--image", required=True, help="the image holding the flow code")
+    deploy.add_argument("--path-in-image", help="where FILE.py is in the image (/opt/flows/...)")
+    deploy.add_argument("--version", help="shown to the flow as runtime.deployment.version")
+    deploy.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    deploy.add_argument("--cron", help="a cron schedule, e.g. '0 3 * * *'")
+    deploy.add_argument("--timezone", help="IANA timezone of --cron (default UTC)")
+    deploy.add_argument("--interval", type=int, help="run every this many seconds")
+    deploy.add_argument("--timeout", type=int, help="timeoutSeconds of each run")
+    deploy.add_argument("-n", "--namespace")
+    deploy.add_argument(
+        "--apply", action="store_true", help="create or update it on the cluster of KUBECONFIG"
+    )
 
     run_help = (
         "flowrun/NAME (a FlowRun on the cluster of KUBECONFIG), or a local run's id, "
@@ -77,7 +102,31 @@ def main(argv: list[str] | None = None) -> int:
             from headrace.cli.run import gather_parameters, run_entrypoint
 
             parameters = gather_parameters(args.param, args.params_json)
+            if args.deployment:
+                from headrace.cli.remote import run_deployment
+
+                return run_deployment(args.deployment, parameters, args.namespace, not args.no_wait)
+            if not args.entrypoint:
+                raise ValueError("give an entrypoint FILE.py:FLOW, or --deployment NAME")
             return run_entrypoint(args.entrypoint, parameters, not args.no_progress)
+        if args.command == "deploy":
+            from headrace.cli.deploy import build_manifest, deploy
+            from headrace.cli.params import parse_pairs
+
+            manifest = build_manifest(
+                args.entrypoint,
+                args.name,
+                args.image,
+                args.namespace,
+                args.path_in_image,
+                args.version,
+                parse_pairs(args.param),
+                args.cron,
+                args.timezone,
+                args.interval,
+                args.timeout,
+            )
+            return deploy(manifest, args.apply, args.namespace)
         if args.command == "logs":
             from headrace.cli.logs import show_logs
 
