@@ -11,11 +11,21 @@ from headrace.crd.generate import main as generate
 from headrace.crd.generate import rendered
 
 CRDS = Path(__file__).resolve().parents[1] / "crds"
+CHART_CRDS = CRDS.parent / "charts" / "headrace" / "crds"
 
 
 def test_committed_crds_match_the_models() -> None:
     assert generate(["--check", str(CRDS)]) == 0, "run: uv run python -m headrace.crd.generate"
     assert sorted(p.name for p in CRDS.glob("*.yaml")) == sorted(rendered())
+
+
+def test_the_helm_chart_ships_the_same_crds_byte_for_byte() -> None:
+    """`helm install` and `kubectl apply -f crds/` must create the very same CRDs."""
+    assert generate(["--check", str(CHART_CRDS)]) == 0, (
+        "run: uv run python -m headrace.crd.generate"
+    )
+    chart = {p.name: p.read_bytes() for p in CHART_CRDS.glob("*.yaml")}
+    assert chart == {p.name: p.read_bytes() for p in CRDS.glob("*.yaml")}
 
 
 def test_drift_is_detected(tmp_path: Path) -> None:

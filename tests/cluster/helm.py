@@ -27,6 +27,9 @@ if __name__ == "__main__" and not __package__:  # run as a script: make `cluster
 from cluster.build import _build_lock, _go_env, find_go
 
 HELM_VERSION = "v3.22.0"
+# The Kubernetes minor of the k8s.io/client-go that release requires (v0.37.0 -> 1.37): what
+# `helm template` and `helm lint` assume without a cluster, stamped as helm's Makefile does.
+K8S_MINOR = "37"
 PACKAGE = "helm.sh/helm/v3/cmd/helm"
 # Bump when the way the binary is built changes (flags, targets).
 RECIPE_VERSION = "1"
@@ -39,8 +42,11 @@ def cache_root() -> Path:
 
 
 def ldflags() -> str:
-    """Strip symbols and stamp the version `helm version` reports."""
-    return f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}"
+    """Strip symbols; stamp the version `helm version` reports and the default kubeVersion."""
+    flags = ["-s", "-w", f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}"]
+    for package in ("helm.sh/helm/v3/pkg/lint/rules", "helm.sh/helm/v3/pkg/chartutil"):
+        flags += [f"-X {package}.k8sVersionMajor=1", f"-X {package}.k8sVersionMinor={K8S_MINOR}"]
+    return " ".join(flags)
 
 
 def binary_path() -> Path:

@@ -1,4 +1,7 @@
-"""Write `crds/*.yaml` from the models: `python -m headrace.crd.generate [--check] [DIR]`.
+"""Write `crds/*.yaml` from the models: `python -m headrace.crd.generate [--check] [DIR...]`.
+
+Without DIR it writes both copies: `crds/` (for `kubectl apply`) and the Helm chart's
+`charts/headrace/crds/`, so the two never differ.
 
 `--check` exits non-zero when the files on disk differ from what the models give, which the
 tests use to catch drift.
@@ -143,12 +146,13 @@ def rendered() -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("directory", nargs="?", default="crds")
+    parser.add_argument("directory", nargs="*", default=["crds", "charts/headrace/crds"])
     parser.add_argument("--check", action="store_true", help="fail if the files differ")
     args = parser.parse_args(argv)
-    directory = Path(args.directory)
     stale = []
-    for name, text in rendered().items():
+    files = rendered()
+    targets = [(Path(d), name, text) for d in args.directory for name, text in files.items()]
+    for directory, name, text in targets:
         path = directory / name
         if args.check:
             if not path.exists() or path.read_text() != text:

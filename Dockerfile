@@ -1,0 +1,53 @@
+# syntax=docker/dockerfile:1
+# The Headrace image: `headrace operator` for the chart's Deployment, and the base image
+# users build their flows into (FROM headrace:0.1.0, COPY flows/ /opt/flows/).
+#
+#   docker build -t headrace:0.1.0 .
+#
+# Both stages use the same pinned Python image, so the virtual environment built in the
+# first one (whose interpreter links to /usr/local/bin/python3.11) runs in the second.
+
+FROM python:3.11.14-slim-bookworm AS build
+
+# uv from PyPI, pinned; it installs exactly what uv.lock says.
+RUN pip install --no-cache-dir uv==0.13.9
+
+ENV UV_PROJECT_ENVIRONMENT=/opt/headrace \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never
+
+WORKDIR /src
+# Dependencies first (a layer that changes only with the lock), then the package itself.
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --frozen --no-dev --no-install-project --no-editable
+COPY operator/ operator/
+COPY crds/ crds/
+RUN uv sync --frozen --no-dev --no-editable
+
+
+FROM python:3.11.14-slim-bookworm
+
+LABEL org.opencontainers.image.title="headrace" \
+      org.opencontainers.image.description="Headrace operator and flow engine" \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+# uid/gid 65532, as the operator's pod spec and flow pods (podspec.py) expect.
+RUN groupadd --system --gid 65532 headrace \
+    && useradd --system --uid 65532 --gid 65532 --home-dir /home/headrace --create-home \
+       --shell /usr/sbin/nologin headrace
+
+COPY --from=build /opt/headrace /opt/headrace
+
+# Pods run with a read-only root filesystem and an emptyDir on /tmp.
+ENV PATH=/opt/headrace/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HEADRACE_HOME=/tmp/headrace
+
+WORKDIR /opt/flows
+USER 65532:65532
+
+ENTRYPOINT ["headrace"]
+CMD ["operator"]

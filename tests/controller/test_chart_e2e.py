@@ -1,0 +1,291 @@
+"""The Helm chart on the real control plane: install as the README says, then run the operator
+with exactly the chart's RBAC (a kubeconfig for its ServiceAccount) and see flows complete.
+
+The chart's own operator pod would land on the process kubelet, which runs a container's
+`command` as a local process; the chart uses the image's entrypoint (`args` only), which the
+process kubelet cannot know, so that pod just fails to start (StartError) and does nothing.
+The operator under test runs the Deployment's own `args` and `env`, as a local process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from operator_harness import FlowRuns
+from prometheus_client.parser import text_string_to_metric_families
+
+from cluster.fixtures import Cluster
+from cluster.helpers import wait_for
+from shipping import CHART, commands, fenced_blocks, helm, readme_section
+from test_argocd_health import argo_health
+
+pytestmark = pytest.mark.cluster
+
+# What an RBAC denial looks like in the API's answer (not, say, a terminating namespace).
+RBAC_DENIAL = re.compile(r'forbidden: User "system:serviceaccount:[^"]+" cannot', re.I)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ChartOperator:
+    """`headrace <the Deployment's args>` with its env, as the chart's ServiceAccount."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    metrics_port: int
+    health_port: int
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def metrics(self) -> dict[str, list[Any]]:
+        """Samples of every metric family, by family name."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        return {f.name: list(f.samples) for f in text_string_to_metric_families(text)}
+
+    def healthz(self) -> int:
+        url = f"http://127.0.0.1:{self.health_port}/healthz"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+@contextlib.contextmanager
+def chart_operator(
+    cluster: Cluster, namespace: str, release: str, workdir: Path
+) -> Iterator[ChartOperator]:
+    """Run the operator the chart's Deployment describes, with its ServiceAccount's token."""
+    apps = client.AppsV1Api(cluster.api_client)
+    (deployment,) = apps.list_namespaced_deployment(
+        namespace, label_selector=f"app.kubernetes.io/instance={release}"
+    ).items
+    pod = deployment.spec.template.spec
+    (container,) = pod.containers
+    kubeconfig = cluster.service_account_kubeconfig(
+        namespace, pod.service_account_name, workdir / "operator.kubeconfig"
+    )
+    metrics_port, health_port = free_port(), free_port()
+    # Only what cannot be the same on this machine is changed: ports, where results go
+    # (the chart's default is pod-local), and how the engine starts (this checkout's).
+    args = [
+        re.sub(r":\d+/healthz$", f":{health_port}/healthz", arg) for arg in container.args or []
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEADRACE_", "KUBECONFIG"))}
+    env.update({item.name: item.value for item in container.env or []})
+    assert env["HEADRACE_METRICS_PORT"] and env["HEADRACE_FLOW_SERVICE_ACCOUNT"]
+    env.update(
+        KUBECONFIG=str(kubeconfig),
+        HEADRACE_METRICS_PORT=str(metrics_port),
+        HEADRACE_DEFAULT_RESULT_STORAGE=(workdir / "storage").as_uri(),
+        HEADRACE_ENGINE_COMMAND=f"{sys.executable} -m headrace",
+        HEADRACE_PROGRESS_INTERVAL="0.5",
+    )
+    log_path = workdir / "operator.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "headrace", *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    operator = ChartOperator(process, log_path, metrics_port, health_port)
+    try:
+        yield operator
+    finally:
+        operator.stop()
+
+
+def install_commands() -> list[list[str]]:
+    """The README's install commands, word for word."""
+    blocks = [b for b in fenced_blocks(readme_section("Install with Helm"), "bash") if "helm" in b]
+    (block,) = blocks
+    found = [shlex.split(line) for line in commands(block)]
+    assert found and all(words[0] == "helm" for words in found), found
+    return found
+
+
+def delete_flowrun(flowruns: FlowRuns, name: str, operator: ChartOperator) -> None:
+    """Delete while the operator runs, so its finalizer goes and the namespace can go too."""
+    flowruns.delete(name)
+
+    def gone() -> bool:
+        try:
+            flowruns.get(name)
+        except ApiException as error:
+            return error.status == 404
+        return False
+
+    wait_for(gone, 30, f"FlowRun {name} deleted; operator log:\n{operator.log()[-2000:]}")
+
+
+def test_readme_install_then_a_flow_runs_with_exactly_the_charts_rbac(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    if not cluster.process_kubelet:
+        pytest.skip("runs a flow from this checkout: needs the process kubelet")
+    home = tmp_path / "helm"
+    namespace = "headrace-system"
+    installed = False
+    try:
+        for words in install_commands():
+            helm(*words[1:], home=home, kubeconfig=cluster.kubeconfig)
+            installed = installed or words[1] == "install"
+        assert installed
+        extensions = client.ApiextensionsV1Api(cluster.api_client)
+        for name in ("flowruns.headrace.dev", "deployments.headrace.dev"):
+            conditions = extensions.read_custom_resource_definition(name).status.conditions
+            assert any(c.type == "Established" and c.status == "True" for c in conditions)
+
+        with chart_operator(cluster, namespace, "headrace", tmp_path) as operator:
+            flowruns = FlowRuns(cluster.api_client, namespace)
+            flowruns.create(flowruns.manifest("flowrun-hello"))
+            status = flowruns.wait("hello", lambda s: s.get("state") == "Completed", 90)
+            assert status["progress"]["counts"] == {"Completed": 5}
+            (pod,) = flowruns.pods("hello")
+            assert pod.spec.service_account_name == "headrace-flow"
+            assert argo_health(flowruns.get("hello"))[0] == "Healthy"
+
+            assert operator.healthz() == 200
+            samples = operator.metrics()
+            finished = {
+                (s.labels["state"], s.labels["namespace"]): s.value
+                for s in samples["headrace_flowruns_finished"]
+                if s.name.endswith("_total")
+            }
+            assert finished == {("Completed", namespace): 1.0}
+            latency = {
+                s.name: s.value for s in samples["headrace_flowrun_pod_creation_latency_seconds"]
+            }
+            assert latency["headrace_flowrun_pod_creation_latency_seconds_count"] == 1
+            assert latency["headrace_flowrun_pod_creation_latency_seconds_sum"] < 30
+            durations = samples["headrace_flowrun_duration_seconds"]
+            assert any(s.name.endswith("_count") and s.value == 1 for s in durations)
+            in_flight = {s.labels["state"]: s.value for s in samples["headrace_flowruns_in_flight"]}
+            assert "Running" in in_flight and sum(in_flight.values()) == 0  # was, and is no more
+            api_calls = {
+                (s.labels["method"], s.labels["resource"])
+                for s in samples["headrace_kube_api_request_duration_seconds"]
+                if s.name.endswith("_count") and s.value > 0
+            }
+            assert {("POST", "pods"), ("PATCH", "flowruns/status"), ("POST", "events")} <= api_calls
+            assert not RBAC_DENIAL.search(operator.log()), operator.log()[-3000:]
+            delete_flowrun(flowruns, "hello", operator)
+    finally:
+        if installed:
+            helm(
+                "uninstall",
+                "headrace",
+                "--namespace",
+                namespace,
+                home=home,
+                kubeconfig=cluster.kubeconfig,
+                check=False,
+            )
+            with contextlib.suppress(ApiException):
+                cluster.core.delete_namespace(namespace)
+
+
+def access(cluster: Cluster, user: str, verb: str, resource: str, namespace: str) -> bool:
+    """SubjectAccessReview: may `user` do `verb` on `resource` (group/plural[/sub]) there?"""
+    group, _, rest = resource.partition("/")
+    plural, _, subresource = rest.partition("/")
+    review = client.V1SubjectAccessReview(
+        spec=client.V1SubjectAccessReviewSpec(
+            user=user,
+            groups=["system:serviceaccounts", "system:authenticated"],
+            resource_attributes=client.V1ResourceAttributes(
+                group=group,
+                resource=plural,
+                subresource=subresource or None,
+                verb=verb,
+                namespace=namespace,
+            ),
+        )
+    )
+    answer = client.AuthorizationV1Api(cluster.api_client).create_subject_access_review(review)
+    return bool(answer.status.allowed)
+
+
+def test_watch_namespaces_confines_the_operator_and_flow_pods_get_no_api_rights(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    if not cluster.process_kubelet:
+        pytest.skip("runs a flow from this checkout: needs the process kubelet")
+    home = tmp_path / "helm"
+    release = f"hr-{namespace.rsplit('-', 1)[-1]}"
+    helm(
+        "install", release, str(CHART), "--namespace", namespace,
+        "--set", f"watchNamespaces={{{namespace}}}", "--set", "replicas=0",
+        home=home, kubeconfig=cluster.kubeconfig,
+    )  # fmt: skip
+    try:
+        with chart_operator(cluster, namespace, release, tmp_path) as operator:
+            flowruns = FlowRuns(cluster.api_client, namespace)
+            flowruns.create(flowruns.manifest("flowrun-hello"))
+            status = flowruns.wait("hello", lambda s: s.get("state") == "Completed", 90)
+            assert status["attempts"][0]["exitCode"] == 0
+            assert not RBAC_DENIAL.search(operator.log()), operator.log()[-3000:]
+            delete_flowrun(flowruns, "hello", operator)
+
+        operator_user = f"system:serviceaccount:{namespace}:{release}-headrace"
+        assert access(cluster, operator_user, "create", "/pods", namespace)
+        assert access(cluster, operator_user, "patch", "headrace.dev/flowruns/status", namespace)
+        assert not access(cluster, operator_user, "list", "/pods", "default")
+        assert not access(cluster, operator_user, "list", "headrace.dev/flowruns", "default")
+        assert not access(cluster, operator_user, "get", "/secrets", namespace)
+
+        flow_user = f"system:serviceaccount:{namespace}:headrace-flow"
+        for verb, resource in [
+            ("get", "/secrets"),
+            ("list", "/secrets"),
+            ("get", "headrace.dev/flowruns"),
+            ("list", "headrace.dev/flowruns"),
+            ("list", "/pods"),
+        ]:
+            assert not access(cluster, flow_user, verb, resource, namespace), (verb, resource)
+        # And with a real token for the flow account: the API server says 403.
+        flow_api = cluster.service_account_client(namespace, "headrace-flow")
+        for call in (
+            lambda: client.CoreV1Api(flow_api).list_namespaced_secret(namespace),
+            lambda: client.CustomObjectsApi(flow_api).list_namespaced_custom_object(
+                "headrace.dev", "v1alpha1", namespace, "flowruns"
+            ),
+        ):
+            with pytest.raises(ApiException) as denied:
+                call()
+            assert denied.value.status == 403
+    finally:
+        helm("uninstall", release, "--namespace", namespace, home=home,
+             kubeconfig=cluster.kubeconfig, check=False)  # fmt: skip

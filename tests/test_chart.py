@@ -1,0 +1,219 @@
+"""The Helm chart: lint, what it renders in each mode, and values it refuses.
+
+What the RBAC is worth is proven on a real API server in tests/controller/test_chart_e2e.py;
+these tests pin down the rendered objects users review before installing.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shipping import CHART, REPO, helm, of_kind, render
+
+FLOW_SA = "headrace-flow"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "helm"
+
+
+def container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    (deployment,) = of_kind(docs, "Deployment")
+    (operator,) = deployment["spec"]["template"]["spec"]["containers"]
+    return operator  # type: ignore[no-any-return]
+
+
+def env_of(docs: list[dict[str, Any]]) -> dict[str, str]:
+    return {item["name"]: item.get("value", "") for item in container(docs)["env"]}
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        [],
+        ["watchNamespaces={team-a,team-b}"],
+        ["metrics.serviceMonitor.enabled=true", "config.defaultResultStorage=s3://b/hr"],
+    ],
+    ids=["clusterwide", "namespaced", "servicemonitor"],
+)
+def test_helm_lint_is_clean(home: Path, sets: list[str]) -> None:
+    args = ["lint", "--strict", str(CHART)]
+    for value in sets:
+        args += ["--set", value]
+    out = helm(*args, home=home).stdout
+    assert "0 chart(s) failed" in out and "[WARNING]" not in out and "[ERROR]" not in out, out
+
+
+def test_chart_version_follows_the_package() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert chart["appVersion"] == chart["version"] == project["version"]
+
+
+def test_default_install_is_clusterwide_with_a_rightless_flow_account(home: Path) -> None:
+    docs = render(home)
+    kinds = sorted(doc["kind"] for doc in docs)
+    assert kinds == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "Service",
+        "ServiceAccount",
+        "ServiceAccount",
+    ]
+    (binding,) = of_kind(docs, "ClusterRoleBinding")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "headrace", "namespace": "headrace-system"}
+    ]
+    flow = next(sa for sa in of_kind(docs, "ServiceAccount") if sa["metadata"]["name"] == FLOW_SA)
+    assert flow["automountServiceAccountToken"] is False
+    assert all(
+        s["name"] != FLOW_SA for b in of_kind(docs, "ClusterRoleBinding") for s in b["subjects"]
+    )
+    assert env_of(docs)["HEADRACE_FLOW_SERVICE_ACCOUNT"] == FLOW_SA
+
+
+def test_rbac_grants_only_what_the_operator_calls(home: Path) -> None:
+    (role,) = of_kind(render(home), "ClusterRole")
+    granted = {
+        (group, resource): sorted(rule["verbs"])
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert granted == {
+        ("headrace.dev", "flowruns"): sorted(["get", "list", "watch", "create", "patch", "delete"]),
+        ("headrace.dev", "deployments"): sorted(["get", "list", "watch", "patch"]),
+        ("headrace.dev", "flowruns/status"): ["patch"],
+        ("headrace.dev", "deployments/status"): ["patch"],
+        ("", "pods"): sorted(["get", "list", "watch", "create", "delete", "patch"]),
+        ("", "events"): ["create"],
+        # kopf's observer of resources (it runs clusterwide): read-only.
+        ("apiextensions.k8s.io", "customresourcedefinitions"): ["list", "watch"],
+    }
+    assert not any("*" in rule["verbs"] or "*" in rule["resources"] for rule in role["rules"])
+
+
+def test_operator_deployment_runs_one_safe_replica_with_probes_and_metrics(home: Path) -> None:
+    docs = render(home)
+    (deployment,) = of_kind(docs, "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    pod = spec["template"]["spec"]
+    assert pod["serviceAccountName"] == "headrace"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532
+    operator = container(docs)
+    assert operator["image"] == "headrace:0.1.0"
+    assert "command" not in operator  # the image's entrypoint, `headrace`
+    assert operator["args"][:3] == ["operator", "--liveness", "http://0.0.0.0:8080/healthz"]
+    ports = {p["name"]: p["containerPort"] for p in operator["ports"]}
+    assert ports == {"health": 8080, "metrics": 9090}
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert operator[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert operator["securityContext"]["readOnlyRootFilesystem"] is True
+    assert operator["securityContext"]["allowPrivilegeEscalation"] is False
+    env = env_of(docs)
+    assert env["HEADRACE_METRICS_PORT"] == "9090"
+    assert env["HEADRACE_ENGINE_COMMAND"] == "headrace"
+    assert "HEADRACE_DEFAULT_RESULT_STORAGE" not in env  # the operator's own default
+    (service,) = of_kind(docs, "Service")
+    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+    assert service["spec"]["selector"].items() <= spec["template"]["metadata"]["labels"].items()
+
+
+def test_settings_reach_the_operator_as_environment(home: Path) -> None:
+    env = env_of(
+        render(
+            home,
+            "config.defaultResultStorage=s3://bucket/headrace",
+            "config.graceSeconds=7",
+            "config.retryDelaySeconds=3",
+            "config.progressIntervalSeconds=0.5",
+            "extraEnv[0].name=HEADRACE_MAX_RECONCILES",
+            "extraEnv[0].value=4",
+        )
+    )
+    assert env["HEADRACE_DEFAULT_RESULT_STORAGE"] == "s3://bucket/headrace"
+    assert env["HEADRACE_GRACE_SECONDS"] == "7"
+    assert env["HEADRACE_RETRY_DELAY_SECONDS"] == "3"
+    assert env["HEADRACE_PROGRESS_INTERVAL"] == "0.5"
+    assert env["HEADRACE_MAX_RECONCILES"] == "4"
+
+
+def test_watch_namespaces_gives_roles_there_and_nothing_clusterwide(home: Path) -> None:
+    docs = render(home, "watchNamespaces={team-a,team-b}")
+    # Cluster-wide, only what kopf's observers read: namespace names and CRDs.
+    (discovery,) = of_kind(docs, "ClusterRole")
+    assert discovery["rules"] == [
+        {
+            "apiGroups": ["apiextensions.k8s.io"],
+            "resources": ["customresourcedefinitions"],
+            "verbs": ["list", "watch"],
+        },
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
+    ]
+    (binding,) = of_kind(docs, "ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == discovery["metadata"]["name"]
+    strict = render(home, "watchNamespaces={team-a,team-b}", "rbac.discovery=false")
+    assert not of_kind(strict, "ClusterRole") and not of_kind(strict, "ClusterRoleBinding")
+    roles = {r["metadata"]["namespace"]: r for r in of_kind(docs, "Role")}
+    assert sorted(roles) == ["team-a", "team-b"]
+    (clusterwide,) = of_kind(render(home), "ClusterRole")
+    assert roles["team-a"]["rules"] == clusterwide["rules"][:-1]  # all but kopf's observer
+    bindings = of_kind(docs, "RoleBinding")
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
+    assert all(b["subjects"][0]["namespace"] == "headrace-system" for b in bindings)
+    args = container(docs)["args"]
+    assert args[3:] == ["--namespace", "team-a", "--namespace", "team-b"]
+    flow_accounts = [
+        sa["metadata"]["namespace"]
+        for sa in of_kind(docs, "ServiceAccount")
+        if sa["metadata"]["name"] == FLOW_SA
+    ]
+    assert sorted(flow_accounts) == ["headrace-system", "team-a", "team-b"]
+
+
+def test_service_monitor_scrapes_the_metrics_service(home: Path) -> None:
+    assert not of_kind(render(home), "ServiceMonitor")
+    docs = render(
+        home, "metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=prom"
+    )
+    (monitor,) = of_kind(docs, "ServiceMonitor")
+    (service,) = of_kind(docs, "Service")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+    without = render(home, "metrics.enabled=false")
+    assert not of_kind(without, "Service") and "HEADRACE_METRICS_PORT" not in env_of(without)
+
+
+@pytest.mark.parametrize(
+    ("value", "complaint"),
+    [
+        ("replicas=2", "maximum"),
+        ("watchNamespaces={Not_A_Namespace}", "does not match pattern"),
+        ("image.pullPolicy=Sometimes", "image/pullPolicy"),
+        ("metricz.enabled=true", "additional properties 'metricz' not allowed"),
+    ],
+)
+def test_schema_refuses_bad_values(home: Path, value: str, complaint: str) -> None:
+    result = helm("template", "headrace", str(CHART), "--set", value, home=home, check=False)
+    assert result.returncode != 0 and complaint in result.stderr, result.stderr
+
+
+def test_helm_installs_the_generated_crds(home: Path) -> None:
+    out = helm("template", "headrace", str(CHART), "--include-crds", home=home).stdout
+    crds = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "CustomResourceDefinition"]
+    expected = [yaml.safe_load(p.read_text()) for p in sorted((REPO / "crds").glob("*.yaml"))]
+    assert sorted(crds, key=lambda d: d["metadata"]["name"]) == expected
+    assert not of_kind(render(home), "CustomResourceDefinition")  # crds/: never templated
