@@ -113,7 +113,8 @@ def test_build_stage_installs_the_locked_package_without_dev_deps(tmp_path: Path
     version = subprocess.run(
         [str(venv / "bin" / "headrace"), "operator", "--help"], capture_output=True, text=True
     )
-    assert version.returncode == 0 and "--liveness" in version.stdout, version.stderr
+    assert version.returncode == 0, version.stderr
+    assert "--liveness" in version.stdout and "--metrics-port" in version.stdout
     installed = subprocess.run(
         [uv, "pip", "list", "--python", str(venv / "bin" / "python")],
         capture_output=True,

@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     operator.add_argument(
         "--liveness", help="serve liveness at this URL, e.g. http://0.0.0.0:8080/healthz"
     )
+    operator.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus metrics on this port (default: $HEADRACE_METRICS_PORT, else off)",
+    )
     operator.add_argument("-v", "--verbose", action="store_true")
     return parser
 
@@ -144,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "operator":
             from headrace.controller.main import run_operator
 
-            return run_operator(args.namespace, args.liveness, args.verbose)
+            return run_operator(args.namespace, args.liveness, args.verbose, args.metrics_port)
     except (ValueError, FileNotFoundError) as error:
         print(f"headrace {args.command}: {error}", file=sys.stderr)
         return 2

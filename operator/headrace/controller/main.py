@@ -6,7 +6,9 @@ import logging
 import os
 
 
-def run_operator(namespaces: list[str], liveness: str | None, verbose: bool) -> int:
+def run_operator(
+    namespaces: list[str], liveness: str | None, verbose: bool, metrics_port: int | None = None
+) -> int:
     import kopf
     from kubernetes import config
 
@@ -20,9 +22,13 @@ def run_operator(namespaces: list[str], liveness: str | None, verbose: bool) -> 
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]
-    # Prometheus metrics (controller/metrics.py) when HEADRACE_METRICS_PORT is set (the chart
-    # sets 9090); off by default so a local `headrace operator` takes no port.
-    port = int(os.environ.get("HEADRACE_METRICS_PORT") or 0)
+    # Prometheus metrics (controller/metrics.py) on --metrics-port or HEADRACE_METRICS_PORT
+    # (the chart sets 9090); off by default so a local `headrace operator` takes no port.
+    port = (
+        metrics_port
+        if metrics_port is not None
+        else int(os.environ.get("HEADRACE_METRICS_PORT") or 0)
+    )
     if port:
         from headrace.controller import metrics
 
