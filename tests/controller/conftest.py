@@ -25,6 +25,9 @@ def operator_process(crds: Cluster, namespace: str, tmp_path: Path) -> Iterator[
     try:
         yield process
     finally:
+        # While the operator still runs, so it can release its finalizers: otherwise the
+        # FlowRuns (and so the namespace) would stay Terminating after the test.
+        FlowRuns(crds.api_client, namespace).delete_all()
         process.stop()
 
 

@@ -155,6 +155,22 @@ class FlowRuns:
         listed = self.api.list_namespaced_custom_object(GROUP, VERSION, self.namespace, "flowruns")
         return sorted(item["metadata"]["name"] for item in listed["items"])
 
+    def delete_all(self, timeout: float = 30) -> None:
+        """Delete every FlowRun and Deployment here and wait until they are gone."""
+        for plural in ("deployments", "flowruns"):
+            with contextlib.suppress(ApiException):
+                self.api.delete_collection_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, plural
+                )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            left = self.api.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, "flowruns"
+            )
+            if not left["items"]:
+                return
+            time.sleep(0.2)
+
     def delete(self, name: str) -> None:
         self.api.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, "flowruns", name)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +13,8 @@ from kubernetes.client.exceptions import ApiException
 
 from headrace.controller import metrics
 from headrace.crd.models import GROUP, VERSION
+
+logger = logging.getLogger("headrace.operator")
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -201,6 +203,10 @@ class Kube:
             "count": 1,
             "reportingComponent": "headrace-operator",
         }
-        # An event is a courtesy; losing one must not fail the reconcile.
-        with contextlib.suppress(ApiException):
+        # An event is a courtesy; losing one must not fail the reconcile, only be logged.
+        try:
             self._call(self.core.create_namespaced_event, meta["namespace"], body)
+        except ApiException as error:
+            logger.warning(
+                "could not record event %s on %s: %s", reason, meta["name"], error.reason
+            )

@@ -18,9 +18,12 @@ def run_operator(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    log = logging.getLogger("headrace.operator")
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
+        log.info("using the in-cluster service account")
+    except config.ConfigException as in_cluster:
+        log.info("not in a cluster (%s); using the kubeconfig", in_cluster)
         config.load_kube_config()  # type: ignore[no-untyped-call]
     # Prometheus metrics (controller/metrics.py) on --metrics-port or HEADRACE_METRICS_PORT
     # (the chart sets 9090); off by default so a local `headrace operator` takes no port.
@@ -33,7 +36,7 @@ def run_operator(
         from headrace.controller import metrics
 
         metrics.serve(port)
-        logging.getLogger("headrace.operator").info("serving metrics on port %d", port)
+        log.info("serving metrics on port %d", port)
     kopf.run(
         standalone=True,
         clusterwide=not namespaces,
