@@ -24,17 +24,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-CHROMIUM = os.environ.get("HEADRACE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "ui"))
+from browser import CHROMIUM, CHROMIUM_ARGS
 
 
 def write_record(path: Path, n: int) -> str:

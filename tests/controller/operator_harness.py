@@ -23,6 +23,26 @@ GROUP, VERSION = "headrace.dev", "v1alpha1"
 FINAL = {"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"}
 
 
+def poll(
+    predicate: Callable[[], Any],
+    timeout: float,
+    what: str,
+    operator: OperatorProcess | None = None,
+    interval: float = 0.2,
+) -> Any:
+    """Call `predicate` until it returns something truthy; fail naming `what` (and the
+    operator's log tail, when there is an operator to blame)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            log = f"\noperator log tail:\n{operator.log()[-4000:]}" if operator else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{log}")
+        time.sleep(interval)
+
+
 def install_crds(api_client: client.ApiClient) -> None:
     """Create or replace the CRDs from crds/ and wait until they serve."""
     api = client.ApiextensionsV1Api(api_client)
@@ -162,14 +182,15 @@ class FlowRuns:
                 self.api.delete_collection_namespaced_custom_object(
                     GROUP, VERSION, self.namespace, plural
                 )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def gone() -> bool:
             left = self.api.list_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, "flowruns"
             )
-            if not left["items"]:
-                return
-            time.sleep(0.2)
+            return not left["items"]
+
+        with contextlib.suppress(AssertionError):  # best effort: a teardown must not fail
+            poll(gone, timeout, "FlowRuns to be deleted")
 
     def delete(self, name: str) -> None:
         self.api.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, "flowruns", name)
@@ -210,18 +231,20 @@ class FlowRuns:
         what: str = "",
         operator: OperatorProcess | None = None,
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        status: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            status = self.status(name)
-            if predicate(status):
-                return status
-            time.sleep(0.1)
-        log = operator.log()[-4000:] if operator else ""
-        raise AssertionError(
-            f"FlowRun {name} did not reach {what or 'the expected status'} in {timeout}s; "
-            f"status={status}\noperator log tail:\n{log}"
-        )
+        seen: dict[str, Any] = {}
+
+        def reached() -> dict[str, Any] | None:
+            seen["status"] = status = self.status(name)
+            return status if predicate(status) else None
+
+        try:
+            found: dict[str, Any] = poll(reached, timeout, "", operator, interval=0.1)
+        except AssertionError as error:
+            raise AssertionError(
+                f"FlowRun {name} did not reach {what or 'the expected status'}; "
+                f"status={seen.get('status')}\n{error}"
+            ) from None
+        return found
 
     def wait_final(
         self, name: str, timeout: float = 90, operator: OperatorProcess | None = None

@@ -7,28 +7,18 @@ import re
 import time
 
 import pytest
-from operator_harness import FlowRuns, OperatorProcess
+from operator_harness import FlowRuns, OperatorProcess, poll
 
 pytestmark = pytest.mark.cluster
 
 SCHEDULED = re.compile(r"^ticker-\d{8}-\d{6}$")
 
 
-def wait_until(predicate, timeout: float, what: str, operator: OperatorProcess):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}\n{operator.log()[-3000:]}")
-
-
 def test_interval_schedule_creates_runs_with_names_from_their_time(
     operator_process: OperatorProcess, flowruns: FlowRuns
 ) -> None:
     flowruns.deployment("ticker", schedule={"intervalSeconds": 2}, parameters={"n": 1})
-    names = wait_until(
+    names = poll(
         lambda: (
             [n for n in flowruns.names() if SCHEDULED.match(n)][:2]
             if len(flowruns.names()) >= 2
@@ -41,7 +31,7 @@ def test_interval_schedule_creates_runs_with_names_from_their_time(
     for name in names:
         assert flowruns.wait_final(name, operator=operator_process)["state"] == "Completed"
     stamps = sorted(int(n[-6:]) for n in names)
-    status = wait_until(
+    status = poll(
         lambda: (s := flowruns.deployment_status("ticker")).get("runs", {}).get("Completed") and s,
         20,
         "run counts",
@@ -60,7 +50,7 @@ def test_restart_neither_misses_nor_duplicates_runs(
         schedule={"intervalSeconds": 2, "startingDeadlineSeconds": 30},
         parameters={"n": 1},
     )
-    wait_until(
+    poll(
         lambda: flowruns.deployment_status("ticker").get("lastScheduleTime"),
         20,
         "a first scheduled run",
@@ -70,7 +60,7 @@ def test_restart_neither_misses_nor_duplicates_runs(
     down_from = time.time()
     time.sleep(5)  # two or three schedule times pass with no operator
     operator_process.start()
-    wait_until(lambda: len(flowruns.names()) >= 4, 30, "the missed runs", operator_process)
+    poll(lambda: len(flowruns.names()) >= 4, 30, "the missed runs", operator_process)
     time.sleep(1)
     names = [n for n in flowruns.names() if SCHEDULED.match(n)]
     assert len(names) == len(set(names))
@@ -97,7 +87,7 @@ def test_missed_runs_past_the_starting_deadline_are_skipped(
         next(c for c in flowruns.deployment_status("ticker")["conditions"])["reason"] == "Suspended"
     )
     flowruns.patch_deployment("ticker", {"suspend": False})
-    wait_until(lambda: flowruns.names(), 20, "a run after resuming", operator_process)
+    poll(lambda: flowruns.names(), 20, "a run after resuming", operator_process)
     events = flowruns.core.list_namespaced_event(
         flowruns.namespace, field_selector="involvedObject.name=ticker"
     ).items
@@ -188,6 +178,4 @@ def test_history_limits_delete_the_oldest_ended_runs(
     for name in ("h-1", "h-2"):
         flowruns.run_of("kept", name)
         flowruns.wait_final(name, operator=operator_process)
-    wait_until(
-        lambda: flowruns.names() == ["h-2"], 20, "only the newest run kept", operator_process
-    )
+    poll(lambda: flowruns.names() == ["h-2"], 20, "only the newest run kept", operator_process)

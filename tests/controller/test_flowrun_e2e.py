@@ -189,7 +189,7 @@ def test_progress_is_shown_while_running_and_status_stays_small(
     slow = flowruns.manifest(
         "flowrun-hello",
         flow=flowruns.flow_spec("cluster_flows.py:sleeps"),
-        parameters={"seconds": 3},
+        parameters={"seconds": 10},
     )
     flowruns.create(slow, name="slow")
     # While it runs, the status carries the record's summary (no task runs: counts are empty).

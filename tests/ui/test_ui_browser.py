@@ -12,13 +12,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from operator_harness import FlowRuns, OperatorProcess
+from operator_harness import FlowRuns, OperatorProcess, poll
 
 from headrace.records import RunRecord
 from headrace.results import load_result
@@ -28,16 +27,6 @@ pytestmark = pytest.mark.cluster
 N = 6
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 UiServer = Callable[..., str]
-
-
-def wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def report_pending(flowruns: FlowRuns, name: str) -> dict[str, Any] | None:
@@ -84,7 +73,7 @@ def test_flowrun_page_graph_results_and_history(
     body = flowruns.manifest("flowrun-stages", parameters={"n": N, "gate_file": str(gate)})
     flowruns.create(body)
     kubeconfig = ui_operator.kubeconfig
-    wait_for(lambda: report_pending(flowruns, "stages"), 90, "report pending behind the gate")
+    poll(lambda: report_pending(flowruns, "stages"), 90, "report pending behind the gate")
 
     # The CLI sees the same: stages with counts, and the pending task's wait.
     text = headrace("graph", "flowrun/stages", "-n", namespace, kubeconfig=kubeconfig)
@@ -123,7 +112,7 @@ def test_flowrun_page_graph_results_and_history(
     # Collapse the subflow by clicking its header: its task runs leave the graph.
     point = page.evaluate("window.headraceGraph.subflowHeaderScreen('summarize')")
     page.mouse.click(point["x"], point["y"])
-    state = wait_for(
+    state = poll(
         lambda: (s := graph_state(page))["subflows"][0]["collapsed"] and s, 5, "the collapse"
     )
     assert state["visibleNodes"] == 2 * N + 3
@@ -149,9 +138,9 @@ def test_flowrun_page_graph_results_and_history(
     gate.write_text("open")
     status = flowruns.wait_final("stages", operator=ui_operator)
     assert status["state"] == "Completed"
-    wait_for(lambda: graph_state(page)["final"], 30, "the page to see the run end")
+    poll(lambda: graph_state(page)["final"], 30, "the page to see the run end")
     assert graph_state(page)["pendingNodes"] == 0
-    wait_for(lambda: page.locator(".run-header .badge").inner_text() == "Completed", 10, "badge")
+    poll(lambda: page.locator(".run-header .badge").inner_text() == "Completed", 10, "badge")
 
     # Results: the flow's result location as a link served by the UI, with type and size.
     page.click("button[data-tab=results]")
