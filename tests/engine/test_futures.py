@@ -167,6 +167,25 @@ def test_flow_returning_none_with_a_failed_submitted_task_fails() -> None:
         f()
 
 
+def test_flow_returning_none_is_failed_by_a_failed_direct_call_it_caught() -> None:
+    @flow
+    def caught() -> None:
+        inc(1)
+        state = fail("caught but still failed", return_state=True)
+        assert state.is_failed()
+
+    @flow
+    def caught_then_returned() -> str:
+        fail(return_state=True)
+        return "value"
+
+    state = caught(return_state=True)
+    assert state.is_failed() and "1/2 task runs did not complete" in state.message
+    with pytest.raises(Boom, match="caught but still failed"):
+        state.result()
+    assert caught_then_returned() == "value"
+
+
 def test_flow_returning_a_value_is_not_failed_by_an_unrelated_failed_task() -> None:
     @flow
     def f() -> str:

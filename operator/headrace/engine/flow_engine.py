@@ -137,7 +137,7 @@ class FlowRunSession:
             self.sigterm.install()
         self.invalid = error
         self.attempt = 0
-        self.attempt_futures = 0  # where this attempt's futures start in flow_run.futures
+        self.attempt_start = 0  # where this attempt's task runs start in flow_run.task_runs
 
     # -- states ----------------------------------------------------------------------------
     def set_state(self, state: State) -> None:
@@ -150,7 +150,7 @@ class FlowRunSession:
 
     def begin_attempt(self) -> None:
         self.attempt += 1
-        self.attempt_futures = len(self.flow_run.futures)
+        self.attempt_start = len(self.flow_run.task_runs)
         if self.attempt == 1:
             logger.info(
                 "Beginning flow run %r for flow %r",
@@ -240,10 +240,12 @@ class FlowRunSession:
         if returned:
             value = resolve(value)
         if value is None:
-            futures = self.flow_run.futures[self.attempt_futures :]  # earlier attempts' don't count
-            failed = [f for f in futures if not f.state.is_completed()]
+            # As in Prefect 2: a flow that returns nothing is judged by its task runs (called
+            # or submitted, subflows too); earlier attempts' runs do not count.
+            runs = self.flow_run.task_runs[self.attempt_start :]
+            failed = [run for run in runs if not run.state.is_completed()]
             if failed:
-                return _failed_from(failed, len(futures), "task runs")
+                return _failed_from(failed, len(runs), "task runs")
         return Completed(value)
 
     def outstanding(self) -> list[TaskRun]:
@@ -299,11 +301,12 @@ class FlowRunSession:
         raise self.invalid
 
 
-def _failed_from(failed: list[HeadraceFuture[Any]], total: int, what: str) -> State:
+def _failed_from(failed: list[HeadraceFuture[Any]] | list[TaskRun], total: int, what: str) -> State:
+    first_run = failed[0] if isinstance(failed[0], TaskRun) else failed[0].task_run
     first = failed[0].state
     message = (
         f"{len(failed)}/{total} {what} did not complete; "
-        f"first: {failed[0].task_run.name!r} is {first.name}: {first.message}"
+        f"first: {first_run.name!r} is {first.name}: {first.message}"
     )
     error = first.data if isinstance(first.data, BaseException) else None
     return Failed(message, error)

@@ -81,6 +81,7 @@ class FlowRun:
         "start_time",
         "state",
         "task_runner",
+        "task_runs",
         "tree",
     )
 
@@ -109,6 +110,7 @@ class FlowRun:
         self.log_prints = log_prints
         self.is_async = flow.isasync
         self.futures: list[HeadraceFuture[Any]] = []
+        self.task_runs: list[TaskRun] = []  # every task run it made, called or submitted
         self.state: State = Pending()
         self.start_time: float | None = None
         self.end_time: float | None = None
@@ -190,6 +192,7 @@ class TaskRun:
             task is not None and task.log_prints is None and flow_run.log_prints
         )
         self.dirty = False
+        flow_run.task_runs.append(self)
         tree = flow_run.tree
         tree.task_runs.append(self)
         tree.mark(self)
