@@ -119,6 +119,12 @@ def test_invalid_manifests_are_rejected_with_the_field_named(
     assert rejected.value.status == 422
     assert "exactly one of spec.deploymentRef" in rejected.value.body
 
+    body = flowruns.manifest("flowrun-hello")
+    body["spec"]["flow"]["pod"] = {"resources": {"limits": {"cpu": "lots"}}}
+    with pytest.raises(ApiException) as rejected:
+        flowruns.create(body, name="bad-quantity")
+    assert "spec.flow.pod.resources.limits.cpu" in rejected.value.body
+
     body = flowruns.manifest("flowrun-hello", timeoutSeconds=0)
     with pytest.raises(ApiException) as rejected:
         flowruns.create(body, name="zero-timeout")
@@ -279,3 +285,34 @@ def test_deleting_a_flowrun_removes_its_pod(
     while flowruns.pods("short-lived") and time.monotonic() < deadline:
         time.sleep(0.2)
     assert flowruns.pods("short-lived") == [], operator_process.log()[-3000:]
+
+
+def test_a_pod_the_api_refuses_gives_a_clear_status(
+    operator_process: OperatorProcess, flowruns: FlowRuns
+) -> None:
+    invalid = flowruns.flow_spec("cluster_flows.py:hello")
+    invalid["pod"] = {"labels": {"team": "data science!"}}  # not a valid label value
+    flowruns.create(flowruns.manifest("flowrun-hello", flow=invalid), name="bad-label")
+    status = flowruns.wait_final("bad-label", operator=operator_process)
+    assert status["state"] == "Failed"
+    assert "the flow pod is invalid" in status["message"]
+    assert "metadata.labels" in status["message"] and "data science!" in status["message"]
+
+    missing = flowruns.flow_spec("cluster_flows.py:hello")
+    missing["pod"] = {"serviceAccountName": "not-created-yet"}
+    flowruns.create(flowruns.manifest("flowrun-hello", flow=missing), name="no-account")
+    status = flowruns.wait(
+        "no-account",
+        lambda s: "cannot create the flow pod yet" in (s.get("message") or ""),
+        60,
+        "a message about the refused pod",
+        operator_process,
+    )
+    assert "not-created-yet" in status["message"]
+    reasons = {c["type"]: c["reason"] for c in status["conditions"]}
+    assert reasons["Reconciling"] == "PodCreationFailed"
+    flowruns.core.create_namespaced_service_account(
+        flowruns.namespace,
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "not-created-yet"}},
+    )
+    assert flowruns.wait_final("no-account", operator=operator_process)["state"] == "Completed"

@@ -13,12 +13,14 @@ import threading
 import time
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
 from headrace.controller import metrics
 from headrace.controller.concurrency import admit
 from headrace.controller.conditions import run_conditions
 from headrace.controller.config import OperatorConfig
 from headrace.controller.deployments import runs_of
-from headrace.controller.kube import Kube, iso, now_iso, parse_time
+from headrace.controller.kube import Kube, api_message, iso, now_iso, parse_time
 from headrace.controller.outcome import Outcome, pod_outcome
 from headrace.controller.podspec import (
     OUTCOME_FINALIZER,
@@ -281,7 +283,10 @@ class _Step:
                 self.set_state("Failed", str(error))
                 self.patch["completionTime"] = now_iso()
                 return None
-            pod, created = self.kube.create_pod(self.namespace, build_pod(plan, owner.config))
+            try:
+                pod, created = self.kube.create_pod(self.namespace, build_pod(plan, owner.config))
+            except ApiException as error:
+                return self._pod_refused(error)
             self.attempts().append(
                 {
                     "number": attempt_no,
@@ -316,6 +321,25 @@ class _Step:
         if not outcome.final:
             return self._running(outcome, now)
         return self._ended(outcome, attempt_no, retries, retry_delay)
+
+    def _pod_refused(self, error: ApiException) -> float | None:
+        """The API server refused the pod: say why in the status, never hang silently.
+
+        An invalid pod (400/422: e.g. a bad resource quantity) cannot get better, so the run
+        fails; anything else (a ServiceAccount or quota not there yet) is retried.
+        """
+        detail = api_message(error)
+        if error.status in (400, 422):
+            self.set_state("Failed", f"the flow pod is invalid: {detail}", "InvalidPod")
+            self.patch["completionTime"] = now_iso()
+            return None
+        message = f"cannot create the flow pod yet (retrying): {detail}"
+        if self.get("message") != message:
+            self.kube.event(self.run, "Warning", "PodCreationFailed", message)
+            self.set_state("Pending", message, "PodCreationFailed")
+        else:
+            self.reason = "PodCreationFailed"
+        return self.owner.config.progress_interval_seconds * 2
 
     def _held_back(self) -> bool:
         """Whether the Deployment's concurrency limit keeps this run from starting now."""

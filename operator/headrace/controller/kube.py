@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -17,6 +18,15 @@ from headrace.crd.models import GROUP, VERSION
 logger = logging.getLogger("headrace.operator")
 
 MERGE_PATCH = "application/merge-patch+json"
+
+
+def api_message(error: ApiException) -> str:
+    """The API server's own words for a refusal (they name the offending field)."""
+    try:
+        body = json.loads(error.body or "")
+        return str(body.get("message") or error.reason)
+    except (ValueError, AttributeError):
+        return str(error.reason)
 
 
 def now_iso() -> str:

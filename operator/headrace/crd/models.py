@@ -7,7 +7,7 @@ API server with the field named, instead of being silently dropped.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -50,9 +50,16 @@ class EnvVar(Model):
     )
 
 
+# A Kubernetes resource quantity ("250m", "1Gi", "2"): checked here so a typo is refused
+# when the manifest is applied, naming the field, not later when the pod is made.
+Quantity = Annotated[str, Field(pattern=r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")]
+
+
 class ResourceRequirements(Model):
-    limits: dict[str, str] | None = Field(default=None, description="e.g. {cpu: '1', memory: 1Gi}")
-    requests: dict[str, str] | None = Field(default=None, description="e.g. {cpu: 250m}")
+    limits: dict[str, Quantity] | None = Field(
+        default=None, description="e.g. {cpu: '1', memory: 1Gi}"
+    )
+    requests: dict[str, Quantity] | None = Field(default=None, description="e.g. {cpu: 250m}")
 
 
 class PodOverrides(Model):
