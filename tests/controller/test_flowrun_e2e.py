@@ -256,16 +256,26 @@ def test_flowrun_from_a_deployment_merges_parameters_and_sees_its_version(
     assert env["HEADRACE_DEPLOYMENT_VERSION"] == "1.4.0"
 
 
-def test_missing_deployment_fails_the_run_with_its_name(
+def test_a_run_waits_visibly_for_a_missing_deployment(
     operator_process: OperatorProcess, flowruns: FlowRuns
 ) -> None:
-    body = flowruns.manifests("deployment-hello")[1]
-    body["spec"]["deploymentRef"]["name"] = "not-there"
-    flowruns.apply(body)
-    status = flowruns.wait_final("hello-from-deployment", operator=operator_process)
-    assert status["state"] == "Failed"
-    assert "not-there" in status["message"]
+    deployment, run = flowruns.manifests("deployment-hello")
+    flowruns.apply(run)  # before its Deployment, as a GitOps sync may do
+    status = flowruns.wait(
+        "hello-from-deployment",
+        lambda s: "not found" in (s.get("message") or ""),
+        60,
+        "a message naming the missing Deployment",
+        operator_process,
+    )
+    assert status["state"] == "Scheduled" and "'hello'" in status["message"]
+    assert {c["reason"] for c in status["conditions"]} == {"DeploymentNotFound"}
     assert flowruns.pods("hello-from-deployment") == []
+    flowruns.apply(deployment)
+    assert (
+        flowruns.wait_final("hello-from-deployment", operator=operator_process)["state"]
+        == "Completed"
+    )
 
 
 def test_deleting_a_flowrun_removes_its_pod(

@@ -270,6 +270,15 @@ class _Step:
         if pod is None and deleted is not None and deleted["metadata"]["name"] == current_pod:
             pod = deleted
         starting = attempt is None and not stopping and attempt_no == 1
+        ref = self.run["spec"].get("deploymentRef")
+        if starting and ref and self.deployment is None:
+            # GitOps tools may apply the FlowRun before its Deployment: wait for it, visibly.
+            message = f"waiting for Deployment {ref['name']!r}: not found in {self.namespace!r}"
+            if self.get("message") != message:
+                self.set_state("Scheduled", message, "DeploymentNotFound")
+            else:
+                self.reason = "DeploymentNotFound"
+            return owner.config.progress_interval_seconds * 2
         if starting and self.deployment is not None and self._held_back():
             final = self.get("state") in FINAL_STATES
             return None if final else owner.config.progress_interval_seconds
