@@ -201,6 +201,18 @@ class FlowRuns:
             "entrypoint": f"{EXAMPLES / 'flows'}/{entry}",
         }
 
+    def sleeper(self, name: str, seconds: float, **parameters: Any) -> dict[str, Any]:
+        """A FlowRun of `cluster_flows.py:sleeps`: a run that stays Running for a while."""
+        body = self.manifest(
+            "flowrun-hello",
+            flow=self.flow_spec("cluster_flows.py:sleeps"),
+            parameters={"seconds": seconds, **parameters},
+        )
+        return self.create(body, name=name)
+
+    def wait_running(self, name: str, operator: OperatorProcess | None = None) -> dict[str, Any]:
+        return self.wait(name, lambda s: s.get("state") == "Running", 60, "Running", operator)
+
     def create(self, body: dict[str, Any], name: str | None = None) -> dict[str, Any]:
         if name:
             body["metadata"]["name"] = name

@@ -139,9 +139,7 @@ def test_forbid_cancels_and_replace_takes_over(
         parameters={"seconds": 30},
     )
     flowruns.run_of("exclusive", "first")
-    flowruns.wait(
-        "first", lambda s: s.get("state") == "Running", 60, "first running", operator_process
-    )
+    flowruns.wait_running("first", operator_process)
     flowruns.run_of("exclusive", "second")
     second = flowruns.wait_final("second", operator=operator_process)
     assert second["state"] == "Cancelled" and "Forbid" in second["message"]

@@ -134,15 +134,8 @@ def test_invalid_manifests_are_rejected_with_the_field_named(
 def test_operator_restart_mid_run_adopts_the_pod(
     operator_process: OperatorProcess, flowruns: FlowRuns
 ) -> None:
-    body = flowruns.manifest(
-        "flowrun-hello",
-        flow=flowruns.flow_spec("cluster_flows.py:sleeps"),
-        parameters={"seconds": 4},
-    )
-    flowruns.create(body, name="survives")
-    flowruns.wait(
-        "survives", lambda s: s.get("state") == "Running", 60, "Running", operator_process
-    )
+    flowruns.sleeper("survives", 4)
+    flowruns.wait_running("survives", operator_process)
     operator_process.stop(signal.SIGKILL)  # no goodbye: as if its pod were killed
     operator_process.start()
     status = flowruns.wait_final("survives", operator=operator_process)
@@ -165,12 +158,7 @@ def test_cancel_ends_the_run_cancelled_by_signal(
     operator_process: OperatorProcess, flowruns: FlowRuns, tmp_path: Path
 ) -> None:
     marker = tmp_path / "sigterm-seen"
-    body = flowruns.manifest(
-        "flowrun-hello",
-        flow=flowruns.flow_spec("cluster_flows.py:sleeps"),
-        parameters={"seconds": 600, "marker": str(marker)},
-    )
-    flowruns.create(body, name="cancel-me")
+    flowruns.sleeper("cancel-me", 600, marker=str(marker))
     flowruns.wait("cancel-me", engine_running, 60, "the engine running", operator_process)
     flowruns.patch_spec("cancel-me", {"cancel": True})
     status = flowruns.wait_final("cancel-me", timeout=30, operator=operator_process)
@@ -192,12 +180,7 @@ def test_progress_is_shown_while_running_and_status_stays_small(
 
     assert len(json.dumps(run)) < 256 * 1024
 
-    slow = flowruns.manifest(
-        "flowrun-hello",
-        flow=flowruns.flow_spec("cluster_flows.py:sleeps"),
-        parameters={"seconds": 10},
-    )
-    flowruns.create(slow, name="slow")
+    flowruns.sleeper("slow", 10)
     # While it runs, the status carries the record's summary (no task runs: counts are empty).
     flowruns.wait(
         "slow",
@@ -281,15 +264,8 @@ def test_a_run_waits_visibly_for_a_missing_deployment(
 def test_deleting_a_flowrun_removes_its_pod(
     operator_process: OperatorProcess, flowruns: FlowRuns
 ) -> None:
-    body = flowruns.manifest(
-        "flowrun-hello",
-        flow=flowruns.flow_spec("cluster_flows.py:sleeps"),
-        parameters={"seconds": 600},
-    )
-    flowruns.create(body, name="short-lived")
-    flowruns.wait(
-        "short-lived", lambda s: s.get("state") == "Running", 60, "Running", operator_process
-    )
+    flowruns.sleeper("short-lived", 600)
+    flowruns.wait_running("short-lived", operator_process)
     flowruns.delete("short-lived")
     deadline = time.monotonic() + 60
     while flowruns.pods("short-lived") and time.monotonic() < deadline:
