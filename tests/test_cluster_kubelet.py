@@ -202,3 +202,24 @@ def test_many_pods_run_concurrently(cluster: Cluster, namespace: str, tmp_path: 
     for name in names:
         assert finished_pod(core, namespace, name, timeout=90).status.phase == "Succeeded"
         assert pod_logs(core, namespace, name) == "done\n"
+
+
+def test_termination_message_from_the_file_or_the_log_tail(
+    cluster: Cluster, namespace: str
+) -> None:
+    core = cluster.core
+    path = "/dev/termination-log"
+    told = pod_manifest(
+        "told", 'echo "all done" > "$MESSAGE_FILE"', env=[{"name": "MESSAGE_FILE", "value": path}]
+    )
+    core.create_namespaced_pod(namespace, told)
+    terminated = finished_pod(core, namespace, "told").status.container_statuses[0].state.terminated
+    assert terminated.exit_code == 0 and terminated.message == "all done\n"
+
+    crashed = pod_manifest("crashed", "echo first; echo last words; exit 3")
+    crashed["spec"]["containers"][0]["terminationMessagePolicy"] = "FallbackToLogsOnError"
+    core.create_namespaced_pod(namespace, crashed)
+    terminated = (
+        finished_pod(core, namespace, "crashed").status.container_statuses[0].state.terminated
+    )
+    assert terminated.exit_code == 3 and "last words" in terminated.message

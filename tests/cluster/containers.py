@@ -166,6 +166,36 @@ class ContainerRun:
         """CRI-format log of the given (default: current) attempt."""
         return self.log_dir / f"{self.restart_count if restart is None else restart}.log"
 
+    def termination_file(self) -> Path:
+        """Where this attempt's ``terminationMessagePath`` really is (see ``map_termination``)."""
+        return self.log_dir / f"{self.restart_count}.termination-log"
+
+    def map_termination(self, env: dict[str, str]) -> dict[str, str]:
+        """Stand in for the file a real runtime mounts at ``terminationMessagePath``.
+
+        A process cannot get its own ``/dev/termination-log``, so the file lives beside the
+        log, and environment values naming the path are pointed at it: a program told where
+        to write its termination message (as Headrace's engine is) writes there.
+        """
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        target = self.termination_file()
+        target.write_bytes(b"")
+        path = self.spec.get("terminationMessagePath") or "/dev/termination-log"
+        return {key: str(target) if value == path else value for key, value in env.items()}
+
+    def termination_message(self, exit_code: int) -> str | None:
+        """What the kubelet reports: the file (4 KiB at most), or the log tail on error."""
+        try:
+            text = self.termination_file().read_bytes()[:4096].decode(errors="replace")
+        except FileNotFoundError:
+            text = ""
+        if text:
+            return text
+        if exit_code != 0 and self.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError":
+            lines = [content for _, _, content in read_log_lines(self.log_path())][-80:]
+            return b"\n".join(lines)[-2048:].decode(errors="replace") or None
+        return None
+
     @property
     def running(self) -> bool:
         return "running" in self.state
@@ -253,6 +283,9 @@ class ContainerRun:
         }
         if code < 0:
             terminated["signal"] = -code
+        message = self.termination_message(terminated["exitCode"])
+        if message:
+            terminated["message"] = message
         self.state = {"terminated": terminated}
         return True
 

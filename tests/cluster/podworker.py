@@ -208,6 +208,7 @@ class PodWorker(threading.Thread):
             run.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(exc)}}
             run.restart_at = time.monotonic() + 1.0  # retry like the kubelet does
             return
+        env = run.map_termination(env)
         argv = [expand(arg, env) for arg in (run.spec.get("command") or [])]
         if argv:
             argv += [expand(arg, env) for arg in (run.spec.get("args") or [])]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from pathlib import Path
@@ -46,6 +47,10 @@ def test_flowrun_completes_with_result_and_progress(
     assert status["attempts"][0]["exitCode"] == 0
 
     (pod,) = flowruns.pods("hello")
+    # The engine's own report reached the operator through the pod, not shared storage.
+    terminated = pod.status.container_statuses[0].state.terminated
+    report = json.loads(terminated.message)
+    assert report["state"] == "Completed" and report["result"] == status["resultLocation"]
     run = flowruns.get("hello")
     assert pod.metadata.owner_references[0].uid == run["metadata"]["uid"]
     assert pod.spec.security_context.run_as_non_root is True
