@@ -1,4 +1,4 @@
-"""Operator latency on the real test control plane: apply to pod created, apply to Completed.
+"""Operator latency on the real test control plane: apply to pod, to Completed, and timeouts.
 
     uv run python benchmarks/operator_latency.py [--runs 20]
 
@@ -24,6 +24,7 @@ from operator_harness import FlowRuns, OperatorProcess, install_crds  # noqa: E4
 
 from cluster.controlplane import ControlPlane  # noqa: E402
 from cluster.fixtures import create_namespace, start_cluster  # noqa: E402
+from headrace.controller.kube import parse_time  # noqa: E402
 
 
 def pod_created_at(flowruns: FlowRuns, name: str, timeout: float = 60) -> float:
@@ -62,6 +63,18 @@ def main() -> None:
                 status = flowruns.wait_final(name, timeout=120, operator=operator)
                 to_done.append(time.perf_counter() - start)
                 assert status["state"] == "Completed", status
+            # Timeout: from the deadline in the status to the run ending TimedOut, through
+            # SIGTERM to the engine, its exit and the operator reading the pod.
+            late = []
+            for index in range(3):
+                name = f"timeout-{index}-{uuid.uuid4().hex[:4]}"
+                flowruns.create(flowruns.manifest("flowrun-timeout"), name=name)
+                status = flowruns.wait_final(name, timeout=60, operator=operator)
+                assert status["state"] == "TimedOut", status
+                deadline = parse_time(status["deadline"])
+                ended = parse_time(status["completionTime"])
+                assert deadline is not None and ended is not None
+                late.append(ended - deadline)
         finally:
             operator.stop()
         print(f"{args.runs} trivial FlowRuns, one at a time")
@@ -72,6 +85,11 @@ def main() -> None:
         print(
             f"  apply -> Completed     median {statistics.median(to_done):.2f} s"
             f"   max {max(to_done):.2f} s"
+        )
+        print("timeoutSeconds=2, grace period 10 s; the engine exits on SIGTERM")
+        print(
+            f"  deadline -> TimedOut   median {statistics.median(late) * 1000:.0f} ms"
+            f"   max {max(late) * 1000:.0f} ms   (goal: within grace + 1 s)"
         )
     finally:
         cluster.api_client.close()
