@@ -7,11 +7,10 @@ states on the hot path, and every microsecond there is felt.
 from __future__ import annotations
 
 import itertools
-import time
 from random import getrandbits
 from typing import TYPE_CHECKING, Any
 
-from headrace.states import Pending, State, StateType
+from headrace.states import FINAL_TYPES, Pending, State, StateType
 
 if TYPE_CHECKING:
     from headrace.flows import Flow
@@ -140,7 +139,7 @@ class FlowRun:
     def set_state(self, state: State) -> None:
         if state.type is StateType.RUNNING and self.start_time is None:
             self.start_time = state.timestamp
-        elif state.type in _FINAL and self.end_time is None:
+        elif state.type in FINAL_TYPES and self.end_time is None:
             self.end_time = state.timestamp
         self.state = state
         self.tree.mark(self)
@@ -213,7 +212,7 @@ class TaskRun:
         if kind is StateType.RUNNING:
             if self.start_time is None:
                 self.start_time = state.timestamp
-        elif kind in _FINAL:
+        elif kind in FINAL_TYPES:
             self.end_time = state.timestamp
         self.state = state
         if not self.dirty:
@@ -225,10 +224,3 @@ class TaskRun:
         for future in self.upstream:
             seen.setdefault(future.task_run.id, None)
         return list(seen)
-
-
-_FINAL = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
-
-
-def now() -> float:
-    return time.time()
