@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 GROUP = "headrace.dev"
@@ -30,6 +30,31 @@ FINAL_STATES = frozenset({"Completed", "Failed", "Crashed", "Cancelled", "TimedO
 
 ENTRYPOINT_PATTERN = r"^[^:\s]+:[A-Za-z_][A-Za-z0-9_]*$"
 
+# Environment names the operator sets itself: a pod override may not replace them.
+RESERVED_ENV_PREFIX = "HEADRACE_"
+# Pod annotations that would loosen the flow pod's confinement (AppArmor, seccomp).
+FORBIDDEN_ANNOTATION_PREFIXES = (
+    "container.apparmor.security.beta.kubernetes.io/",
+    "seccomp.security.alpha.kubernetes.io/",
+    "container.seccomp.security.alpha.kubernetes.io/",
+)
+# The longest run the CRD accepts: one year. It keeps deadlines within datetime's range.
+MAX_TIMEOUT_SECONDS = 366 * 24 * 3600
+# Five fields (minute hour day month weekday) or a macro; croniter's seconds field is refused.
+CRON_PATTERN = (
+    r"^\s*(@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
+    r"|[^\s]+\s+[^\s]+\s+[^\s]+\s+[^\s]+\s+[^\s]+)\s*$"
+)
+
+
+def _cel(rule: str, message: str) -> dict[str, Any]:
+    """A CEL rule the API server checks (x-kubernetes-validations), shown in the schema."""
+    return {"x-kubernetes-validations": [{"rule": rule, "message": message}]}
+
+
+def _no_prefix_rule(prefixes: tuple[str, ...]) -> str:
+    return "self.all(k, " + " && ".join(f"!k.startsWith('{p}')" for p in prefixes) + ")"
+
 
 class Model(BaseModel):
     model_config = ConfigDict(
@@ -41,7 +66,15 @@ class Model(BaseModel):
 
 
 class EnvVar(Model):
-    name: str = Field(min_length=1, description="Environment variable name.")
+    name: str = Field(
+        min_length=1,
+        max_length=256,
+        description="Environment variable name (not HEADRACE_*: those are the operator's).",
+        json_schema_extra=_cel(
+            f"!self.startsWith('{RESERVED_ENV_PREFIX}')",
+            f"{RESERVED_ENV_PREFIX}* variables are set by the operator; use another name",
+        ),
+    )
     value: str | None = Field(default=None, description="Literal value.")
     value_from: dict[str, Any] | None = Field(
         default=None,
@@ -49,17 +82,31 @@ class EnvVar(Model):
         "secrets stay in the pod and are never copied into a status.",
     )
 
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name.startswith(RESERVED_ENV_PREFIX):
+            raise ValueError(f"{RESERVED_ENV_PREFIX}* variables are set by the operator")
+        return name
 
-# A Kubernetes resource quantity ("250m", "1Gi", "2"): checked here so a typo is refused
-# when the manifest is applied, naming the field, not later when the pod is made.
-Quantity = Annotated[str, Field(pattern=r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")]
+
+# A Kubernetes resource quantity ("250m", "1Gi", "2"), checked by the API server's own
+# parser (CEL isQuantity) when the manifest is applied, so a typo is refused naming the field.
+Quantity = Annotated[
+    str,
+    Field(
+        max_length=64,
+        json_schema_extra=_cel(
+            "isQuantity(self)", "must be a Kubernetes quantity, such as 250m, 2 or 1Gi"
+        ),
+    ),
+]
+ResourceList = Annotated[dict[str, Quantity], Field(max_length=16)]
 
 
 class ResourceRequirements(Model):
-    limits: dict[str, Quantity] | None = Field(
-        default=None, description="e.g. {cpu: '1', memory: 1Gi}"
-    )
-    requests: dict[str, Quantity] | None = Field(default=None, description="e.g. {cpu: 250m}")
+    limits: ResourceList | None = Field(default=None, description="e.g. {cpu: '1', memory: 1Gi}")
+    requests: ResourceList | None = Field(default=None, description="e.g. {cpu: 250m}")
 
 
 class PodOverrides(Model):
@@ -80,7 +127,16 @@ class PodOverrides(Model):
     node_selector: dict[str, str] | None = Field(default=None, description="Pod nodeSelector.")
     tolerations: list[dict[str, Any]] | None = Field(default=None, description="Pod tolerations.")
     labels: dict[str, str] | None = Field(default=None, description="Extra pod labels.")
-    annotations: dict[str, str] | None = Field(default=None, description="Extra pod annotations.")
+    annotations: dict[str, str] | None = Field(
+        default=None,
+        max_length=64,
+        description="Extra pod annotations (not AppArmor or seccomp ones: the flow pod's "
+        "confinement is fixed).",
+        json_schema_extra=_cel(
+            _no_prefix_rule(FORBIDDEN_ANNOTATION_PREFIXES),
+            "AppArmor and seccomp annotations would loosen the flow pod's confinement; remove them",
+        ),
+    )
     termination_grace_period_seconds: int | None = Field(
         default=None,
         ge=0,
@@ -88,6 +144,14 @@ class PodOverrides(Model):
         description="Seconds between SIGTERM and SIGKILL when the run is ended (timeout or "
         "cancel). The engine records the final state and exits within it. Default 30.",
     )
+
+    @field_validator("annotations")
+    @classmethod
+    def _confinement_kept(cls, annotations: dict[str, str] | None) -> dict[str, str] | None:
+        for key in annotations or {}:
+            if key.startswith(FORBIDDEN_ANNOTATION_PREFIXES):
+                raise ValueError(f"annotation {key!r} would loosen the pod's confinement")
+        return annotations
 
 
 class FlowSpec(Model):
@@ -122,6 +186,7 @@ class FlowRunSpec(Model):
     timeout_seconds: int | None = Field(
         default=None,
         ge=1,
+        le=MAX_TIMEOUT_SECONDS,
         description="End the run TimedOut this many seconds after its attempt's pod was "
         "created: the pod gets SIGTERM, then SIGKILL after its grace period. Each retry "
         "gets the full time again.",
@@ -136,7 +201,8 @@ class FlowRunSpec(Model):
         default=None,
         ge=0,
         le=86400,
-        description="Delay before the first retry; it doubles for each further retry. Default 5.",
+        description="Delay before the first retry; it doubles for each further retry, up to "
+        "one day. Default 5.",
     )
     result_storage: str | None = Field(
         default=None,
@@ -206,7 +272,17 @@ class FlowRunStatus(Model):
 
 
 class Schedule(Model):
-    cron: str | None = Field(default=None, description="A cron expression, e.g. '*/5 * * * *'.")
+    cron: str | None = Field(
+        default=None,
+        max_length=256,
+        description="A five-field cron expression (minute hour day month weekday), e.g. "
+        "'*/5 * * * *', or a macro such as @hourly.",
+        json_schema_extra=_cel(
+            f"self.matches(r'{CRON_PATTERN}')",
+            "must be five fields (minute hour day month weekday) or a macro such as @hourly; "
+            "a seconds field is not supported",
+        ),
+    )
     timezone: str | None = Field(default=None, description="IANA timezone for cron. Default UTC.")
     interval_seconds: int | None = Field(
         default=None, ge=1, description="Run every this many seconds (instead of cron)."
@@ -233,7 +309,9 @@ class DeploymentSpec(Model):
     version: str | None = Field(
         default=None, description="Shown to the flow as headrace.runtime.deployment.version."
     )
-    timeout_seconds: int | None = Field(default=None, ge=1, description="Default run timeout.")
+    timeout_seconds: int | None = Field(
+        default=None, ge=1, le=MAX_TIMEOUT_SECONDS, description="Default run timeout."
+    )
     retries: int | None = Field(default=None, ge=0, le=100, description="Default retries.")
     result_storage: str | None = Field(default=None, description="Default result storage URL.")
     schedule: Schedule | None = Field(default=None, description="When to create runs.")

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 _DROP = {"title", "default"}
+_VERBATIM = {"x-kubernetes-validations"}  # CEL rules: data, not schema
 
 
 def structural(model: type[BaseModel]) -> dict[str, Any]:
@@ -50,6 +51,8 @@ def _convert(node: Any, definitions: dict[str, Any]) -> Any:
             out[key] = {name: _convert(prop, definitions) for name, prop in value.items()}
         elif key == "const":
             out["enum"] = [value]
+        elif key in _VERBATIM:
+            out[key] = value
         else:
             out[key] = _convert(value, definitions)
     if "properties" in out:
