@@ -36,6 +36,24 @@ class OperatorConfig:
     progress_interval_seconds: float = field(
         default_factory=lambda: float(os.environ.get("HEADRACE_PROGRESS_INTERVAL", "2"))
     )
+    # URL prefixes of storage the operator may read run records from (comma-separated).
+    # Default: the default result storage only. A FlowRun naming other storage still runs;
+    # its live progress is just not shown.
+    readable_storage: tuple[str, ...] = field(
+        default_factory=lambda: tuple(
+            prefix.strip()
+            for prefix in os.environ.get("HEADRACE_READABLE_STORAGE", "").split(",")
+            if prefix.strip()
+        )
+    )
+    # Seconds a storage read may take before the operator judges a run from its pod alone.
+    storage_read_timeout: float = field(
+        default_factory=lambda: float(os.environ.get("HEADRACE_STORAGE_READ_TIMEOUT", "5"))
+    )
+
+    @property
+    def readable_prefixes(self) -> tuple[str, ...]:
+        return self.readable_storage or (self.default_result_storage,)
 
 
 def load() -> OperatorConfig:
