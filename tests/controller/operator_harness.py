@@ -166,6 +166,21 @@ class FlowRuns:
         )
         return found.get("status") or {}
 
+    def wait_deployment(
+        self,
+        name: str,
+        predicate: Callable[[dict[str, Any]], Any],
+        operator: OperatorProcess | None = None,
+        timeout: float = 30,
+    ) -> Any:
+        """Poll the Deployment's status until `predicate` returns something truthy."""
+        return poll(
+            lambda: predicate(self.deployment_status(name)),
+            timeout,
+            f"Deployment {name} status",
+            operator,
+        )
+
     def patch_deployment(self, name: str, spec: dict[str, Any]) -> None:
         self.api.patch_namespaced_custom_object(
             GROUP, VERSION, self.namespace, "deployments", name, {"spec": spec}

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from headrace.controller.config import OperatorConfig
-from headrace.controller.podspec import RunPlan, build_pod, label_value, pod_name
+from headrace.controller.podspec import (
+    MAX_PARAMETERS_BYTES,
+    RunPlan,
+    build_pod,
+    label_value,
+    owns,
+    pod_name,
+)
 from headrace.crd.models import FlowSpec
 
 
@@ -13,7 +22,7 @@ def plan(**overrides: object) -> RunPlan:
     values: dict[str, object] = {
         "namespace": "ns",
         "run_name": "nightly",
-        "run_uid": "uid-1",
+        "run_uid": "0f3a9c2e-1111-2222-3333-444455556666",
         "attempt": 2,
         "flow": FlowSpec(image="img:1", entrypoint="flows/etl.py:etl"),
         "parameters": {"day": "2026-01-01; rm -rf /", "n": [1, 2]},
@@ -29,8 +38,10 @@ def plan(**overrides: object) -> RunPlan:
 def test_pod_is_named_owned_and_labelled_per_attempt() -> None:
     pod = build_pod(plan(), OperatorConfig())
     meta = pod["metadata"]
-    assert meta["name"] == "nightly-2"
-    assert meta["ownerReferences"][0]["uid"] == "uid-1"
+    assert meta["name"] == "nightly-0f3a9c-2"
+    assert meta["ownerReferences"][0]["uid"] == "0f3a9c2e-1111-2222-3333-444455556666"
+    assert owns("0f3a9c2e-1111-2222-3333-444455556666", pod)
+    assert not owns("0f3a9c2e-0000-2222-3333-444455556666", pod)
     assert meta["ownerReferences"][0]["controller"] is True
     assert meta["labels"]["headrace.dev/flow-run"] == "nightly"
     assert meta["labels"]["headrace.dev/attempt"] == "2"
@@ -61,4 +72,42 @@ def test_long_names_still_make_valid_labels() -> None:
     name = "x" * 100
     assert len(label_value(name)) <= 63
     assert label_value(name) != label_value("x" * 99 + "y")
-    assert pod_name(name, 1).endswith("-1")
+    assert pod_name(name, "abcdef12-3", 1).endswith("-abcdef-1")
+    assert len(pod_name(name, "abcdef12-3", 1)) <= 63
+
+
+def test_pod_names_of_different_runs_never_collide() -> None:
+    # The old scheme cut a 253-character name to 52 characters plus a hash of it; a
+    # 63-character name spelled like that cut mapped to the very same pod.
+    long_name = "a" * 253
+    lookalike = label_value(long_name)
+    assert pod_name(long_name, "uid-a", 1) != pod_name(lookalike, "uid-b", 1)
+    # Same name, a FlowRun deleted and created again: a new uid, a new pod.
+    assert pod_name("etl", "11111111-x", 1) != pod_name("etl", "22222222-x", 1)
+    # Cut names keep a DNS-valid shape (no '.-' where the cut falls).
+    cut = pod_name("a" * 40 + "." + "b" * 40, "uid-c", 3)
+    assert "..".join(cut.split(".-")) == cut and len(cut) <= 63
+
+
+def test_the_kubelet_cannot_expand_variables_in_what_the_operator_writes() -> None:
+    flow = FlowSpec(image="img:1", entrypoint="/$(DB_PW)/etl.py:etl")
+    pod = build_pod(plan(flow=flow, parameters={"x": "$(HEADRACE_FLOW_RUN_ID)"}), OperatorConfig())
+    container = pod["spec"]["containers"][0]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert "/$$(DB_PW)/etl.py:etl" in container["command"]
+    assert json.loads(env["HEADRACE_PARAMETERS"].replace("$$", "$")) == {
+        "x": "$(HEADRACE_FLOW_RUN_ID)"
+    }
+
+
+def test_parameters_too_big_for_one_variable_are_refused_with_the_limit() -> None:
+    with pytest.raises(ValueError, match=f"at most {MAX_PARAMETERS_BYTES:,} bytes"):
+        build_pod(plan(parameters={"x": "y" * MAX_PARAMETERS_BYTES}), OperatorConfig())
+
+
+def test_deeply_nested_parameters_still_make_a_pod() -> None:
+    deep: object = "leaf"
+    for _ in range(5000):
+        deep = {"a": deep}
+    pod = build_pod(plan(parameters={"deep": deep}), OperatorConfig())
+    assert pod["spec"]["containers"][0]["env"][2]["name"] == "HEADRACE_PARAMETERS"

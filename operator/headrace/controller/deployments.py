@@ -16,6 +16,7 @@ from typing import Any
 from headrace.controller.concurrency import is_active
 from headrace.controller.config import OperatorConfig
 from headrace.controller.kube import Kube, iso, parse_time
+from headrace.controller.parameters import ParameterError, parameter_validator
 from headrace.controller.podspec import LABEL_DEPLOYMENT, label_value
 from headrace.controller.schedules import Schedule, run_name
 from headrace.crd.models import FINAL_STATES, GROUP, VERSION
@@ -58,7 +59,12 @@ class DeploymentReconciler:
         schedule = Schedule.from_spec(spec.get("schedule"))
         problem = schedule.validate() if schedule else None
         ready_reason, ready_message = "NoSchedule", "runs are created by hand or by CLI"
-        if problem:
+        schema_problem = _schema_problem(name, spec.get("parameterSchema"))
+        if schema_problem:
+            # Its runs would all fail: say so once, here, and create none on schedule.
+            problem = schema_problem
+            ready_reason, ready_message = "InvalidParameterSchema", schema_problem
+        elif problem:
             ready_reason, ready_message = "InvalidSchedule", problem
         elif schedule is not None:
             now = dt.datetime.now(dt.UTC)
@@ -174,6 +180,16 @@ class DeploymentReconciler:
             for run in ended[limit:]:
                 self.kube.delete_custom("flowruns", namespace, run["metadata"]["name"])
                 runs.remove(run)
+
+
+def _schema_problem(deployment: str, schema: dict[str, Any] | None) -> str | None:
+    if not schema:
+        return None
+    try:
+        parameter_validator(deployment, schema)
+    except ParameterError as error:
+        return str(error)
+    return None
 
 
 def _transition(status: dict[str, Any], kind: str, value: str) -> str:

@@ -21,14 +21,17 @@ from headrace.controller.conditions import run_conditions
 from headrace.controller.config import OperatorConfig
 from headrace.controller.deployments import runs_of
 from headrace.controller.kube import Kube, api_message, iso, now_iso, parse_time
-from headrace.controller.outcome import Outcome, pod_outcome
+from headrace.controller.outcome import Outcome, bounded, pod_outcome
+from headrace.controller.parameters import ParameterError, check_parameters
 from headrace.controller.podspec import (
     OUTCOME_FINALIZER,
     RunPlan,
     build_pod,
+    owns,
     pod_name,
     storage_urls,
 )
+from headrace.controller.storage import NotReadYet, StorageReads
 from headrace.crd.models import FINAL_STATES, FlowSpec
 from headrace.records.reader import engine_report, read_summary, record_url
 
@@ -44,8 +47,16 @@ def _lock(key: str) -> threading.Lock:
         return _locks.setdefault(key, threading.Lock())
 
 
+# Retry backoff doubles per attempt, but never waits longer than this.
+MAX_RETRY_DELAY_SECONDS = 86400
+
+
 class PlanError(Exception):
     """The run cannot be planned (e.g. its Deployment is missing); the message says why."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def _duration(start: str | None, end: str | None) -> str | None:
@@ -61,6 +72,7 @@ class FlowRunReconciler:
         self.config = config
         # At most this many reconciles at once, whatever kopf and the daemons ask for.
         self._slots = threading.BoundedSemaphore(config.max_reconciles)
+        self.storage = StorageReads(config.readable_prefixes, config.storage_read_timeout)
 
     @metrics.reconciled
     def reconcile(
@@ -113,7 +125,10 @@ class FlowRunReconciler:
                 "pod": dspec.get("pod"),
             }
             parameters = {**(dspec.get("parameters") or {}), **parameters}
-            check_parameters(ref["name"], dspec.get("parameterSchema"), parameters)
+            try:
+                check_parameters(ref["name"], dspec.get("parameterSchema"), parameters)
+            except ParameterError as error:
+                raise PlanError(str(error), error.reason) from None
             storage = storage or dspec.get("resultStorage")
             deployment_name, version = ref["name"], dspec.get("version")
         if not flow_data:
@@ -149,25 +164,6 @@ class FlowRunReconciler:
         )
 
 
-def check_parameters(
-    deployment: str, schema: dict[str, Any] | None, parameters: dict[str, Any]
-) -> None:
-    """Refuse parameters the Deployment's schema rejects, naming each bad parameter."""
-    if not schema:
-        return
-    from jsonschema import Draft202012Validator
-
-    errors = sorted(
-        Draft202012Validator(schema).iter_errors(parameters), key=lambda e: list(e.path)
-    )
-    if errors:
-        parts = []
-        for error in errors:
-            where = ".".join(str(part) for part in error.path)
-            parts.append(f"parameter {where!r}: {error.message}" if where else error.message)
-        raise PlanError(f"invalid parameters for Deployment {deployment!r}: " + "; ".join(parts))
-
-
 class _Step:
     """The state of one reconcile pass, and the status patch it builds."""
 
@@ -194,6 +190,7 @@ class _Step:
         return self.patch.get(key, self.status.get(key))
 
     def set_state(self, state: str, message: str, reason: str | None = None) -> None:
+        message = bounded(message)  # it may quote engine output: never more than a screenful
         self.reason = reason
         if state != self.status.get("state"):
             kind = "Warning" if state in {"Failed", "Crashed", "TimedOut"} else "Normal"
@@ -264,11 +261,14 @@ class _Step:
             self.patch["nextAttemptTime"] = None
 
         attempt = self.current_attempt()
-        current_pod = pod_name(self.name, attempt_no)
+        current_pod = self.pod_name(attempt_no)
         pod = self.kube.get_pod(self.namespace, current_pod)
         deleted = self.deleted_pod
         if pod is None and deleted is not None and deleted["metadata"]["name"] == current_pod:
             pod = deleted
+        if pod is not None and not owns(self.meta["uid"], pod):
+            self._name_taken(current_pod)
+            return None
         starting = attempt is None and not stopping and attempt_no == 1
         ref = self.run["spec"].get("deploymentRef")
         if starting and ref and self.deployment is None:
@@ -288,14 +288,24 @@ class _Step:
             deadline = now + timeout if timeout is not None else None
             try:
                 plan = owner.plan(self.run, self.deployment, attempt_no, deadline)
+                body = build_pod(plan, owner.config)
             except PlanError as error:
-                self.set_state("Failed", str(error))
-                self.patch["completionTime"] = now_iso()
+                self._fail(str(error), error.reason)
+                return None
+            except (ValueError, TypeError, RecursionError) as error:
+                self._fail(f"cannot make the flow pod: {error}", "InvalidPod")
                 return None
             try:
-                pod, created = self.kube.create_pod(self.namespace, build_pod(plan, owner.config))
+                pod, created = self.kube.create_pod(self.namespace, body)
             except ApiException as error:
                 return self._pod_refused(error)
+            except (ValueError, TypeError, RecursionError) as error:
+                # The client refused the pod before sending it: it cannot get better.
+                self._fail(f"the flow pod is invalid: {error}", "InvalidPod")
+                return None
+            if not owns(self.meta["uid"], pod):
+                self._name_taken(pod["metadata"]["name"])
+                return None
             self.attempts().append(
                 {
                     "number": attempt_no,
@@ -322,7 +332,13 @@ class _Step:
             stopping = self._stop("TimedOut", f"timeoutSeconds={timeout} passed")
 
         record = self.get("recordLocation")
-        outcome = pod_outcome(pod, stopping, (lambda: engine_report(record)) if record else None)
+        storage = owner.storage
+        try:
+            outcome = pod_outcome(
+                pod, stopping, (lambda: storage.report(record, engine_report)) if record else None
+            )
+        except NotReadYet:
+            return 0.5  # the engine's report is being read from storage, off this slot
         if outcome.final and pod is not None:
             self.kube.remove_finalizer(pod, OUTCOME_FINALIZER)  # its outcome is now recorded
         if stopping and not outcome.final:
@@ -330,6 +346,22 @@ class _Step:
         if not outcome.final:
             return self._running(outcome, now)
         return self._ended(outcome, attempt_no, retries, retry_delay)
+
+    def pod_name(self, attempt: int) -> str:
+        return pod_name(self.name, self.meta["uid"], attempt)
+
+    def _fail(self, message: str, reason: str | None = None) -> None:
+        """End the run Failed before any pod of this attempt exists."""
+        self.set_state("Failed", message, reason)
+        self.patch["completionTime"] = now_iso()
+
+    def _name_taken(self, name: str) -> None:
+        """A pod of our name that we do not own: never adopt it, nor read its outcome."""
+        self._fail(
+            f"pod {name} exists but is not owned by this FlowRun; delete that pod, then "
+            "re-create the FlowRun",
+            "PodNameTaken",
+        )
 
     def _pod_refused(self, error: ApiException) -> float | None:
         """The API server refused the pod: say why in the status, never hang silently.
@@ -339,8 +371,7 @@ class _Step:
         """
         detail = api_message(error)
         if error.status in (400, 422):
-            self.set_state("Failed", f"the flow pod is invalid: {detail}", "InvalidPod")
-            self.patch["completionTime"] = now_iso()
+            self._fail(f"the flow pod is invalid: {detail}", "InvalidPod")
             return None
         message = f"cannot create the flow pod yet (retrying): {detail}"
         if self.get("message") != message:
@@ -379,9 +410,9 @@ class _Step:
     def _stop(self, state: str, why: str) -> str:
         """Ask the pod to end: SIGTERM now, SIGKILL after its grace period."""
         self.patch["stopping"] = state
-        name = pod_name(self.name, self.get("attempt") or 1)
+        name = self.pod_name(self.get("attempt") or 1)
         pod = self.kube.get_pod(self.namespace, name)
-        if pod is not None:
+        if pod is not None and owns(self.meta["uid"], pod):
             grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
             self.kube.delete_pod(self.namespace, name, grace)
             self.kube.event(self.run, "Normal", "Stopping", f"{why}: sending SIGTERM to pod {name}")
@@ -411,11 +442,8 @@ class _Step:
         url = self.get("recordLocation")
         if not url:
             return
-        try:
-            summary = read_summary(url)
-        except Exception:  # storage the operator cannot read: progress just stays empty
-            return
-        if summary:
+        summary = self.owner.storage.summary(url, read_summary)
+        if isinstance(summary, dict):
             progress = {
                 "total": summary.get("total", 0),
                 "counts": summary.get("counts", {}),
@@ -431,7 +459,7 @@ class _Step:
         if attempt is not None:
             attempt.update(
                 state=outcome.state,
-                message=outcome.message,
+                message=bounded(outcome.message),
                 finishTime=outcome.finished_at or now_iso(),
                 exitCode=outcome.exit_code,
             )
@@ -447,7 +475,7 @@ class _Step:
             self.patch["recordLocation"] = report["record"]
         retryable = outcome.state in {"Failed", "Crashed"} and not self.get("stopping")
         if retryable and attempt_no <= retries:
-            delay = retry_delay * 2 ** (attempt_no - 1)
+            delay = min(retry_delay * 2 ** (attempt_no - 1), MAX_RETRY_DELAY_SECONDS)
             self.patch.update(
                 attempt=attempt_no + 1,
                 nextAttemptTime=iso(time.time() + delay),
@@ -459,6 +487,9 @@ class _Step:
                 f"attempt {attempt_no} {outcome.state}: {outcome.message}; retrying in {delay}s",
             )
             return float(delay)
+        for url in {self.status.get("recordLocation"), self.patch.get("recordLocation")}:
+            if url:
+                self.owner.storage.forget(url)
         completion = now_iso()
         self.patch["completionTime"] = completion
         self.patch["duration"] = _duration(self.get("startTime"), completion)

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import threading
+
+# The API server accepts objects nested thousands of levels deep (parameters are free-form
+# JSON). Parsing, copying and serialising them recurses once per level, in kopf and the
+# kubernetes client as in our own code, so the operator raises Python's recursion limit and
+# gives every thread a stack deep enough for it: one such object must not stop the operator.
+RECURSION_LIMIT = 60_000
+THREAD_STACK_BYTES = 256 * 1024 * 1024
 
 
 def run_operator(
@@ -13,6 +22,9 @@ def run_operator(
     from kubernetes import config
 
     from headrace.controller import handlers  # noqa: F401 - registers the handlers
+
+    sys.setrecursionlimit(RECURSION_LIMIT)
+    threading.stack_size(THREAD_STACK_BYTES)  # address space only, until a thread uses it
 
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

@@ -64,6 +64,17 @@ def engine_report(terminated: dict[str, Any]) -> dict[str, Any]:
     return report if isinstance(report, dict) else {}
 
 
+MESSAGE_LIMIT = 1024
+_CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10))
+
+
+def bounded(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """Text from a flow, fit for a status, an Event or a log line: no control characters,
+    at most `limit` characters (the head, which names the error, is kept)."""
+    text = text.strip().translate(_CONTROL)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _tail(text: str, limit: int = 300) -> str:
     text = text.strip()
     return text if len(text) <= limit else "..." + text[-limit:]

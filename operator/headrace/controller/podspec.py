@@ -1,7 +1,9 @@
 """The pod for one attempt of a FlowRun: deterministic name, owner, labels, secure defaults.
 
 Parameters travel as one JSON environment variable and the command is an argv list, so no
-value from a manifest ever passes through a shell.
+value from a manifest ever passes through a shell. Every `$` the operator writes into the
+command or its own variables is doubled, so the kubelet's `$(VAR)` expansion cannot splice
+another variable (a Secret's value, say) into them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from headrace.controller.config import OperatorConfig
 from headrace.crd.models import GROUP, VERSION, FlowSpec
+from headrace.results.deep import call_deep
 
 LABEL_RUN = f"{GROUP}/flow-run"
 LABEL_ATTEMPT = f"{GROUP}/attempt"
@@ -31,11 +34,46 @@ def label_value(name: str) -> str:
     return f"{name[:52]}-{digest}"
 
 
-def pod_name(run_name: str, attempt: int) -> str:
-    suffix = f"-{attempt}"
-    if len(run_name) + len(suffix) <= 253:
+# One environment variable holds at most 128 KiB on Linux (MAX_ARG_STRLEN); leave headroom.
+MAX_PARAMETERS_BYTES = 96 * 1024
+_POD_NAME_MAX = 63  # so the pod's hostname is its name
+
+
+def pod_name(run_name: str, run_uid: str, attempt: int) -> str:
+    """`<run>-<uid prefix>-<attempt>`: two FlowRuns never share a pod name, even after a
+    shortened name (a long one is cut and gets a hash of the whole name)."""
+    suffix = f"-{run_uid.replace('-', '')[:6]}-{attempt}"
+    if len(run_name) + len(suffix) <= _POD_NAME_MAX:
         return run_name + suffix
-    return label_value(run_name) + suffix
+    digest = hashlib.sha256(run_name.encode()).hexdigest()[:8]
+    head = run_name[: _POD_NAME_MAX - len(suffix) - len(digest) - 1].rstrip(".-")
+    return f"{head}-{digest}{suffix}"
+
+
+def owns(run_uid: str, obj: dict[str, Any]) -> bool:
+    """Whether the FlowRun with this uid is `obj`'s controller: a name alone proves nothing."""
+    return any(
+        ref.get("uid") == run_uid and ref.get("controller")
+        for ref in obj.get("metadata", {}).get("ownerReferences") or []
+    )
+
+
+def escape_expansion(text: str) -> str:
+    """Make the kubelet's `$(VAR)` expansion leave `text` as it is (`$$` stands for `$`)."""
+    return text.replace("$", "$$")
+
+
+def encode_parameters(parameters: dict[str, Any]) -> str:
+    """Parameters as the JSON the engine reads, or ValueError naming the size limit."""
+    encoded = call_deep(json.dumps, parameters)
+    size = len(encoded.encode())
+    if size > MAX_PARAMETERS_BYTES:
+        raise ValueError(
+            f"spec.parameters is {size:,} bytes as JSON; at most {MAX_PARAMETERS_BYTES:,} bytes "
+            "fit in the flow pod's environment. Pass large inputs by reference (e.g. an s3:// "
+            "URL parameter the flow reads)"
+        )
+    return encoded
 
 
 @dataclass(frozen=True)
@@ -60,31 +98,36 @@ def storage_urls(result_storage: str) -> tuple[str, str]:
 
 
 def build_pod(plan: RunPlan, config: OperatorConfig) -> dict[str, Any]:
+    """The attempt's pod; ValueError if the parameters cannot travel in it."""
     overrides = plan.flow.pod
     results_url, records_url = storage_urls(plan.result_storage)
-    env: list[dict[str, Any]] = [
-        {"name": "HEADRACE_FLOW_RUN_ID", "value": plan.run_uid},
-        {"name": "HEADRACE_FLOW_RUN_NAME", "value": plan.run_name},
-        {"name": "HEADRACE_PARAMETERS", "value": json.dumps(plan.parameters)},
-        {"name": "HEADRACE_RESULT_STORAGE", "value": results_url},
-        {"name": "HEADRACE_RECORD_STORAGE", "value": records_url},
-        {"name": "HEADRACE_TERMINATION_MESSAGE_PATH", "value": TERMINATION_PATH},
-        {"name": "HEADRACE_ATTEMPT", "value": str(plan.attempt)},
-        {"name": "HEADRACE_HOME", "value": "/tmp/headrace"},
-    ]
+    own = {
+        "HEADRACE_FLOW_RUN_ID": plan.run_uid,
+        "HEADRACE_FLOW_RUN_NAME": plan.run_name,
+        "HEADRACE_PARAMETERS": encode_parameters(plan.parameters),
+        "HEADRACE_RESULT_STORAGE": results_url,
+        "HEADRACE_RECORD_STORAGE": records_url,
+        "HEADRACE_TERMINATION_MESSAGE_PATH": TERMINATION_PATH,
+        "HEADRACE_ATTEMPT": str(plan.attempt),
+        "HEADRACE_HOME": "/tmp/headrace",
+    }
     if plan.deadline is not None:
-        env.append({"name": "HEADRACE_DEADLINE", "value": f"{plan.deadline:.3f}"})
+        own["HEADRACE_DEADLINE"] = f"{plan.deadline:.3f}"
     if plan.deployment:
-        env.append({"name": "HEADRACE_DEPLOYMENT_NAME", "value": plan.deployment})
+        own["HEADRACE_DEPLOYMENT_NAME"] = plan.deployment
     if plan.deployment_version:
-        env.append({"name": "HEADRACE_DEPLOYMENT_VERSION", "value": plan.deployment_version})
+        own["HEADRACE_DEPLOYMENT_VERSION"] = plan.deployment_version
+    env: list[dict[str, Any]] = [
+        {"name": name, "value": escape_expansion(value)} for name, value in own.items()
+    ]
     if overrides and overrides.env:
         env.extend(item.model_dump(by_alias=True, exclude_none=True) for item in overrides.env)
+    command = [*config.engine_command, "run", plan.flow.entrypoint, "--no-progress"]
 
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": plan.flow.image,
-        "command": [*config.engine_command, "run", plan.flow.entrypoint, "--no-progress"],
+        "command": [escape_expansion(part) for part in command],
         "env": env,
         "terminationMessagePath": TERMINATION_PATH,
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -141,7 +184,7 @@ def build_pod(plan: RunPlan, config: OperatorConfig) -> dict[str, Any]:
         spec["tolerations"] = overrides.tolerations
 
     metadata: dict[str, Any] = {
-        "name": pod_name(plan.run_name, plan.attempt),
+        "name": pod_name(plan.run_name, plan.run_uid, plan.attempt),
         "namespace": plan.namespace,
         "labels": labels,
         "finalizers": [OUTCOME_FINALIZER],
