@@ -66,6 +66,8 @@ def test_default_install_is_clusterwide_with_a_rightless_flow_account(home: Path
         "Service",
         "ServiceAccount",
         "ServiceAccount",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
     ]
     (binding,) = of_kind(docs, "ClusterRoleBinding")
     assert binding["subjects"] == [

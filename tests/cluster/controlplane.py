@@ -47,6 +47,8 @@ KCM_CONTROLLERS = (
     "ttl-after-finished-controller",
     "replicaset-controller",
     "deployment-controller",
+    # Type-checks ValidatingAdmissionPolicies into their status (the chart ships one).
+    "validatingadmissionpolicy-status-controller",
 )
 TESTS_DIR = Path(__file__).resolve().parent.parent
 
