@@ -188,9 +188,7 @@ def test_an_invalid_parameter_schema_is_reported_not_retried_forever(
     operator_process: OperatorProcess, flowruns: FlowRuns
 ) -> None:
     flowruns.deployment("bad-schema", parameterSchema={"type": "nonsense"})
-    ready = flowruns.wait_deployment(
-        "bad-schema", lambda s: _ready(s, "InvalidParameterSchema"), operator_process
-    )
+    ready = not_ready(flowruns, "bad-schema", "InvalidParameterSchema", operator_process)
     assert "spec.parameterSchema" in ready["message"]
     flowruns.run_of("bad-schema", "of-bad-schema")
     status = flowruns.wait_final("of-bad-schema", timeout=60, operator=operator_process)
@@ -211,12 +209,20 @@ def test_a_remote_ref_in_a_parameter_schema_is_never_fetched(
         assert requests == []
 
 
-def _ready(status: dict[str, Any], reason: str) -> dict[str, Any] | None:
-    for condition in status.get("conditions") or []:
-        if condition["type"] == "Ready" and condition["reason"] == reason:
-            assert condition["status"] == "False"
-            return dict(condition)
-    return None
+def not_ready(
+    flowruns: FlowRuns, deployment: str, reason: str, operator: OperatorProcess
+) -> dict[str, Any]:
+    """Wait for the Deployment's Ready condition to be False with `reason`; return it."""
+
+    def found(status: dict[str, Any]) -> dict[str, Any] | None:
+        for condition in status.get("conditions") or []:
+            if condition["type"] == "Ready" and condition["reason"] == reason:
+                assert condition["status"] == "False"
+                return dict(condition)
+        return None
+
+    condition: dict[str, Any] = flowruns.wait_deployment(deployment, found, operator)
+    return condition
 
 
 @contextlib.contextmanager
@@ -345,7 +351,5 @@ def test_a_cron_that_never_fires_is_reported(
     operator_process: OperatorProcess, flowruns: FlowRuns
 ) -> None:
     flowruns.deployment("february-30", schedule={"cron": "0 0 30 2 *"})
-    ready = flowruns.wait_deployment(
-        "february-30", lambda s: _ready(s, "InvalidSchedule"), operator_process
-    )
+    ready = not_ready(flowruns, "february-30", "InvalidSchedule", operator_process)
     assert "never fires" in ready["message"]
