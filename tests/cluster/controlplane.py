@@ -62,9 +62,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _prune_stale_workdirs(base: Path) -> None:
+def _prune_stale_workdirs(base: Path, prefix: str = "headrace-cp-") -> None:
     """Remove work directories left by launchers that were killed (SIGKILL skips cleanup)."""
-    for workdir in base.glob("headrace-cp-*"):
+    for workdir in base.glob(f"{prefix}*"):
         try:
             owner = int((workdir / "owner.pid").read_text())
         except (OSError, ValueError):
