@@ -56,6 +56,7 @@ PACKAGE = "github.com/seaweedfs/seaweedfs/weed"
 RECIPE_VERSION = "1"
 WORKDIR_PREFIX = "headrace-s3-"
 REGION = "us-east-1"  # SeaweedFS accepts any; botocore needs one to sign
+GRPC_NAMES = ("master", "volume", "filer", "s3")  # the order of their ports in _ports[4:]
 
 
 class S3ServerError(RuntimeError):
@@ -129,6 +130,19 @@ def _free_ports(host: str, count: int) -> list[int]:
             sock.close()
 
 
+def _grpc_socket(name: str, port: int) -> str:
+    """Where weed puts a component's local gRPC socket (fixed in its code, not a flag)."""
+    return f"/tmp/seaweedfs-{name}-grpc-{port}.sock"
+
+
+def _remove_sockets(workdir: Path) -> None:
+    """Remove the gRPC sockets a weed started in ``workdir`` left in /tmp."""
+    with contextlib.suppress(OSError):
+        for path in (workdir / "sockets").read_text().split():
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
 @dataclass
 class S3Server:
     """A running SeaweedFS S3 endpoint with one bucket and one access key."""
@@ -196,7 +210,7 @@ class S3Server:
         base = os.environ.get("HEADRACE_CLUSTER_RUN_DIR")
         if base:
             Path(base).mkdir(parents=True, exist_ok=True)
-        _prune_stale_workdirs(Path(base or tempfile.gettempdir()), WORKDIR_PREFIX)
+        _prune_stale_workdirs(Path(base or tempfile.gettempdir()), WORKDIR_PREFIX, _remove_sockets)
         self.workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=base))
         (self.workdir / "owner.pid").write_text(str(os.getpid()))
         try:
@@ -254,8 +268,11 @@ class S3Server:
         ]
 
     def _start(self, weed: Path, deadline: float) -> None:
-        self._ports = _free_ports(_connect_host(self.bind_address), 8)
+        self._ports = _free_ports(self.bind_address or "0.0.0.0", 8)
         self.port = self._ports[3]
+        grpc = zip(GRPC_NAMES, self._ports[4:], strict=True)
+        sockets = [_grpc_socket(name, port) for name, port in grpc]
+        (self.workdir / "sockets").write_text("\n".join(sockets))  # for a later prune
         step = time.monotonic()
         self.process = procs.spawn(
             "weed", self._argv(weed), self.workdir / "logs" / "weed.log", cwd=self.workdir
@@ -315,12 +332,11 @@ class S3Server:
                 # the data is thrown away, so SIGKILL soon after SIGTERM.
                 self.process.stop(timeout=2)
             self.process = None
-        for name, port in zip(("master", "volume", "filer", "s3"), self._ports[4:], strict=False):
-            with contextlib.suppress(OSError):
-                os.unlink(f"/tmp/seaweedfs-{name}-grpc-{port}.sock")  # weed's fixed location
         workdir = getattr(self, "workdir", None)
-        if workdir is not None and not self.keep_workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
+        if workdir is not None:
+            _remove_sockets(workdir)
+            if not self.keep_workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
 
     def __enter__(self) -> S3Server:
         return self.start()
