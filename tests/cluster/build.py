@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 GO_MODULE_DIR = Path(__file__).resolve().parent / "go"
@@ -61,20 +61,14 @@ def ldflags(version: str) -> str:
     return " ".join(flags)
 
 
-def inputs_digest(module_dir: Path, names: Sequence[str], recipe: str, flags: str) -> str:
-    """Short hash of a build module's files, its recipe version and its ldflags (a cache key)."""
-    digest = hashlib.sha256(recipe.encode())
-    for name in names:
-        digest.update(name.encode() + b"\0" + (module_dir / name).read_bytes() + b"\0")
-    digest.update(flags.encode())
-    return digest.hexdigest()[:12]
-
-
 def build_key() -> str:
     """``<k8s-version>-<hash>``: the cache directory name for the current inputs."""
     version = kubernetes_version()
-    digest = inputs_digest(GO_MODULE_DIR, HASHED_INPUTS, RECIPE_VERSION, ldflags(version))
-    return f"{version}-{digest}"
+    digest = hashlib.sha256(RECIPE_VERSION.encode())
+    for name in HASHED_INPUTS:
+        digest.update(name.encode() + b"\0" + (GO_MODULE_DIR / name).read_bytes() + b"\0")
+    digest.update(ldflags(version).encode())
+    return f"{version}-{digest.hexdigest()[:12]}"
 
 
 def bin_dir() -> Path:
@@ -93,6 +87,18 @@ def find_go() -> str:
         if candidate and Path(candidate).is_file():
             return candidate
     raise RuntimeError("Go toolchain not found: install Go >= 1.26 or set HEADRACE_GO")
+
+
+def inputs_digest(module_dir: Path, names: Iterable[str], recipe: str, flags: str = "") -> str:
+    """Short hash of a Go build module's files, recipe version and ldflags: a cache key.
+
+    For binaries built by other scripts from their own modules (``s3.py``'s SeaweedFS).
+    """
+    digest = hashlib.sha256(recipe.encode())
+    for name in names:
+        digest.update(name.encode() + b"\0" + (module_dir / name).read_bytes() + b"\0")
+    digest.update(flags.encode())
+    return digest.hexdigest()[:12]
 
 
 @contextlib.contextmanager
@@ -120,46 +126,31 @@ def _run(cmd: list[str], env: dict[str, str], cwd: Path = GO_MODULE_DIR) -> None
     subprocess.run(cmd, cwd=cwd, env=env, check=True)
 
 
-def build_module(
-    module_dir: Path,
-    binaries: Mapping[str, str],
-    target: Path,
-    flags: str,
-    lock_root: Path,
-    force: bool = False,
-) -> Path:
-    """Compile ``binaries`` (name -> package) of the Go module in ``module_dir`` into ``target``.
-
-    The one way test binaries are built from a pinned module: a lock against concurrent
-    builds, ``go mod download`` (timed apart from compiling), a staging directory renamed
-    into place so a half-built cache entry never looks complete.
-    """
-    with _build_lock(lock_root):
-        if all((target / name).is_file() for name in binaries) and not force:
-            return target
-        go = find_go()
-        env = _go_env()
-        jobs = str(os.cpu_count() or 2)
-        started = time.monotonic()
-        _run([go, "version"], env, module_dir)
-        _run([go, "mod", "download"], env, module_dir)
-        downloaded = time.monotonic()
-        print(f"go mod download: {downloaded - started:.1f}s", flush=True)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix="build-", dir=target.parent.parent))
-        try:
-            args = ["-p", jobs, "-trimpath", f"-ldflags={flags}"]
-            for name, package in binaries.items():
-                step = time.monotonic()
-                _run([go, "build", *args, "-o", str(staging / name), package], env, module_dir)
-                print(f"built {name}: {time.monotonic() - step:.1f}s", flush=True)
-            if target.exists():
-                shutil.rmtree(target)
-            staging.rename(target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        print(f"built in {time.monotonic() - started:.1f}s: {target}", flush=True)
-        return target
+def _build_into(
+    target: Path, module_dir: Path, binaries: dict[str, str], ldflag: str, what: str
+) -> None:
+    """``go build`` every binary into a staging dir, then move it to ``target`` at once."""
+    go = find_go()
+    env = _go_env()
+    jobs = str(os.cpu_count() or 2)
+    started = time.monotonic()
+    _run([go, "version"], env, module_dir)
+    _run([go, "mod", "download"], env, module_dir)
+    print(f"go mod download: {time.monotonic() - started:.1f}s", flush=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="build-", dir=target.parent.parent))
+    try:
+        flags = ["-p", jobs, "-trimpath", f"-ldflags={ldflag}"]
+        for name, package in binaries.items():
+            step = time.monotonic()
+            _run([go, "build", *flags, "-o", str(staging / name), package], env, module_dir)
+            print(f"built {name}: {time.monotonic() - step:.1f}s", flush=True)
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(f"{what} built in {time.monotonic() - started:.1f}s: {target}", flush=True)
 
 
 def build(force: bool = False, quiet: bool = False) -> Path:
@@ -169,8 +160,12 @@ def build(force: bool = False, quiet: bool = False) -> Path:
         if not quiet:
             print(f"control plane binaries cached in {target}", flush=True)
         return target
-    flags = ldflags(kubernetes_version())
-    return build_module(GO_MODULE_DIR, BINARIES, target, flags, cache_root(), force)
+    with _build_lock(cache_root()):
+        if not is_built(target) or force:
+            _build_into(
+                target, GO_MODULE_DIR, BINARIES, ldflags(kubernetes_version()), "control plane"
+            )
+    return target
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 Only package registries are reachable, so ``weed`` is compiled from the module pinned in
 ``tests/cluster/seaweedfs`` (see its go.mod) by the same cached build as the control plane
-(``build.build_module``), into ``~/.cache/headrace/seaweedfs/<commit>-<hash>/bin/weed``.
+(``build._build_into``), into ``~/.cache/headrace/seaweedfs/<commit>-<hash>/bin/weed``.
 
 The server runs with S3 auth on: every start generates an access key and secret and puts
 them in a static identities file (``-s3.config``), so a request signed with anything else
@@ -104,7 +104,9 @@ def build_weed(force: bool = False, quiet: bool = False) -> Path:
         return target
     if os.environ.get("HEADRACE_WEED"):
         raise RuntimeError(f"HEADRACE_WEED={target} does not exist")
-    build.build_module(MODULE_DIR, {"weed": PACKAGE}, target.parent, ldflags(), cache_root(), force)
+    with build._build_lock(cache_root()):
+        if force or not target.is_file():
+            build._build_into(target.parent, MODULE_DIR, {"weed": PACKAGE}, ldflags(), "weed")
     return target
 
 
