@@ -40,7 +40,8 @@ def pipeline(n: int = 21) -> int:
     return value
 """
 OUR_LINES = ("first line", "doubling 21", "last line")
-# Engine settings of the outer environment must not leak into the subprocesses.
+# AWS settings of the outer environment that would compete with the server's (HEADRACE_*
+# ones are dropped too): the tests must pass on a machine that has real AWS credentials.
 CLEARED = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE")
 
 
