@@ -16,7 +16,13 @@ def home() -> Path:
 
 
 def result_storage() -> str:
-    """Default fsspec URL for results (`HEADRACE_RESULT_STORAGE`)."""
+    """Default fsspec URL for results (`HEADRACE_RESULT_STORAGE`).
+
+    Object storage URLs carry no secrets: `s3://bucket/prefix` (the `s3` extra) takes its
+    credentials and endpoint from the standard AWS environment, which botocore reads itself:
+    `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_ENDPOINT_URL_S3` (or `AWS_ENDPOINT_URL`)
+    for S3-compatible servers, `AWS_DEFAULT_REGION`. Run records (below) likewise.
+    """
     return _env("HEADRACE_RESULT_STORAGE") or (home() / "results").as_uri()
 
 

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 GO_MODULE_DIR = Path(__file__).resolve().parent / "go"
@@ -89,6 +89,18 @@ def find_go() -> str:
     raise RuntimeError("Go toolchain not found: install Go >= 1.26 or set HEADRACE_GO")
 
 
+def inputs_digest(module_dir: Path, names: Iterable[str], recipe: str, flags: str = "") -> str:
+    """Short hash of a Go build module's files, recipe version and ldflags: a cache key.
+
+    For binaries built by other scripts from their own modules (``s3.py``'s SeaweedFS).
+    """
+    digest = hashlib.sha256(recipe.encode())
+    for name in names:
+        digest.update(name.encode() + b"\0" + (module_dir / name).read_bytes() + b"\0")
+    digest.update(flags.encode())
+    return digest.hexdigest()[:12]
+
+
 @contextlib.contextmanager
 def _build_lock(root: Path) -> Iterator[None]:
     """Serialize concurrent builds (parallel pytest sessions, CI + developer)."""
@@ -109,9 +121,36 @@ def _go_env() -> dict[str, str]:
     return env
 
 
-def _run(cmd: list[str], env: dict[str, str]) -> None:
+def _run(cmd: list[str], env: dict[str, str], cwd: Path = GO_MODULE_DIR) -> None:
     print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, cwd=GO_MODULE_DIR, env=env, check=True)
+    subprocess.run(cmd, cwd=cwd, env=env, check=True)
+
+
+def _build_into(
+    target: Path, module_dir: Path, binaries: dict[str, str], ldflag: str, what: str
+) -> None:
+    """``go build`` every binary into a staging dir, then move it to ``target`` at once."""
+    go = find_go()
+    env = _go_env()
+    jobs = str(os.cpu_count() or 2)
+    started = time.monotonic()
+    _run([go, "version"], env, module_dir)
+    _run([go, "mod", "download"], env, module_dir)
+    print(f"go mod download: {time.monotonic() - started:.1f}s", flush=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="build-", dir=target.parent.parent))
+    try:
+        flags = ["-p", jobs, "-trimpath", f"-ldflags={ldflag}"]
+        for name, package in binaries.items():
+            step = time.monotonic()
+            _run([go, "build", *flags, "-o", str(staging / name), package], env, module_dir)
+            print(f"built {name}: {time.monotonic() - step:.1f}s", flush=True)
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(f"{what} built in {time.monotonic() - started:.1f}s: {target}", flush=True)
 
 
 def build(force: bool = False, quiet: bool = False) -> Path:
@@ -122,31 +161,11 @@ def build(force: bool = False, quiet: bool = False) -> Path:
             print(f"control plane binaries cached in {target}", flush=True)
         return target
     with _build_lock(cache_root()):
-        if is_built(target) and not force:
-            return target
-        go = find_go()
-        env = _go_env()
-        jobs = str(os.cpu_count() or 2)
-        started = time.monotonic()
-        _run([go, "version"], env)
-        _run([go, "mod", "download"], env)
-        downloaded = time.monotonic()
-        print(f"go mod download: {downloaded - started:.1f}s", flush=True)
-        staging = Path(tempfile.mkdtemp(prefix="build-", dir=target.parent.parent))
-        try:
-            flags = ["-p", jobs, "-trimpath", f"-ldflags={ldflags(kubernetes_version())}"]
-            for name, package in BINARIES.items():
-                step = time.monotonic()
-                _run([go, "build", *flags, "-o", str(staging / name), package], env)
-                print(f"built {name}: {time.monotonic() - step:.1f}s", flush=True)
-            if target.exists():
-                shutil.rmtree(target)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            staging.rename(target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        print(f"control plane binaries built in {time.monotonic() - started:.1f}s: {target}")
-        return target
+        if not is_built(target) or force:
+            _build_into(
+                target, GO_MODULE_DIR, BINARIES, ldflags(kubernetes_version()), "control plane"
+            )
+    return target
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -64,9 +65,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _prune_stale_workdirs(base: Path) -> None:
+def _prune_stale_workdirs(
+    base: Path,
+    prefix: str = "headrace-cp-",
+    before_remove: Callable[[Path], None] | None = None,
+) -> None:
     """Remove work directories left by launchers that were killed (SIGKILL skips cleanup)."""
-    for workdir in base.glob("headrace-cp-*"):
+    for workdir in base.glob(f"{prefix}*"):
         try:
             owner = int((workdir / "owner.pid").read_text())
         except (OSError, ValueError):
@@ -74,6 +79,8 @@ def _prune_stale_workdirs(base: Path) -> None:
         try:
             os.kill(owner, 0)
         except ProcessLookupError:
+            if before_remove is not None:
+                before_remove(workdir)
             shutil.rmtree(workdir, ignore_errors=True)
         except PermissionError:
             pass

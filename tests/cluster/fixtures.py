@@ -5,6 +5,9 @@
   Failing to start it fails the tests; ``HEADRACE_SKIP_CLUSTER=1`` skips them.
 * ``namespace`` (function): a fresh namespace with its ``default`` ServiceAccount;
   pods in it are force-deleted and the namespace removed afterwards.
+* ``s3_server`` (session): a real S3 endpoint (SeaweedFS, see ``s3.py``) with auth on, a
+  per-session key and one bucket, listening on ``HEADRACE_S3_BIND`` (default 127.0.0.1;
+  0.0.0.0 or a bridge gateway IP lets containers reach it). A start failure fails the tests.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from kubernetes.client.exceptions import ApiException
 
 from cluster.controlplane import ControlPlane, ControlPlaneError
 from cluster.kubeconfig import client_for_token, client_from_kubeconfig, write_kubeconfig
+from cluster.s3 import S3Server, S3ServerError
 
 PROCESS_KUBELET_LABEL = "headrace.dev/process-kubelet"
 
@@ -154,3 +158,27 @@ def namespace(cluster: Cluster) -> Iterator[str]:
         yield name
     finally:
         delete_namespace(cluster, name)
+
+
+_s3_failure: str | None = None
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """The session's S3 server; a start failure fails (never skips) dependent tests."""
+    global _s3_failure
+    if _s3_failure is not None:
+        pytest.fail(_s3_failure, pytrace=False)
+    server = S3Server(bind_address=os.environ.get("HEADRACE_S3_BIND", "127.0.0.1"))
+    try:
+        server.start()
+    except (S3ServerError, OSError) as exc:
+        _s3_failure = f"test S3 server unavailable: {exc}"
+    if _s3_failure is not None:  # outside the except block: no chained traceback noise
+        pytest.fail(_s3_failure, pytrace=False)
+    timings = ", ".join(f"{name} {took:.2f}s" for name, took in server.timings.items())
+    print(f"\ntest S3 server up at {server.endpoint_url} ({timings})")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             from headrace.controller.main import run_operator
 
             return run_operator(args.namespace, args.liveness, args.verbose, args.metrics_port)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, PermissionError) as error:  # e.g. refused S3 keys
         print(f"headrace {args.command}: {error}", file=sys.stderr)
         return 2
     return 2

@@ -7,9 +7,11 @@ small file is most of a persisted task's overhead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -37,6 +39,18 @@ def normalize_url(url: str) -> str:
     return path.as_uri() if path is not None else url.rstrip("/")
 
 
+@contextlib.contextmanager
+def _refusals_named(url: str) -> Iterator[None]:
+    """Say which URL was refused and where credentials come from: S3 often says "Forbidden"."""
+    try:
+        yield
+    except PermissionError as error:
+        raise PermissionError(
+            f"access to {url} refused ({error}); credentials come from the environment"
+            " (for s3://: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL_S3)"
+        ) from error
+
+
 def write_bytes(url: str, data: bytes) -> None:
     path = local_path(url)
     if path is not None:
@@ -47,7 +61,7 @@ def write_bytes(url: str, data: bytes) -> None:
         return
     import fsspec
 
-    with fsspec.open(url, "wb") as handle:
+    with _refusals_named(url), fsspec.open(url, "wb") as handle:
         handle.write(data)
 
 
@@ -57,7 +71,7 @@ def read_bytes(url: str) -> bytes:
         return path.read_bytes()
     import fsspec
 
-    with fsspec.open(url, "rb") as handle:
+    with _refusals_named(url), fsspec.open(url, "rb") as handle:
         data: bytes = handle.read()
         return data
 
@@ -68,8 +82,9 @@ def exists(url: str) -> bool:
         return path.exists()
     import fsspec
 
-    fs, fs_path = fsspec.core.url_to_fs(url)
-    return bool(fs.exists(fs_path))
+    with _refusals_named(url):
+        fs, fs_path = fsspec.core.url_to_fs(url)
+        return bool(fs.exists(fs_path))
 
 
 def _type_name(value: Any) -> str:
