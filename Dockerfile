@@ -20,10 +20,10 @@ ENV UV_PROJECT_ENVIRONMENT=/opt/headrace \
 WORKDIR /src
 # Dependencies first (a layer that changes only with the lock), then the package itself.
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --no-install-project --no-editable
+RUN uv sync --frozen --no-dev --extra s3 --no-install-project --no-editable
 COPY operator/ operator/
 COPY crds/ crds/
-RUN uv sync --frozen --no-dev --no-editable
+RUN uv sync --frozen --no-dev --extra s3 --no-editable
 
 
 FROM python:3.11.14-slim-bookworm

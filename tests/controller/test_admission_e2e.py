@@ -149,6 +149,13 @@ def test_a_flowrun_gives_its_creator_no_rights_they_do_not_have(
             flowrun("reads-cfg", env=env_from("configMapKeyRef", "cfg")),
             'spec.flow.pod.env: reading ConfigMap cfg needs "get" on it',
         ),
+        "storage-secret": (
+            {
+                **flowrun("storage-secret"),
+                "spec": {**flowrun("x")["spec"], "resultStorageSecret": "db"},
+            },
+            'spec.resultStorageSecret: reading Secret db needs "get" on it',
+        ),
         "any-image": (
             flowrun("any-image", image="evil.example.com/miner:1"),
             'spec.flow.image: evil.example.com/miner:1 is not under an allowed prefix (registry.example.com/flows/); running it needs the "use" verb on images.headrace.dev',

@@ -41,6 +41,8 @@ def test_flowrun_completes_with_result_and_progress(
     assert load_result(status["resultLocation"]) == {"greeting": "hello cluster", "total": 20}
     assert condition(status, "Succeeded")["status"] == "True"
     assert condition(status, "Ready")["status"] == "True"
+    # The operator's default here is a file:// URL: in a real pod, it dies with the pod.
+    assert condition(status, "ResultsKept")["reason"] == "PodLocalStorage"
     assert status["progress"]["counts"] == {"Completed": 5}
     record = RunRecord.load(status["recordLocation"])
     assert record.root["state"]["name"] == "Completed"

@@ -27,6 +27,7 @@ def plan(**overrides: object) -> RunPlan:
         "flow": FlowSpec(image="img:1", entrypoint="flows/etl.py:etl"),
         "parameters": {"day": "2026-01-01; rm -rf /", "n": [1, 2]},
         "result_storage": "s3://bucket/hr",
+        "storage_secret": "s3-creds",
         "deadline": 1_800_000_000.0,
         "deployment": "etl",
         "deployment_version": "3",
@@ -56,6 +57,8 @@ def test_parameters_travel_as_json_not_through_a_shell() -> None:
     assert env["HEADRACE_DEADLINE"] == "1800000000.000"
     assert env["HEADRACE_RESULT_STORAGE"] == "s3://bucket/hr/results"
     assert env["HEADRACE_DEPLOYMENT_VERSION"] == "3"
+    # The storage's credentials come from the Secret, into the container only.
+    assert container["envFrom"] == [{"secretRef": {"name": "s3-creds"}}]
 
 
 def test_pods_are_locked_down_by_default() -> None:

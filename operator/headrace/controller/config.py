@@ -18,6 +18,11 @@ class OperatorConfig:
             "HEADRACE_DEFAULT_RESULT_STORAGE", "file:///tmp/headrace"
         )
     )
+    # A Secret (in each run's namespace) with the default storage's credentials, given to
+    # flow pods that use the default storage.
+    default_storage_secret: str = field(
+        default_factory=lambda: os.environ.get("HEADRACE_DEFAULT_STORAGE_SECRET", "")
+    )
     # The ServiceAccount flow pods run as unless their spec names one (no API rights).
     flow_service_account: str = field(
         default_factory=lambda: os.environ.get("HEADRACE_FLOW_SERVICE_ACCOUNT", "")

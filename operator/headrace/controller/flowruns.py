@@ -28,6 +28,7 @@ from headrace.controller.podspec import (
     RunPlan,
     build_pod,
     owns,
+    pod_local,
     pod_name,
     storage_urls,
 )
@@ -110,6 +111,7 @@ class FlowRunReconciler:
         meta = run["metadata"]
         parameters = dict(spec.get("parameters") or {})
         storage = spec.get("resultStorage")
+        secret = spec.get("resultStorageSecret")
         deployment_name = version = None
         flow_data = spec.get("flow")
         ref = spec.get("deploymentRef")
@@ -130,6 +132,7 @@ class FlowRunReconciler:
             except ParameterError as error:
                 raise PlanError(str(error), error.reason) from None
             storage = storage or dspec.get("resultStorage")
+            secret = secret or dspec.get("resultStorageSecret")
             deployment_name, version = ref["name"], dspec.get("version")
         if not flow_data:
             raise PlanError("spec names neither deploymentRef nor flow")
@@ -141,6 +144,7 @@ class FlowRunReconciler:
             flow=FlowSpec.model_validate(flow_data),
             parameters=parameters,
             result_storage=storage or self.config.default_result_storage,
+            storage_secret=secret or (None if storage else self.config.default_storage_secret),
             deadline=deadline,
             deployment=deployment_name,
             deployment_version=version,
@@ -217,12 +221,14 @@ class _Step:
             return
         state = self.get("state") or "Scheduled"
         self.patch["observedGeneration"] = self.meta.get("generation")
+        record = self.get("recordLocation") or ""
         self.patch["conditions"] = run_conditions(
             state,
             self.get("message") or "",
             self.meta.get("generation"),
             self.status.get("conditions"),
             self.reason,
+            record.rsplit("/runs/", 1)[0] if record and pod_local(record) else None,
         )
         self.kube.patch_status(PLURAL, self.namespace, self.name, self.patch)
 

@@ -87,9 +87,15 @@ class RunPlan:
     flow: FlowSpec
     parameters: dict[str, Any]
     result_storage: str
+    storage_secret: str | None
     deadline: float | None
     deployment: str | None
     deployment_version: str | None
+
+
+def pod_local(storage_url: str) -> bool:
+    """Whether results written there stay inside the pod (flow pods mount no volumes)."""
+    return "://" not in storage_url or storage_url.startswith("file://")
 
 
 def storage_urls(result_storage: str) -> tuple[str, str]:
@@ -139,6 +145,9 @@ def build_pod(plan: RunPlan, config: OperatorConfig) -> dict[str, Any]:
         },
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
+    if plan.storage_secret:
+        # The storage's credentials: into the environment, never through the operator.
+        container["envFrom"] = [{"secretRef": {"name": plan.storage_secret}}]
     if overrides and overrides.resources:
         container["resources"] = overrides.resources.model_dump(by_alias=True, exclude_none=True)
     if overrides and overrides.image_pull_policy:

@@ -47,6 +47,13 @@ CRON_PATTERN = (
 )
 
 
+STORAGE_SECRET_DESCRIPTION = (
+    "A Secret in this namespace whose keys become the flow container's environment: the "
+    "result storage's credentials, e.g. AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and "
+    "AWS_ENDPOINT_URL_S3 for s3://. Its values are never copied into a status."
+)
+
+
 def _cel(rule: str, message: str) -> dict[str, Any]:
     """A CEL rule the API server checks (x-kubernetes-validations), shown in the schema."""
     return {"x-kubernetes-validations": [{"rule": rule, "message": message}]}
@@ -207,7 +214,12 @@ class FlowRunSpec(Model):
     result_storage: str | None = Field(
         default=None,
         description="fsspec URL where results and the run record are written, e.g. "
-        "s3://bucket/headrace or file:///data/headrace.",
+        "s3://bucket/headrace. A file:// URL is inside the pod and is lost with it.",
+    )
+    result_storage_secret: str | None = Field(
+        default=None,
+        max_length=253,
+        description=STORAGE_SECRET_DESCRIPTION,
     )
     cancel: bool | None = Field(
         default=None,
@@ -314,6 +326,9 @@ class DeploymentSpec(Model):
     )
     retries: int | None = Field(default=None, ge=0, le=100, description="Default retries.")
     result_storage: str | None = Field(default=None, description="Default result storage URL.")
+    result_storage_secret: str | None = Field(
+        default=None, max_length=253, description=STORAGE_SECRET_DESCRIPTION
+    )
     schedule: Schedule | None = Field(default=None, description="When to create runs.")
     suspend: bool | None = Field(default=None, description="Pause the schedule.")
     concurrency_limit: int | None = Field(
