@@ -8,8 +8,10 @@ a URL or wait on a server that never answers, or hand it a pod it does not own.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import http.server
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -20,7 +22,7 @@ import httpx
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from operator_harness import GROUP, VERSION, FlowRuns, OperatorProcess
+from operator_harness import GROUP, VERSION, FlowRuns, OperatorProcess, poll
 
 from cluster.fixtures import Cluster
 from headrace.controller.podspec import MAX_PARAMETERS_BYTES, pod_name
@@ -103,7 +105,8 @@ def post_json(cluster: Cluster, namespace: str, plural: str, text: str) -> httpx
     auth = config.auth_settings()["BearerToken"]
     url = f"{config.host}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}"
     headers = {"Content-Type": "application/json", auth["key"]: auth["value"]}
-    return httpx.post(url, content=text, headers=headers, verify=config.ssl_ca_cert, timeout=60)
+    verify = ssl.create_default_context(cafile=config.ssl_ca_cert)
+    return httpx.post(url, content=text, headers=headers, verify=verify, timeout=60)
 
 
 def deep_flowrun(flowruns: FlowRuns, name: str, depth: int) -> str:
@@ -353,3 +356,50 @@ def test_a_cron_that_never_fires_is_reported(
     flowruns.deployment("february-30", schedule={"cron": "0 0 30 2 *"})
     ready = not_ready(flowruns, "february-30", "InvalidSchedule", operator_process)
     assert "never fires" in ready["message"]
+
+
+def test_a_timeout_of_a_pod_that_never_starts_ends_the_run_and_frees_the_pod(
+    operator_process: OperatorProcess, flowruns: FlowRuns, crds: Cluster, namespace: str
+) -> None:
+    # No node matches: the pod is never scheduled, so no kubelet will ever end it.
+    spec = flowruns.flow_spec("cluster_flows.py:hello")
+    spec["pod"] = {"nodeSelector": {"headrace.dev/no-such-node": "true"}}
+    flowruns.create(flowruns.manifest("flowrun-hello", flow=spec, timeoutSeconds=2), name="nowhere")
+    status = flowruns.wait_final("nowhere", timeout=60, operator=operator_process)
+    assert status["state"] == "TimedOut"
+    assert "before the flow container started" in status["attempts"][0]["message"]
+    poll(lambda: not flowruns.pods("nowhere"), 30, "the unscheduled pod to be gone")
+
+
+def test_only_cancel_and_timeout_can_change_and_a_new_timeout_applies(
+    operator_process: OperatorProcess, flowruns: FlowRuns
+) -> None:
+    flowruns.sleeper("resized", 600)
+    flowruns.wait_running("resized", operator_process)
+    with pytest.raises(ApiException) as refused:
+        flowruns.patch_spec("resized", {"parameters": {"seconds": 1}})
+    assert refused.value.status == 422
+    assert "only spec.cancel and spec.timeoutSeconds can change" in str(refused.value.body)
+    flowruns.patch_spec("resized", {"timeoutSeconds": 3})
+    status = flowruns.wait_final("resized", timeout=60, operator=operator_process)
+    assert status["state"] == "TimedOut"
+    began = dt.datetime.fromisoformat(status["attempts"][0]["startTime"])
+    deadline = dt.datetime.fromisoformat(status["deadline"])
+    assert abs((deadline - began).total_seconds() - 3) < 1
+
+
+def test_a_deployment_deleted_mid_run_keeps_the_runs_retries(
+    operator_process: OperatorProcess, flowruns: FlowRuns
+) -> None:
+    flowruns.deployment("short-lived", entry="cluster_flows.py:flaky", retries=1)
+    flowruns.run_of("short-lived", "orphaned", retryDelaySeconds=3)
+    flowruns.wait(
+        "orphaned", lambda s: s.get("state") == "Retrying", 60, "Retrying", operator_process
+    )
+    flowruns.api.delete_namespaced_custom_object(
+        GROUP, VERSION, flowruns.namespace, "deployments", "short-lived"
+    )
+    status = flowruns.wait_final("orphaned", timeout=60, operator=operator_process)
+    assert status["state"] == "Completed", status
+    assert [a["state"] for a in status["attempts"]] == ["Failed", "Completed"]
+    assert status["resolved"]["flow"]["entrypoint"].endswith("cluster_flows.py:flaky")

@@ -81,3 +81,28 @@ def test_pod_overrides_cannot_replace_operator_variables_or_confinement() -> Non
         EnvVar(name="HEADRACE_RESULT_STORAGE", value="x")
     with pytest.raises(ValueError, match="confinement"):
         PodOverrides(annotations={"container.apparmor.security.beta.kubernetes.io/flow": "x"})
+
+
+def test_the_same_problem_is_logged_once_a_minute_with_a_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    from kubernetes.client.exceptions import ApiException
+
+    from headrace.controller.problems import ProblemLog
+
+    now = [0.0]
+    log = ProblemLog(logging.getLogger("test.problems"), interval=60, clock=lambda: now[0])
+    outage = ApiException(status=503, reason="Service Unavailable")
+    with caplog.at_level(logging.ERROR, "test.problems"):
+        written = [log.problem("reconciling a FlowRun", outage) for _ in range(1000)]
+        now[0] = 61.0
+        log.problem("reconciling a FlowRun", outage)
+        log.problem("reconciling a FlowRun", KeyError("status"))
+    assert written.count(True) == 1
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines[0] == "reconciling a FlowRun failed: API error 503 Service Unavailable; retrying"
+    assert "(and 999 more times since)" in lines[1]
+    assert caplog.records[0].exc_info is None  # an API error needs no traceback
+    assert caplog.records[2].exc_info is not None  # a bug in our code does

@@ -94,3 +94,26 @@ def test_the_record_stands_in_for_a_missing_termination_message() -> None:
         lambda: {"state": "Failed", "message": "from the record"},
     )
     assert (outcome.state, outcome.message) == ("Failed", "from the record")
+
+
+def deleted(pod_: dict[str, Any], at: str = "2026-11-25T10:00:00Z") -> dict[str, Any]:
+    pod_["metadata"] = {"deletionTimestamp": at, "deletionGracePeriodSeconds": 30}
+    return pod_
+
+
+def test_a_stopped_pod_whose_container_never_started_ends_at_once() -> None:
+    never_scheduled = deleted(pod("Pending"))
+    outcome = pod_outcome(never_scheduled, "TimedOut")
+    assert outcome.state == "TimedOut" and "before the flow container started" in outcome.message
+    pulling = deleted(pod("Pending", {"waiting": {"reason": "ErrImagePull"}}))
+    assert pod_outcome(pulling, "Cancelled").state == "Cancelled"
+    # Not asked to stop: a pod being deleted by someone else is judged as before.
+    assert pod_outcome(pulling, None).state == "Crashed"
+
+
+def test_a_stopped_pod_whose_node_stays_silent_ends_after_a_margin() -> None:
+    running = deleted(pod("Running", {"running": {"startedAt": "2026-11-25T09:59:00Z"}}))
+    due = 1_795_600_800.0  # 2026-11-25T10:00:00Z, when SIGKILL was due
+    assert not pod_outcome(running, "TimedOut", now=due + 5).final
+    late = pod_outcome(running, "TimedOut", now=due + 31)
+    assert late.state == "TimedOut" and "never reported" in late.message

@@ -100,70 +100,79 @@ class FlowRunReconciler:
                     return _Step(self, run, deleted_pod).advance()
             return _Step(self, run, deleted_pod).advance()
 
-    def plan(
-        self,
-        run: dict[str, Any],
-        deployment: dict[str, Any] | None,
-        attempt: int,
-        deadline: float | None,
-    ) -> RunPlan:
+    def resolve(self, run: dict[str, Any], deployment: dict[str, Any] | None) -> dict[str, Any]:
+        """The run's effective spec: the FlowRun over its Deployment.
+
+        It is kept in `status.resolved` from the first attempt on, so every retry runs what the
+        first attempt ran, even if the Deployment changes or is deleted meanwhile.
+        """
         spec = run["spec"]
-        meta = run["metadata"]
-        parameters = dict(spec.get("parameters") or {})
-        storage = spec.get("resultStorage")
-        secret = spec.get("resultStorageSecret")
-        deployment_name = version = None
-        flow_data = spec.get("flow")
+        resolved: dict[str, Any] = {
+            "flow": spec.get("flow"),
+            "parameters": dict(spec.get("parameters") or {}),
+            "retries": spec.get("retries"),
+            "retryDelaySeconds": spec.get("retryDelaySeconds"),
+            "resultStorage": spec.get("resultStorage"),
+            "resultStorageSecret": spec.get("resultStorageSecret"),
+        }
         ref = spec.get("deploymentRef")
         if ref:
             if deployment is None:
-                raise PlanError(
-                    f"Deployment {ref['name']!r} not found in namespace {meta['namespace']!r}"
-                )
+                namespace = run["metadata"]["namespace"]
+                raise PlanError(f"Deployment {ref['name']!r} not found in namespace {namespace!r}")
             dspec = deployment["spec"]
-            flow_data = {
+            resolved["flow"] = {
                 "image": dspec["image"],
                 "entrypoint": dspec["entrypoint"],
                 "pod": dspec.get("pod"),
             }
-            parameters = {**(dspec.get("parameters") or {}), **parameters}
+            resolved["parameters"] = {**(dspec.get("parameters") or {}), **resolved["parameters"]}
             try:
-                check_parameters(ref["name"], dspec.get("parameterSchema"), parameters)
+                check_parameters(ref["name"], dspec.get("parameterSchema"), resolved["parameters"])
             except ParameterError as error:
                 raise PlanError(str(error), error.reason) from None
-            storage = storage or dspec.get("resultStorage")
-            secret = secret or dspec.get("resultStorageSecret")
-            deployment_name, version = ref["name"], dspec.get("version")
-        if not flow_data:
+            for key in ("retries", "resultStorage", "resultStorageSecret"):
+                if resolved[key] is None:
+                    resolved[key] = dspec.get(key)
+            resolved["deployment"] = ref["name"]
+            resolved["deploymentVersion"] = dspec.get("version")
+            resolved["timeoutSeconds"] = dspec.get("timeoutSeconds")
+        if not resolved["flow"]:
             raise PlanError("spec names neither deploymentRef nor flow")
+        return {key: value for key, value in resolved.items() if value is not None}
+
+    def plan(
+        self, run: dict[str, Any], resolved: dict[str, Any], attempt: int, deadline: float | None
+    ) -> RunPlan:
+        meta = run["metadata"]
+        storage = resolved.get("resultStorage")
+        secret = resolved.get("resultStorageSecret")
         return RunPlan(
             namespace=meta["namespace"],
             run_name=meta["name"],
             run_uid=meta["uid"],
             attempt=attempt,
-            flow=FlowSpec.model_validate(flow_data),
-            parameters=parameters,
+            flow=FlowSpec.model_validate(resolved["flow"]),
+            parameters=resolved.get("parameters") or {},
             result_storage=storage or self.config.default_result_storage,
             storage_secret=secret or (None if storage else self.config.default_storage_secret),
             deadline=deadline,
-            deployment=deployment_name,
-            deployment_version=version,
+            deployment=resolved.get("deployment"),
+            deployment_version=resolved.get("deploymentVersion"),
         )
 
     def settings_of(
-        self, run: dict[str, Any], deployment: dict[str, Any] | None
+        self, run: dict[str, Any], resolved: dict[str, Any]
     ) -> tuple[int | None, int, int]:
-        """timeoutSeconds, retries and retry delay, from the FlowRun over its Deployment."""
-        spec = run["spec"]
-        dspec = (deployment or {}).get("spec") or {}
-        timeout = spec.get("timeoutSeconds")
-        retries = spec.get("retries")
-        timeout = timeout if timeout is not None else dspec.get("timeoutSeconds")
-        retries = retries if retries is not None else dspec.get("retries")
-        delay = spec.get("retryDelaySeconds")
+        """timeoutSeconds (the FlowRun's own, which may change while it runs, else its
+        Deployment's), retries and retry delay."""
+        timeout = run["spec"].get("timeoutSeconds")
+        if timeout is None:
+            timeout = resolved.get("timeoutSeconds")
+        delay = resolved.get("retryDelaySeconds")
         return (
             timeout,
-            retries or 0,
+            resolved.get("retries") or 0,
             self.config.default_retry_delay_seconds if delay is None else delay,
         )
 
@@ -243,9 +252,18 @@ class _Step:
         metrics.step_committed(self.run, self.status, self.patch)
         return wait
 
+    def resolved(self) -> dict[str, Any]:
+        """The run's effective spec as fixed at its first attempt (see `resolve`)."""
+        kept: dict[str, Any] | None = self.get("resolved")
+        if kept is not None:
+            return kept
+        try:  # a run started before the operator kept it: resolve it now, if it still can
+            return self.owner.resolve(self.run, self.deployment)
+        except PlanError:
+            return {}
+
     def _advance(self) -> float | None:
         owner = self.owner
-        timeout, retries, retry_delay = owner.settings_of(self.run, self.deployment)
         if self.get("state") is None:
             self.patch.update(
                 attempt=1, state="Scheduled", message="accepted; creating the flow pod"
@@ -291,9 +309,11 @@ class _Step:
         if attempt is None and not stopping:
             # The deadline counts from the attempt's pod creation; the engine gets the same
             # instant, so on SIGTERM it knows whether it is being timed out or cancelled.
-            deadline = now + timeout if timeout is not None else None
             try:
-                plan = owner.plan(self.run, self.deployment, attempt_no, deadline)
+                resolved = self.get("resolved") or owner.resolve(self.run, self.deployment)
+                timeout = owner.settings_of(self.run, resolved)[0]
+                deadline = now + timeout if timeout is not None else None
+                plan = owner.plan(self.run, resolved, attempt_no, deadline)
                 body = build_pod(plan, owner.config)
             except PlanError as error:
                 self._fail(str(error), error.reason)
@@ -312,6 +332,7 @@ class _Step:
             if not owns(self.meta["uid"], pod):
                 self._name_taken(pod["metadata"]["name"])
                 return None
+            self.patch["resolved"] = resolved
             self.attempts().append(
                 {
                     "number": attempt_no,
@@ -333,6 +354,9 @@ class _Step:
             )
             return owner.config.progress_interval_seconds
 
+        timeout, retries, retry_delay = owner.settings_of(self.run, self.resolved())
+        if not stopping and attempt is not None:
+            self._apply_timeout(attempt, timeout)
         deadline = parse_time(self.get("deadline"))
         if deadline is not None and now >= deadline and not stopping:
             stopping = self._stop("TimedOut", f"timeoutSeconds={timeout} passed")
@@ -341,7 +365,10 @@ class _Step:
         storage = owner.storage
         try:
             outcome = pod_outcome(
-                pod, stopping, (lambda: storage.report(record, engine_report)) if record else None
+                pod,
+                stopping,
+                (lambda: storage.report(record, engine_report)) if record else None,
+                now,
             )
         except NotReadYet:
             return 0.5  # the engine's report is being read from storage, off this slot
@@ -352,6 +379,19 @@ class _Step:
         if not outcome.final:
             return self._running(outcome, now)
         return self._ended(outcome, attempt_no, retries, retry_delay)
+
+    def _apply_timeout(self, attempt: dict[str, Any], timeout: int | None) -> None:
+        """A timeoutSeconds changed while the attempt runs moves its deadline."""
+        began = parse_time(attempt.get("startTime"))
+        if began is None:
+            return
+        wanted = began + timeout if timeout is not None else None
+        current = parse_time(self.get("deadline"))
+        if wanted is None or current is None:
+            if wanted != current:
+                self.patch["deadline"] = iso(wanted) if wanted is not None else None
+        elif abs(wanted - current) > 1.0:  # the first deadline was set a moment before
+            self.patch["deadline"] = iso(wanted)
 
     def pod_name(self, attempt: int) -> str:
         return pod_name(self.name, self.meta["uid"], attempt)

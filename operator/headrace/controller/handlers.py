@@ -19,10 +19,12 @@ from headrace.controller.deployments import DeploymentReconciler
 from headrace.controller.flowruns import FlowRunReconciler
 from headrace.controller.kube import Kube
 from headrace.controller.podspec import LABEL_RUN
+from headrace.controller.problems import ProblemLog
 from headrace.crd.models import FINAL_STATES, GROUP, VERSION
 
 logger = logging.getLogger("headrace.operator")
 
+problems = ProblemLog(logger)
 _reconciler: FlowRunReconciler | None = None
 _deployments: DeploymentReconciler | None = None
 
@@ -63,7 +65,10 @@ def on_flowrun_event(
 ) -> None:
     if type == "DELETED" or namespace is None or not _unfinished(status):
         return
-    reconciler().reconcile(namespace, name)
+    try:
+        reconciler().reconcile(namespace, name)
+    except Exception as error:  # the daemon looks again soon
+        problems.problem("reconciling a FlowRun", error)
 
 
 @kopf.on.event("", "v1", "pods", labels={LABEL_RUN: kopf.PRESENT})
@@ -76,7 +81,10 @@ def on_pod_event(
     last_seen = dict(body) if type == "DELETED" or meta.get("deletionTimestamp") else None
     for owner in meta.get("ownerReferences") or []:
         if owner.get("kind") == "FlowRun" and owner.get("apiVersion", "").startswith(GROUP):
-            reconciler().reconcile(namespace, owner["name"], last_seen)
+            try:
+                reconciler().reconcile(namespace, owner["name"], last_seen)
+            except Exception as error:  # the run's daemon looks again soon
+                problems.problem("reconciling a FlowRun after a pod event", error)
 
 
 async def _keep_reconciling(
@@ -91,8 +99,8 @@ async def _keep_reconciling(
     while namespace is not None and not stopped:
         try:
             wait = await asyncio.to_thread(reconcile, namespace, name)
-        except Exception:
-            logger.exception("reconciling %s %s/%s failed; retrying", kind, namespace, name)
+        except Exception as error:
+            problems.problem(f"reconciling a {kind}", error)
             wait = 2.0
         if wait is None:
             return

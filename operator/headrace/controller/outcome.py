@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from headrace.controller.kube import parse_time
 from headrace.controller.podspec import CONTAINER
 
 # Waiting reasons that mean the container will never start without someone fixing the spec.
@@ -80,20 +81,28 @@ def _tail(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else "..." + text[-limit:]
 
 
+# How long past its grace period a deleted pod may stay without its node reporting its end.
+NODE_SILENCE_SECONDS = 30.0
+
+
 def pod_outcome(
     pod: dict[str, Any] | None,
     stopping: str | None,
     fallback: Callable[[], dict[str, Any]] | None = None,
+    now: float | None = None,
 ) -> Outcome:
     """The attempt's state from its pod; `stopping` is the state the operator asked it to end in.
 
     `fallback` supplies the engine's report when the pod carries none (a runtime without
-    termination messages): it reads the run record.
+    termination messages): it reads the run record. `now` (Unix time) lets a stop end when
+    no node will ever report on the pod.
     """
     if pod is None:
         if stopping:
             return Outcome(stopping, f"the run was stopped ({stopping})")
         return Outcome("Crashed", "the attempt's pod disappeared before it finished")
+    if stopping and (ended := _stopped_without_a_node(pod, stopping, now)) is not None:
+        return ended
     status = pod.get("status") or {}
     phase = status.get("phase") or "Pending"
     container = _container_status(pod)
@@ -117,6 +126,24 @@ def pod_outcome(
     if state.get("running"):
         return Outcome("Running", started_at=state["running"].get("startedAt"))
     return Outcome("Pending", "waiting for the flow pod to start")
+
+
+def _stopped_without_a_node(
+    pod: dict[str, Any], stopping: str, now: float | None
+) -> Outcome | None:
+    """A pod asked to stop whose container never started (never scheduled, image never
+    pulled) has nothing to wait for; nor has one whose node stays silent past its grace."""
+    meta = pod.get("metadata") or {}
+    deleted = parse_time(meta.get("deletionTimestamp"))
+    if deleted is None:
+        return None
+    container = _container_status(pod).get("state") or {}
+    if not container.get("running") and not container.get("terminated"):
+        return Outcome(stopping, f"stopped ({stopping}) before the flow container started")
+    # deletionTimestamp is when the grace period ends (SIGKILL is due).
+    if now is not None and now > deleted + NODE_SILENCE_SECONDS:
+        return Outcome(stopping, f"stopped ({stopping}); the node never reported the end")
+    return None
 
 
 def _terminated(

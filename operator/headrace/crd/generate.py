@@ -18,6 +18,7 @@ import yaml
 
 from headrace.crd.models import (
     GROUP,
+    MUTABLE_RUN_FIELDS,
     VERSION,
     DeploymentSpec,
     DeploymentStatus,
@@ -91,12 +92,25 @@ def _crd(
 
 def flowrun_crd() -> dict[str, Any]:
     spec = structural(FlowRunSpec)
+    fixed = [name for name in spec["properties"] if name not in MUTABLE_RUN_FIELDS]
     spec["x-kubernetes-validations"] = [
         {
             "rule": "has(self.deploymentRef) != has(self.flow)",
             "message": "set exactly one of spec.deploymentRef (run a Deployment) "
             "and spec.flow (image and entrypoint)",
-        }
+        },
+        {
+            # Like a Job's template: a run is what it was created as. A changed spec would
+            # leave the status describing a run of something else.
+            "rule": " && ".join(
+                f"has(self.{name}) == has(oldSelf.{name}) "
+                f"&& (!has(self.{name}) || self.{name} == oldSelf.{name})"
+                for name in fixed
+            ),
+            "message": "only spec.cancel and spec.timeoutSeconds can change after a FlowRun is "
+            "created; to run other settings, create a new FlowRun (a new name, or "
+            "metadata.generateName with kubectl create)",
+        },
     ]
     return _crd(
         "FlowRun",

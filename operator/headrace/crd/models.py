@@ -30,6 +30,9 @@ FINAL_STATES = frozenset({"Completed", "Failed", "Crashed", "Cancelled", "TimedO
 
 ENTRYPOINT_PATTERN = r"^[^:\s]+:[A-Za-z_][A-Za-z0-9_]*$"
 
+# FlowRun spec fields that may change after creation; every other one is fixed (CEL).
+MUTABLE_RUN_FIELDS = frozenset({"cancel", "timeoutSeconds"})
+
 # Environment names the operator sets itself: a pod override may not replace them.
 RESERVED_ENV_PREFIX = "HEADRACE_"
 # Pod annotations that would loosen the flow pod's confinement (AppArmor, seccomp).
@@ -258,6 +261,23 @@ class Progress(Model):
     )
 
 
+class ResolvedSpec(Model):
+    """What the run runs, fixed at its first attempt: the FlowRun over its Deployment."""
+
+    flow: FlowSpec = Field(description="Image, entrypoint and pod settings.")
+    parameters: dict[str, Any] | None = Field(default=None, description="Merged parameters.")
+    retries: int | None = Field(default=None, description="Retries.")
+    retry_delay_seconds: int | None = Field(default=None, description="First retry delay.")
+    result_storage: str | None = Field(default=None, description="Result storage URL.")
+    result_storage_secret: str | None = Field(default=None, description="Its Secret's name.")
+    deployment: str | None = Field(default=None, description="The Deployment it came from.")
+    deployment_version: str | None = Field(default=None, description="That Deployment's version.")
+    timeout_seconds: int | None = Field(
+        default=None,
+        description="The Deployment's timeout, used when spec.timeoutSeconds is unset.",
+    )
+
+
 class FlowRunStatus(Model):
     state: RunState | None = Field(default=None, description="The run's state.")
     message: str | None = Field(default=None, description="Why the run is in this state.")
@@ -281,6 +301,11 @@ class FlowRunStatus(Model):
     progress: Progress | None = Field(default=None, description="Task runs by state.")
     result_location: str | None = Field(default=None, description="URI of the flow's result.")
     record_location: str | None = Field(default=None, description="URI of the run record.")
+    resolved: ResolvedSpec | None = Field(
+        default=None,
+        description="The spec the run runs, kept from its first attempt: retries run the same "
+        "even if the Deployment changes or is deleted.",
+    )
 
 
 class Schedule(Model):
