@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"
@@ -41,6 +44,25 @@ def poll(
             log = f"\noperator log tail:\n{operator.log()[-4000:]}" if operator else ""
             raise AssertionError(f"timed out after {timeout}s waiting for {what}{log}")
         time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def scrape_metrics(port: int) -> dict[str, list[Any]]:
+    """Samples of every metric family the operator serves on `port`, by family name."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {f.name: list(f.samples) for f in text_string_to_metric_families(text)}
+
+
+def api_requests(port: int) -> int:
+    """How many API requests the operator has made through its client so far."""
+    samples = scrape_metrics(port).get("headrace_kube_api_request_duration_seconds", [])
+    return int(sum(s.value for s in samples if s.name.endswith("_count")))
 
 
 def install_crds(api_client: client.ApiClient) -> None:

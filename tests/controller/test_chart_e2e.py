@@ -14,7 +14,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -26,8 +25,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from operator_harness import FlowRuns
-from prometheus_client.parser import text_string_to_metric_families
+from operator_harness import FlowRuns, free_port, scrape_metrics
 
 from cluster.fixtures import Cluster
 from cluster.helpers import wait_for
@@ -38,12 +36,6 @@ pytestmark = pytest.mark.cluster
 
 # What an RBAC denial looks like in the API's answer (not, say, a terminating namespace).
 RBAC_DENIAL = re.compile(r'forbidden: User "system:serviceaccount:[^"]+" cannot', re.I)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -60,10 +52,7 @@ class ChartOperator:
 
     def metrics(self) -> dict[str, list[Any]]:
         """Samples of every metric family, by family name."""
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            text = response.read().decode()
-        return {f.name: list(f.samples) for f in text_string_to_metric_families(text)}
+        return scrape_metrics(self.metrics_port)
 
     def healthz(self) -> int:
         url = f"http://127.0.0.1:{self.health_port}/healthz"

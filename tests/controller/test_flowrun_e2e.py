@@ -9,8 +9,16 @@ from pathlib import Path
 
 import pytest
 from kubernetes.client.exceptions import ApiException
-from operator_harness import FlowRuns, OperatorProcess
+from operator_harness import (
+    FlowRuns,
+    OperatorProcess,
+    api_requests,
+    free_port,
+    poll,
+    scrape_metrics,
+)
 
+from cluster.fixtures import Cluster
 from headrace.records import RunRecord
 from headrace.results import load_result
 
@@ -199,14 +207,23 @@ def test_progress_is_shown_while_running_and_status_stays_small(
     )
 
 
-def test_events_tell_what_happened(operator_process: OperatorProcess, flowruns: FlowRuns) -> None:
+def test_events_tell_how_a_run_ended_and_its_retries(
+    operator_process: OperatorProcess, flowruns: FlowRuns
+) -> None:
     flowruns.create(flowruns.manifest("flowrun-hello"))
+    flowruns.create(flowruns.manifest("flowrun-retries"))
     flowruns.wait_final("hello", operator=operator_process)
-    events = flowruns.core.list_namespaced_event(
-        flowruns.namespace, field_selector="involvedObject.name=hello"
-    ).items
-    reasons = {event.reason for event in events}
-    assert {"PodCreated", "Running", "Completed"} <= reasons
+    flowruns.wait_final("flaky", operator=operator_process)
+
+    def reasons(name: str) -> list[str]:
+        events = flowruns.core.list_namespaced_event(
+            flowruns.namespace, field_selector=f"involvedObject.name={name}"
+        ).items
+        return sorted(event.reason for event in events)
+
+    # The steps in between (pod made, running) are in the status, not one Event each.
+    assert reasons("hello") == ["Completed"]
+    assert reasons("flaky") == ["Completed", "Retrying"]
 
 
 def test_a_hundred_flowruns_at_once_all_complete(
@@ -310,3 +327,48 @@ def test_a_pod_the_api_refuses_gives_a_clear_status(
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "not-created-yet"}},
     )
     assert flowruns.wait_final("no-account", operator=operator_process)["state"] == "Completed"
+
+
+def test_a_trivial_flowrun_costs_the_operator_at_most_six_api_requests(
+    crds: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """Watch-driven: the operator reads from its cache, so what it sends per run is the pod,
+    three status writes, the pod's finalizer and one Event, however long the run takes."""
+    if not crds.process_kubelet:
+        pytest.skip("runs flows from this checkout: needs the process kubelet")
+    port = free_port()
+    operator = OperatorProcess(
+        crds.kubeconfig,
+        namespace,
+        tmp_path,
+        HEADRACE_METRICS_PORT=str(port),
+        HEADRACE_PROGRESS_INTERVAL="2",  # the default (the other tests look more often)
+    ).start()
+    flowruns = FlowRuns(crds.api_client, namespace)
+    try:
+        before = poll(lambda: _requests_or_none(port), 60, "the operator's metrics", operator)
+        names = [f"trivial-{index}" for index in range(10)]
+        for name in names:
+            flowruns.create(flowruns.manifest("flowrun-hello", parameters={"n": 1}), name=name)
+        for name in names:
+            assert flowruns.wait_final(name, operator=operator)["state"] == "Completed"
+        per_run = (api_requests(port) - before) / len(names)
+        samples = scrape_metrics(port)["headrace_kube_api_request_duration_seconds"]
+        calls = {
+            f"{s.labels['method']} {s.labels['resource']}": s.value
+            for s in samples
+            if s.name.endswith("_count")
+        }
+        assert per_run <= 6, f"{per_run} per run: {calls}"
+    finally:
+        flowruns.delete_all()
+        operator.stop()
+
+
+def _requests_or_none(port: int) -> int | None:
+    """The count once the operator has made its three first lists (it is then up)."""
+    try:
+        count = api_requests(port)
+    except OSError:
+        return None
+    return count if count >= 3 else None

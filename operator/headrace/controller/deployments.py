@@ -27,12 +27,13 @@ SCHEDULED_TIME = f"{GROUP}/scheduled-time"
 
 
 def runs_of(kube: Kube, namespace: str, deployment: str) -> list[dict[str, Any]]:
-    return [
-        run
-        for run in kube.list_custom("flowruns", namespace)
-        if ((run.get("spec") or {}).get("deploymentRef") or {}).get("name") == deployment
-        and not run["metadata"].get("deletionTimestamp")
-    ]
+    """The Deployment's FlowRuns, from the operator's cache."""
+
+    def of_it(run: dict[str, Any]) -> bool:
+        ref = (run.get("spec") or {}).get("deploymentRef") or {}
+        return ref.get("name") == deployment and not run["metadata"].get("deletionTimestamp")
+
+    return kube.flowruns.select(namespace, of_it)
 
 
 def _when(value: str | None) -> dt.datetime | None:
@@ -47,7 +48,7 @@ class DeploymentReconciler:
 
     def reconcile(self, namespace: str, name: str) -> float | None:
         """One pass; seconds until the next look (the next schedule time or a refresh)."""
-        deployment = self.kube.get_custom("deployments", namespace, name)
+        deployment = self.kube.deployments.get(namespace, name)
         if deployment is None or deployment["metadata"].get("deletionTimestamp"):
             return None
         spec = deployment["spec"]

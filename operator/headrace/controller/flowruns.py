@@ -39,6 +39,7 @@ from headrace.records.reader import engine_report, read_summary, record_url
 logger = logging.getLogger("headrace.operator")
 
 PLURAL = "flowruns"
+EVENT_STATES = FINAL_STATES | {"Retrying"}
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -74,31 +75,59 @@ class FlowRunReconciler:
         # At most this many reconciles at once, whatever kopf and the daemons ask for.
         self._slots = threading.BoundedSemaphore(config.max_reconciles)
         self.storage = StorageReads(config.readable_prefixes, config.storage_read_timeout)
+        self._written: dict[tuple[str, str], float] = {}  # last status write, per live run
+        self._written_lock = threading.Lock()
 
     @metrics.reconciled
-    def reconcile(
-        self, namespace: str, name: str, deleted_pod: dict[str, Any] | None = None
-    ) -> float | None:
-        """One step; returns seconds until the run wants another look (None: it is final).
+    def reconcile(self, namespace: str, name: str) -> float | None:
+        """One step, from the cache; seconds until the run wants another look (None: final).
 
-        `deleted_pod` is a pod's last state from its DELETED event, used if it is the
-        current attempt's pod and it is gone by the time we look.
+        The work queue runs at most one step per run at a time.
         """
-        with self._slots, _lock(f"{namespace}/{name}"):
-            run = self.kube.get_custom(PLURAL, namespace, name)
-            gone = run is None or run["metadata"].get("deletionTimestamp")
-            if gone or (run or {}).get("status", {}).get("state") in FINAL_STATES:
-                if deleted_pod is not None:
-                    self.kube.remove_finalizer(deleted_pod, OUTCOME_FINALIZER)
+        with self._slots:
+            run = self.kube.flowruns.get(namespace, name)
+            if run is None or run["metadata"].get("deletionTimestamp"):
+                self._release_pods(namespace, name, None)
                 return None
-            assert run is not None
+            if (run.get("status") or {}).get("state") in FINAL_STATES:
+                self._release_pods(namespace, name, run["metadata"]["uid"])
+                return None
             ref = run["spec"].get("deploymentRef")
             if ref and not (run.get("status") or {}).get("attempts"):
                 # Not started yet: admission against the Deployment's limit is decided one
                 # run at a time, so two runs never take the same last slot.
                 with _lock(f"deployment:{namespace}/{ref['name']}"):
-                    return _Step(self, run, deleted_pod).advance()
-            return _Step(self, run, deleted_pod).advance()
+                    return _Step(self, run).advance()
+            return _Step(self, run).advance()
+
+    def written(self, namespace: str, name: str, final: bool) -> None:
+        """A status write for the run: the next progress-only write waits an interval."""
+        with self._written_lock:
+            if final:
+                self._written.pop((namespace, name), None)
+            else:
+                self._written[(namespace, name)] = time.monotonic()
+
+    def progress_due(self, namespace: str, name: str) -> bool:
+        with self._written_lock:
+            last = self._written.get((namespace, name))
+        interval = self.config.progress_interval_seconds
+        return last is None or time.monotonic() - last >= interval
+
+    def _release_pods(self, namespace: str, name: str, keep_uid: str | None) -> None:
+        """Drop our finalizer from the pods of a FlowRun that is gone or final: nothing is
+        left to learn from them. `keep_uid` spares a live run's pods being deleted for it."""
+
+        def releasable(pod: dict[str, Any]) -> bool:
+            meta = pod["metadata"]
+            if OUTCOME_FINALIZER not in (meta.get("finalizers") or []):
+                return False
+            refs = meta.get("ownerReferences") or []
+            mine = [r for r in refs if r.get("kind") == "FlowRun" and r.get("name") == name]
+            return bool(mine) and (keep_uid is None or not owns(keep_uid, pod))
+
+        for pod in self.kube.pods.select(namespace, releasable):
+            self.kube.remove_finalizer(pod, OUTCOME_FINALIZER)
 
     def resolve(self, run: dict[str, Any], deployment: dict[str, Any] | None) -> dict[str, Any]:
         """The run's effective spec: the FlowRun over its Deployment.
@@ -180,11 +209,8 @@ class FlowRunReconciler:
 class _Step:
     """The state of one reconcile pass, and the status patch it builds."""
 
-    def __init__(
-        self, owner: FlowRunReconciler, run: dict[str, Any], deleted_pod: dict[str, Any] | None
-    ) -> None:
+    def __init__(self, owner: FlowRunReconciler, run: dict[str, Any]) -> None:
         self.owner = owner
-        self.deleted_pod = deleted_pod
         self.kube = owner.kube
         self.run = run
         self.meta = run["metadata"]
@@ -194,9 +220,7 @@ class _Step:
         self.patch: dict[str, Any] = {}
         self.reason: str | None = None  # a condition reason more precise than the state
         ref = run["spec"].get("deploymentRef")
-        self.deployment = (
-            self.kube.get_custom("deployments", self.namespace, ref["name"]) if ref else None
-        )
+        self.deployment = self.kube.deployments.get(self.namespace, ref["name"]) if ref else None
 
     # -- helpers ---------------------------------------------------------------------------
     def get(self, key: str) -> Any:
@@ -206,8 +230,11 @@ class _Step:
         message = bounded(message)  # it may quote engine output: never more than a screenful
         self.reason = reason
         if state != self.status.get("state"):
-            kind = "Warning" if state in {"Failed", "Crashed", "TimedOut"} else "Normal"
-            self.kube.event(self.run, kind, state, message or state)
+            # An Event for what a person wants told (how it ended, a retry); the steps in
+            # between are in the status, and cost no API request each.
+            if state in EVENT_STATES:
+                kind = "Warning" if state in {"Failed", "Crashed", "TimedOut"} else "Normal"
+                self.kube.event(self.run, kind, state, message or state)
             logger.info("FlowRun %s/%s is %s: %s", self.namespace, self.name, state, message)
         self.patch["state"] = state
         self.patch["message"] = message
@@ -226,6 +253,8 @@ class _Step:
         return None
 
     def commit(self) -> None:
+        if "attempts" in self.patch and self.patch["attempts"] == self.status.get("attempts"):
+            del self.patch["attempts"]  # read, not changed
         if not self.patch:
             return
         state = self.get("state") or "Scheduled"
@@ -239,7 +268,10 @@ class _Step:
             self.reason,
             record.rsplit("/runs/", 1)[0] if record and pod_local(record) else None,
         )
-        self.kube.patch_status(PLURAL, self.namespace, self.name, self.patch)
+        self.kube.patch_status(
+            PLURAL, self.namespace, self.name, self.patch, self.meta.get("resourceVersion")
+        )
+        self.owner.written(self.namespace, self.name, self.get("state") in FINAL_STATES)
 
     # -- the step --------------------------------------------------------------------------
     def advance(self) -> float | None:
@@ -286,10 +318,10 @@ class _Step:
 
         attempt = self.current_attempt()
         current_pod = self.pod_name(attempt_no)
-        pod = self.kube.get_pod(self.namespace, current_pod)
-        deleted = self.deleted_pod
-        if pod is None and deleted is not None and deleted["metadata"]["name"] == current_pod:
-            pod = deleted
+        # A pod deleted before we recorded its outcome: its last copy still has the exit code.
+        pod = self.kube.pods.get(self.namespace, current_pod) or self.kube.pods.last_seen(
+            self.namespace, current_pod
+        )
         if pod is not None and not owns(self.meta["uid"], pod):
             self._name_taken(current_pod)
             return None
@@ -345,9 +377,6 @@ class _Step:
             self.patch["recordLocation"] = record_url(self.meta["uid"], records)
             self.patch["deadline"] = iso(deadline) if deadline is not None else None
             if created:
-                self.kube.event(
-                    self.run, "Normal", "PodCreated", f"created pod {pod['metadata']['name']}"
-                )
                 metrics.pod_created(self.run, attempt_no)
             self.set_state(
                 "Pending", f"attempt {attempt_no}: waiting for pod {pod['metadata']['name']}"
@@ -457,7 +486,7 @@ class _Step:
         """Ask the pod to end: SIGTERM now, SIGKILL after its grace period."""
         self.patch["stopping"] = state
         name = self.pod_name(self.get("attempt") or 1)
-        pod = self.kube.get_pod(self.namespace, name)
+        pod = self.kube.pods.get(self.namespace, name)
         if pod is not None and owns(self.meta["uid"], pod):
             grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
             self.kube.delete_pod(self.namespace, name, grace)
@@ -477,7 +506,10 @@ class _Step:
             if attempt is not None and attempt.get("state") != "Running":
                 attempt["state"] = "Running"
             self._progress()
-        elif outcome.state != self.get("state") or outcome.message != self.get("message"):
+        elif outcome.state != self.get("state") or (
+            outcome.state != "Pending" and outcome.message != self.get("message")
+        ):
+            # (A pod still starting keeps the message that named it.)
             self.set_state(outcome.state, outcome.message)
         deadline = parse_time(self.get("deadline"))
         if deadline is not None:
@@ -495,7 +527,10 @@ class _Step:
                 "counts": summary.get("counts", {}),
                 "running": summary.get("running", [])[:20],
             }
-            if progress != self.status.get("progress"):
+            # Progress rides along with other changes; alone, it is written at most once a
+            # progress interval, however many watch events bring the run back here.
+            due = self.owner.progress_due(self.namespace, self.name)
+            if progress != self.status.get("progress") and (self.patch or due):
                 self.patch["progress"] = progress
 
     def _ended(

@@ -1,32 +1,37 @@
-"""kopf wiring: which events lead to a reconcile. All decisions live in `flowruns.py`.
+"""kopf wiring: watch events fill the caches and queue reconciles; decisions live elsewhere.
 
-FlowRun events and pod events trigger a reconcile at once; a daemon per unfinished FlowRun
-wakes at its deadline, its retry time and every progress interval, so timeouts do not
-depend on an event arriving.
+Every FlowRun and pod event updates the operator's copy (controller/cache.py) and puts the
+run's key in the work queue (controller/workqueue.py), whose workers reconcile it from the
+cache. A reconcile that wants another look (deadline, retry, progress) queues itself again
+with a delay, so no run has a thread, a task or a poll of its own. Deployments, which are
+few, each keep a daemon for their schedule.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import kopf
 
 from headrace.controller import config as config_module
+from headrace.controller.cache import key_of
 from headrace.controller.deployments import DeploymentReconciler
 from headrace.controller.flowruns import FlowRunReconciler
-from headrace.controller.kube import Kube
+from headrace.controller.kube import Conflict, Kube
 from headrace.controller.podspec import LABEL_RUN
 from headrace.controller.problems import ProblemLog
-from headrace.crd.models import FINAL_STATES, GROUP, VERSION
+from headrace.controller.workqueue import WorkQueue
+from headrace.crd.models import GROUP, VERSION
 
 logger = logging.getLogger("headrace.operator")
 
 problems = ProblemLog(logger)
 _reconciler: FlowRunReconciler | None = None
 _deployments: DeploymentReconciler | None = None
+_queue: WorkQueue | None = None
 
 
 def reconciler() -> FlowRunReconciler:
@@ -37,6 +42,24 @@ def reconciler() -> FlowRunReconciler:
     return _reconciler
 
 
+def queue() -> WorkQueue:
+    global _queue
+    if _queue is None:
+        flowruns = reconciler()
+
+        def reconcile(key: Hashable) -> float | None:
+            assert isinstance(key, tuple)
+            return flowruns.reconcile(str(key[0]), str(key[1]))
+
+        def failed(key: Hashable, error: Exception) -> None:
+            if not isinstance(error, Conflict):  # the cache has the newer copy: just again
+                problems.problem("reconciling a FlowRun", error)
+
+        _queue = WorkQueue(reconcile, flowruns.config.max_reconciles, failed)
+        _queue.start()
+    return _queue
+
+
 def deployments() -> DeploymentReconciler:
     global _deployments
     if _deployments is None:
@@ -45,12 +68,13 @@ def deployments() -> DeploymentReconciler:
     return _deployments
 
 
-def _unfinished(status: kopf.Status, **_: Any) -> bool:
-    return status.get("state") not in FINAL_STATES
+# The namespaces the operator watches (empty: all), set by `headrace operator`.
+watched_namespaces: list[str] = []
 
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    reconciler().kube.prime(watched_namespaces, LABEL_RUN)
     settings.posting.enabled = False  # we post our own Events, with our own reasons
     settings.persistence.finalizer = f"{GROUP}/operator"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
@@ -59,32 +83,44 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.execution.max_workers = 16
 
 
+@kopf.on.cleanup()
+def stop_queue(**_: Any) -> None:
+    if _queue is not None:
+        _queue.stop()
+
+
 @kopf.on.event(GROUP, VERSION, "flowruns")
-def on_flowrun_event(
-    type: str, namespace: str | None, name: str, status: kopf.Status, **_: Any
-) -> None:
-    if type == "DELETED" or namespace is None or not _unfinished(status):
-        return
-    try:
-        reconciler().reconcile(namespace, name)
-    except Exception as error:  # the daemon looks again soon
-        problems.problem("reconciling a FlowRun", error)
+async def on_flowrun_event(type: str, body: kopf.Body, **_: Any) -> None:
+    run = dict(body)
+    store = reconciler().kube.flowruns
+    if type == "DELETED":
+        store.remove(run)
+    elif not store.put(run):
+        return  # older than what our own write already told us
+    queue().add(key_of(run))
+
+
+@kopf.on.event(GROUP, VERSION, "deployments")
+async def on_deployment_event(type: str, body: kopf.Body, **_: Any) -> None:
+    store = reconciler().kube.deployments
+    if type == "DELETED":
+        store.remove(dict(body))
+    else:
+        store.put(dict(body))
 
 
 @kopf.on.event("", "v1", "pods", labels={LABEL_RUN: kopf.PRESENT})
-def on_pod_event(
-    type: str, body: kopf.Body, meta: kopf.Meta, namespace: str | None, **_: Any
-) -> None:
-    if namespace is None:
-        return
-    # A pod being deleted holds its exit code until our finalizer is removed: hand it over.
-    last_seen = dict(body) if type == "DELETED" or meta.get("deletionTimestamp") else None
+async def on_pod_event(type: str, body: kopf.Body, meta: kopf.Meta, **_: Any) -> None:
+    pod = dict(body)
+    kube = reconciler().kube
+    if type == "DELETED":
+        kube.pods.remove(pod)  # its last copy holds the exit code, should we not have it yet
+    else:
+        kube.pods.put(pod)
+    namespace = meta.get("namespace") or ""
     for owner in meta.get("ownerReferences") or []:
         if owner.get("kind") == "FlowRun" and owner.get("apiVersion", "").startswith(GROUP):
-            try:
-                reconciler().reconcile(namespace, owner["name"], last_seen)
-            except Exception as error:  # the run's daemon looks again soon
-                problems.problem("reconciling a FlowRun after a pod event", error)
+            queue().add((namespace, owner["name"]))
 
 
 async def _keep_reconciling(
@@ -105,14 +141,6 @@ async def _keep_reconciling(
         if wait is None:
             return
         await stopped.wait(min(wait, interval))
-
-
-@kopf.daemon(GROUP, VERSION, "flowruns", when=_unfinished, cancellation_timeout=5)
-async def watch_deadline(
-    stopped: kopf.DaemonStopped, namespace: str | None, name: str, **_: Any
-) -> None:
-    """Wake at the run's deadline, its retry time and every progress interval."""
-    await _keep_reconciling(stopped, reconciler().reconcile, "FlowRun", namespace, name)
 
 
 @kopf.daemon(GROUP, VERSION, "deployments", cancellation_timeout=5)

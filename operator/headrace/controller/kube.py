@@ -13,6 +13,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from headrace.controller import metrics
+from headrace.controller.cache import Store
 from headrace.crd.models import GROUP, VERSION
 
 logger = logging.getLogger("headrace.operator")
@@ -45,8 +46,16 @@ def iso(timestamp: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+class Conflict(Exception):
+    """A write was based on an older copy than the API server's; the cache now has the new one."""
+
+
 class Kube:
-    """API calls, at most `max_in_flight` at once: the operator never floods the API server."""
+    """API calls, at most `max_in_flight` at once: the operator never floods the API server.
+
+    Reads go to the stores (controller/cache.py), which watch events fill; every write's
+    answer goes there too.
+    """
 
     def __init__(self, api_client: client.ApiClient | None = None, max_in_flight: int = 16) -> None:
         self.api_client = api_client or client.ApiClient()
@@ -54,6 +63,9 @@ class Kube:
         self.core = client.CoreV1Api(self.api_client)
         self.custom = client.CustomObjectsApi(self.api_client)
         self._in_flight = threading.BoundedSemaphore(max_in_flight)
+        self.flowruns = Store()
+        self.deployments = Store()
+        self.pods = Store()
 
     def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         with self._in_flight:
@@ -75,21 +87,67 @@ class Kube:
                 return None
             raise
 
-    def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+    def prime(self, namespaces: list[str], pod_label: str) -> None:
+        """Fill the stores with one list of each kind (per namespace) before the watches
+        start, as an informer does: no decision is ever made on a half-filled cache."""
+        scopes: list[str | None] = list(namespaces) or [None]
+        for namespace in scopes:
+            for plural in ("flowruns", "deployments"):
+                if namespace is None:
+                    listed = self._call(
+                        self.custom.list_cluster_custom_object, GROUP, VERSION, plural
+                    )
+                else:
+                    listed = self._call(
+                        self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural
+                    )
+                for item in listed.get("items") or []:
+                    self.store(plural).put(item)
+            if namespace is None:
+                pods = self._call(self.core.list_pod_for_all_namespaces, label_selector=pod_label)
+            else:
+                pods = self._call(
+                    self.core.list_namespaced_pod, namespace, label_selector=pod_label
+                )
+            for pod in pods.items:
+                self.pods.put(self._dict(pod))
+
+    def store(self, plural: str) -> Store:
+        return self.flowruns if plural == "flowruns" else self.deployments
+
+    def patch_status(
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        resource_version: str | None = None,
+    ) -> None:
+        """Merge `status` in; with `resource_version`, only over that very copy (else Conflict)."""
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
         try:
-            self._call(
+            patched = self._call(
                 self.custom.patch_namespaced_custom_object_status,
                 GROUP,
                 VERSION,
                 namespace,
                 plural,
                 name,
-                {"status": status},
+                body,
                 _content_type=MERGE_PATCH,
             )
         except ApiException as error:
-            if error.status != 404:  # deleted meanwhile: nothing left to report to
-                raise
+            if error.status == 404:  # deleted meanwhile: nothing left to report to
+                return
+            if error.status == 409:
+                fresh = self.get_custom(plural, namespace, name)
+                if fresh is not None:
+                    self.store(plural).put(fresh)
+                raise Conflict(f"{plural} {namespace}/{name} changed meanwhile") from None
+            raise
+        self.store(plural).put(patched)
 
     def list_custom(self, plural: str, namespace: str) -> list[dict[str, Any]]:
         listed = self._call(
@@ -100,18 +158,19 @@ class Kube:
     def create_custom(self, plural: str, namespace: str, body: dict[str, Any]) -> bool:
         """Create; False if one of that name exists already (how schedules avoid duplicates)."""
         try:
-            self._call(
+            created = self._call(
                 self.custom.create_namespaced_custom_object, GROUP, VERSION, namespace, plural, body
             )
         except ApiException as error:
             if error.status == 409:
                 return False
             raise
+        self.store(plural).put(created)
         return True
 
     def patch_custom(self, plural: str, namespace: str, name: str, patch: dict[str, Any]) -> None:
         try:
-            self._call(
+            patched = self._call(
                 self.custom.patch_namespaced_custom_object,
                 GROUP,
                 VERSION,
@@ -123,6 +182,8 @@ class Kube:
         except ApiException as error:
             if error.status != 404:
                 raise
+        else:
+            self.store(plural).put(patched)
 
     def delete_custom(self, plural: str, namespace: str, name: str) -> None:
         try:
@@ -145,14 +206,17 @@ class Kube:
     def create_pod(self, namespace: str, pod: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Create, or adopt the pod of that name if it exists: (pod, created?)."""
         try:
-            created = self._call(self.core.create_namespaced_pod, namespace, pod)
-            return self._dict(created), True
+            created = self._dict(self._call(self.core.create_namespaced_pod, namespace, pod))
         except ApiException as error:
             if error.status != 409:
                 raise
+        else:
+            self.pods.put(created)
+            return created, True
         existing = self.get_pod(namespace, pod["metadata"]["name"])
         if existing is None:
             raise RuntimeError(f"pod {pod['metadata']['name']} conflicts but cannot be read")
+        self.pods.put(existing)
         return existing, False
 
     def delete_pod(self, namespace: str, name: str, grace_seconds: int | None) -> None:
@@ -179,7 +243,7 @@ class Kube:
             {"op": "remove", "path": f"/metadata/finalizers/{index}"},
         ]
         try:
-            self._call(
+            patched = self._call(
                 self.core.patch_namespaced_pod,
                 pod["metadata"]["name"],
                 pod["metadata"]["namespace"],
@@ -189,6 +253,8 @@ class Kube:
         except ApiException as error:
             if error.status not in (404, 409, 422):
                 raise
+        else:
+            self.pods.put(self._dict(patched))
 
     # -- events ---------------------------------------------------------------------------
     def event(self, obj: dict[str, Any], kind: str, reason: str, message: str) -> None:

@@ -21,7 +21,9 @@ def run_operator(
     import kopf
     from kubernetes import config
 
-    from headrace.controller import handlers  # noqa: F401 - registers the handlers
+    from headrace.controller import handlers  # registers the handlers
+
+    handlers.watched_namespaces[:] = namespaces
 
     sys.setrecursionlimit(RECURSION_LIMIT)
     threading.stack_size(THREAD_STACK_BYTES)  # address space only, until a thread uses it

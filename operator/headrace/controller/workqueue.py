@@ -1,0 +1,112 @@
+"""Keys waiting to be reconciled: each at most once at a time, each when it asked to be.
+
+Watch events add a key at once; a reconcile that wants another look (a deadline, a retry, the
+next progress read) adds its key again with a delay. A key added while it is being reconciled
+is reconciled once more afterwards, so no event is lost, and however many events arrive for a
+key, it waits in the queue only once. One pool of workers serves every run: no thread or task
+per run.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Hashable
+
+logger = logging.getLogger("headrace.operator")
+
+Reconcile = Callable[[Hashable], "float | None"]
+MAX_BACKOFF_SECONDS = 60.0
+
+
+class WorkQueue:
+    def __init__(
+        self,
+        reconcile: Reconcile,
+        workers: int,
+        on_error: Callable[[Hashable, Exception], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._reconcile = reconcile
+        self._on_error = on_error
+        self._clock = clock
+        self._workers = workers
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Hashable]] = []
+        self._due: dict[Hashable, float] = {}  # queued keys and when they are due
+        self._busy: set[Hashable] = set()
+        self._again: dict[Hashable, float] = {}  # added while busy: when to run again
+        self._failures: dict[Hashable, int] = {}
+        self._order = itertools.count()
+        self._threads: list[threading.Thread] = []
+        self._stopped = False
+
+    def add(self, key: Hashable, delay: float = 0.0) -> None:
+        """Reconcile `key` in `delay` seconds, or sooner if it is already due sooner."""
+        due = self._clock() + max(0.0, delay)
+        with self._cond:
+            if key in self._busy:
+                self._again[key] = min(due, self._again.get(key, due))
+                return
+            if key in self._due and self._due[key] <= due:
+                return
+            self._due[key] = due
+            heapq.heappush(self._heap, (due, next(self._order), key))
+            self._cond.notify()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._due) + len(self._busy)
+
+    def start(self) -> None:
+        for index in range(self._workers):
+            thread = threading.Thread(
+                target=self._work, name=f"headrace-reconcile-{index}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _next(self) -> Hashable | None:
+        with self._cond:
+            while not self._stopped:
+                while self._heap and self._due.get(self._heap[0][2]) != self._heap[0][0]:
+                    heapq.heappop(self._heap)  # superseded by an earlier due time
+                if self._heap:
+                    due, _, key = self._heap[0]
+                    wait = due - self._clock()
+                    if wait <= 0:
+                        heapq.heappop(self._heap)
+                        del self._due[key]
+                        self._busy.add(key)
+                        return key
+                    self._cond.wait(wait)
+                else:
+                    self._cond.wait()
+            return None
+
+    def _work(self) -> None:
+        while (key := self._next()) is not None:
+            try:
+                wait = self._reconcile(key)
+                self._failures.pop(key, None)
+            except Exception as error:
+                failures = self._failures[key] = self._failures.get(key, 0) + 1
+                wait = min(MAX_BACKOFF_SECONDS, 0.5 * 2**failures)
+                self._on_error(key, error)
+            with self._cond:
+                self._busy.discard(key)
+                again = self._again.pop(key, None)
+            if again is not None:
+                self.add(key, max(0.0, again - self._clock()))
+            if wait is not None:
+                self.add(key, wait)
