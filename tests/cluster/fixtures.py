@@ -5,6 +5,10 @@
   Failing to start it fails the tests; ``HEADRACE_SKIP_CLUSTER=1`` skips them.
 * ``namespace`` (function): a fresh namespace with its ``default`` ServiceAccount;
   pods in it are force-deleted and the namespace removed afterwards.
+* ``real_node`` (session): a real kubelet + containerd node (``node.py``) joined to
+  the local control plane, with the pause, project and flow images loaded; also set
+  as ``cluster.real_node``. Started only by tests that ask for it; the process
+  kubelet keeps running pods that do not use ``real_node.pod_placement()``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from kubernetes.client.exceptions import ApiException
 
 from cluster.controlplane import ControlPlane, ControlPlaneError
 from cluster.kubeconfig import client_for_token, client_from_kubeconfig, write_kubeconfig
+from cluster.node import RealNode, RealNodeError, start_real_node
 
 PROCESS_KUBELET_LABEL = "headrace.dev/process-kubelet"
 
@@ -35,6 +40,7 @@ class Cluster:
     api_client: client.ApiClient
     control_plane: ControlPlane | None  # None for an external cluster
     process_kubelet: bool  # pods run as local processes (files they write are visible)
+    real_node: RealNode | None = None  # set by the ``real_node`` fixture once it runs
 
     @property
     def core(self) -> client.CoreV1Api:
@@ -154,3 +160,34 @@ def namespace(cluster: Cluster) -> Iterator[str]:
         yield name
     finally:
         delete_namespace(cluster, name)
+
+
+_real_node_failure: str | None = None
+
+
+@pytest.fixture(scope="session")
+def real_node(cluster: Cluster) -> Iterator[RealNode]:
+    """A real node (kubelet, containerd, runc, CNI) for the session; fails if it cannot start."""
+    global _real_node_failure
+    if cluster.control_plane is None:
+        pytest.skip("the real node joins the local control plane (HEADRACE_TEST_KUBECONFIG is set)")
+    if _real_node_failure is not None:
+        pytest.fail(_real_node_failure, pytrace=False)
+    try:
+        node = start_real_node(
+            cluster.control_plane, keep_workdir=cluster.control_plane.keep_workdir
+        )
+    except (RealNodeError, OSError) as exc:
+        _real_node_failure = f"real node unavailable: {exc}"
+    if _real_node_failure is not None:
+        pytest.fail(_real_node_failure, pytrace=False)
+    timings = ", ".join(f"{k}={v:.1f}s" for k, v in node.timings.items())
+    print(f"\nreal node {node.name} Ready ({timings}); logs: {node.workdir / 'logs'}")
+    cluster.real_node = node
+    try:
+        yield node
+    finally:
+        cluster.real_node = None
+        with contextlib.suppress(ApiException):
+            cluster.core.delete_node(node.name)
+        node.stop()
