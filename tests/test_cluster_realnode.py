@@ -212,9 +212,11 @@ def test_an_image_that_cannot_be_pulled(
     assert image in pod.status.container_statuses[0].state.waiting.message
 
 
-@pytest.fixture
-def host_server(real_node: RealNode) -> Iterator[tuple[str, int]]:
-    """An HTTP server on the host, listening on 0.0.0.0 (as an S3 test server would)."""
+@pytest.fixture(params=["0.0.0.0", "node-ip"])
+def host_server(request: pytest.FixtureRequest, real_node: RealNode) -> Iterator[tuple[str, int]]:
+    """An HTTP server on the host (as an S3 test server would be), listening on all
+    addresses or only on the node's address on the pod bridge."""
+    address = real_node.host_ip if request.param == "node-ip" else request.param
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -227,7 +229,7 @@ def host_server(real_node: RealNode) -> Iterator[tuple[str, int]]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), Handler)
+    server = http.server.ThreadingHTTPServer((address, 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -188,6 +188,6 @@ def real_node(cluster: Cluster) -> Iterator[RealNode]:
         yield node
     finally:
         cluster.real_node = None
+        node.stop()  # first: a running kubelet would register the Node again
         with contextlib.suppress(ApiException):
             cluster.core.delete_node(node.name)
-        node.stop()

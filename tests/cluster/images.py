@@ -12,8 +12,8 @@
   the README tells users to build theirs.
 
 Each image is saved as a docker-archive tarball under ``~/.cache/headrace/images``
-named by a hash of its inputs (``HEADRACE_IMAGE_CACHE`` overrides), so warm runs only
-import them. buildah uses a throwaway ``vfs`` store (no overlay mounts to leak) with
+named by a hash of its inputs (``HEADRACE_IMAGE_CACHE`` overrides; the two newest of
+each kind are kept), so warm runs only import them. buildah uses a throwaway ``vfs`` store (no overlay mounts to leak) with
 ``chroot`` isolation.
 
 Usage: ``python tests/cluster/images.py [--force]`` builds everything missing.
@@ -160,7 +160,16 @@ def _buildah_env() -> dict[str, str]:
 
 
 def _finish(tmp: Path, archive: Path, started: float, what: str) -> None:
+    """Move the archive into place; keep only the newest two of its kind (disk space)."""
     tmp.rename(archive)
+    kind = archive.name.rsplit("-", 1)[0]
+    older = sorted(
+        (p for p in archive.parent.glob(f"{kind}-*.tar") if p != archive),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for stale in older[1:]:
+        stale.unlink(missing_ok=True)
     size = archive.stat().st_size / 1e6
     print(f"image {what} built in {time.monotonic() - started:.1f}s ({size:.0f} MB)", flush=True)
 
@@ -259,63 +268,64 @@ def _bud(buildah: list[str], env: dict[str, str], image: Image, context: Path, *
     _run([*buildah, *bud, "-t", image.ref, str(context)], env=env)
 
 
-def project_image(base: Image, force: bool = False) -> Image:
-    """``buildah bud`` of the unchanged Dockerfile with the base image swapped."""
+def _project_context(work: Path) -> Path:
+    """Exactly the files the Dockerfile reads (no venv, caches or other clutter)."""
+    context = work / "context"
+    context.mkdir()
+    for rel in PROJECT_CONTEXT:
+        source = REPO / rel
+        if source.is_dir():
+            shutil.copytree(source, context / rel, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, context / rel)
+    return context
+
+
+def project_images(base: Image, force: bool = False) -> tuple[Image, Image]:
+    """The project image (``buildah bud`` of the unchanged Dockerfile, base swapped) and
+    the flow image on top of it (the user's recipe from the README: ``FROM headrace``,
+    flows in ``/opt/flows``), built in one store so the second needs no re-import."""
     key = _digest(b"project", base.ref.encode(), _tree_bytes(REPO, PROJECT_CONTEXT))
-    image = Image(f"localhost/headrace:test-{key}", cache_root() / f"headrace-{key}.tar")
-    if image.archive.is_file() and not force:
-        return image
-    with _locked("headrace"):
-        if image.archive.is_file() and not force:
-            return image
-        started = time.monotonic()
-        with tempfile.TemporaryDirectory(dir=cache_root()) as tmpdir:
-            work = Path(tmpdir)
-            context = work / "context"
-            context.mkdir()
-            for rel in PROJECT_CONTEXT:
-                source = REPO / rel
-                if source.is_dir():
-                    shutil.copytree(
-                        source, context / rel, ignore=shutil.ignore_patterns("__pycache__")
-                    )
-                else:
-                    shutil.copy2(source, context / rel)
-            with _buildah_store() as buildah:
-                env = _buildah_env()
+    project = Image(f"localhost/headrace:test-{key}", cache_root() / f"headrace-{key}.tar")
+    flows_key = _digest(b"flows", project.ref.encode(), _tree_bytes(FLOWS_DIR, ["."]))
+    flows = Image(
+        f"localhost/headrace-flows:test-{flows_key}", cache_root() / f"flows-{flows_key}.tar"
+    )
+
+    def done() -> bool:
+        return project.archive.is_file() and flows.archive.is_file() and not force
+
+    if done():
+        return project, flows
+    with _locked("headrace"), tempfile.TemporaryDirectory(dir=cache_root()) as tmpdir:
+        if done():
+            return project, flows
+        work = Path(tmpdir)
+        with _buildah_store() as buildah:
+            env = _buildah_env()
+            if project.archive.is_file() and not force:
+                _load(buildah, env, project)
+            else:
+                started = time.monotonic()
                 _load(buildah, env, base)
-                _bud(buildah, env, image, context, "--build-arg", f"PYTHON_BASE={base.ref}")
-                tmp = work / "image.tar"
-                _run([*buildah, "push", image.ref, f"docker-archive:{tmp}:{image.ref}"], env=env)
-            _finish(tmp, image.archive, started, image.ref)
-    return image
-
-
-def flows_image(project: Image, force: bool = False) -> Image:
-    """The user's recipe from the README: ``FROM headrace``, flows in ``/opt/flows``."""
-    key = _digest(b"flows", project.ref.encode(), _tree_bytes(FLOWS_DIR, ["."]))
-    image = Image(f"localhost/headrace-flows:test-{key}", cache_root() / f"flows-{key}.tar")
-    if image.archive.is_file() and not force:
-        return image
-    with _locked("flows"):
-        if image.archive.is_file() and not force:
-            return image
-        started = time.monotonic()
-        with tempfile.TemporaryDirectory(dir=cache_root()) as tmpdir:
-            work = Path(tmpdir)
-            context = work / "context"
+                context = _project_context(work)
+                _bud(buildah, env, project, context, "--build-arg", f"PYTHON_BASE={base.ref}")
+                tmp = work / "project.tar"
+                _run(
+                    [*buildah, "push", project.ref, f"docker-archive:{tmp}:{project.ref}"], env=env
+                )
+                _finish(tmp, project.archive, started, project.ref)
+            started = time.monotonic()
+            context = work / "flows-context"
             shutil.copytree(
                 FLOWS_DIR, context / "flows", ignore=shutil.ignore_patterns("__pycache__")
             )
             (context / "Dockerfile").write_text(f"FROM {project.ref}\nCOPY flows/ /opt/flows/\n")
-            with _buildah_store() as buildah:
-                env = _buildah_env()
-                _load(buildah, env, project)
-                _bud(buildah, env, image, context)
-                tmp = work / "image.tar"
-                _run([*buildah, "push", image.ref, f"docker-archive:{tmp}:{image.ref}"], env=env)
-            _finish(tmp, image.archive, started, image.ref)
-    return image
+            _bud(buildah, env, flows, context)
+            tmp = work / "flows.tar"
+            _run([*buildah, "push", flows.ref, f"docker-archive:{tmp}:{flows.ref}"], env=env)
+            _finish(tmp, flows.archive, started, flows.ref)
+    return project, flows
 
 
 @dataclass(frozen=True)
@@ -334,8 +344,8 @@ def build_all(force: bool = False) -> NodeImages:
             "(scripts/setup does this when run as root)"
         )
     pause = pause_image(build.build(quiet=True) / "pause", force)
-    project = project_image(base_image(force), force)
-    return NodeImages(pause=pause, project=project, flows=flows_image(project, force))
+    project, flows = project_images(base_image(force), force)
+    return NodeImages(pause=pause, project=project, flows=flows)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -260,6 +260,7 @@ class RealNode:
 
     def stop(self) -> None:
         """Kill the node's namespaces, then remove its bridge, cgroups and work dir."""
+        started = time.monotonic()
         for proc in reversed(self.processes):
             with contextlib.suppress(Exception):
                 proc.stop(timeout=5)
@@ -271,9 +272,11 @@ class RealNode:
             _remove_cgroup_tree(cgroup)
         if getattr(self, "bridge", None):
             _delete_link(self.bridge)
+        self.timings["stop_processes"] = time.monotonic() - started
         workdir = getattr(self, "workdir", None)
         if workdir is not None and not self.keep_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
+        self.timings["stop"] = time.monotonic() - started
 
     def __enter__(self) -> RealNode:
         return self.start()
@@ -541,8 +544,9 @@ class RealNode:
                 node = core.read_node(self.name)
             except client.ApiException:
                 return False
-            conditions = node.status.conditions or []
-            tainted = any(t.key == "node.kubernetes.io/not-ready" for t in node.spec.taints or [])
+            conditions = (node.status.conditions if node.status else None) or []
+            taints = (node.spec.taints if node.spec else None) or []
+            tainted = any(t.key == "node.kubernetes.io/not-ready" for t in taints)
             return not tainted and any(c.type == "Ready" and c.status == "True" for c in conditions)
 
         def check() -> None:
@@ -588,6 +592,8 @@ def main() -> int:
             stop.wait()
         finally:
             node.stop()
+            took = ", ".join(f"{k}={node.timings[k]:.1f}s" for k in ("stop_processes", "stop"))
+            print(f"real node stopped ({took})", flush=True)
     return 0
 
 
