@@ -27,6 +27,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,7 @@ from pathlib import Path
 if __name__ == "__main__" and not __package__:  # run as a script: make `cluster` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cluster import build
+from cluster import build, procs
 
 REPO = Path(__file__).resolve().parents[2]
 # Bump when a recipe below changes in a way the hashed inputs do not show.
@@ -105,7 +106,15 @@ def _tree_bytes(root: Path, paths: Iterable[str]) -> bytes:
 
 def _run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
     result = subprocess.run(
-        cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True
+        cmd,
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+        # A killed test run must not leave a build running (same as procs.spawn).
+        preexec_fn=procs.death_signal_preexec(signal.SIGKILL, os.getpid()),
     )
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
@@ -335,8 +344,21 @@ class NodeImages:
     flows: Image
 
 
+def _prune_abandoned(max_age: float = 6 * 3600) -> None:
+    """Scratch dirs of builds that were killed (a build takes minutes, not hours)."""
+    root = cache_root()
+    if not root.is_dir():
+        return
+    for path in root.iterdir():
+        if path.is_dir() and path.name.startswith(("tmp", "buildah-")):
+            with contextlib.suppress(OSError):
+                if time.time() - path.stat().st_mtime > max_age:
+                    shutil.rmtree(path, ignore_errors=True)
+
+
 def build_all(force: bool = False) -> NodeImages:
     """Every image the real node needs (pause binary from the cluster build)."""
+    _prune_abandoned()
     missing = missing_tools()
     if missing:
         raise ImageBuildError(

@@ -1,5 +1,6 @@
 """A real Kubernetes node for the test cluster: kubelet + containerd + runc + CNI bridge,
-plus kube-scheduler to bind pods to it.
+plus kube-scheduler to bind pods to it and kube-controller-manager's
+node-lifecycle-controller to lift the not-ready taint new Nodes get.
 
 Everything the node makes lives in namespaces and directories of its own, so that a
 killed test run leaves nothing behind and other users of the machine are not touched:
