@@ -7,6 +7,7 @@ project's own image (``headrace``) and a flow image on top of it.
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -308,3 +309,50 @@ def test_process_kubelet_pods_still_use_the_process_kubelet(
     assert pod.spec.node_name != real_node.name
     core.delete_namespaced_pod("local", namespace, grace_period_seconds=0)
     wait_for(lambda: pod_gone(core, namespace, "local"), 30, "the pod to go")
+
+
+def test_the_operators_flow_pod_runs_on_the_real_node(
+    cluster: Cluster, real_node: RealNode, namespace: str
+) -> None:
+    """The pod the operator makes for a FlowRun (podspec.build_pod), unchanged except for
+    its placement, owner and finalizer (no FlowRun or operator here): the engine in the
+    flow image runs the flow and leaves its outcome in the termination message."""
+    from headrace.controller.config import OperatorConfig
+    from headrace.controller.podspec import RunPlan, build_pod
+    from headrace.crd.models import FlowSpec
+
+    flow = FlowSpec.model_validate(
+        {
+            "image": real_node.node_images.flows.ref,
+            "entrypoint": "/opt/flows/cluster_flows.py:hello",
+            "pod": {
+                "imagePullPolicy": "Never",
+                "nodeSelector": {"kubernetes.io/hostname": real_node.name},
+            },
+        }
+    )
+    plan = RunPlan(
+        namespace=namespace,
+        run_name="hello-run",
+        run_uid="00000000-0000-0000-0000-000000000001",
+        attempt=1,
+        flow=flow,
+        parameters={"name": "real node", "n": 4},
+        result_storage="file:///tmp/headrace",
+        deadline=None,
+        deployment=None,
+        deployment_version=None,
+    )
+    manifest = build_pod(plan, OperatorConfig())
+    del manifest["metadata"]["ownerReferences"], manifest["metadata"]["finalizers"]
+    manifest["spec"]["schedulerName"] = real_node.scheduler_name
+    core = cluster.core
+    core.create_namespaced_pod(namespace, manifest)
+    name = manifest["metadata"]["name"]
+    pod = finished_pod(core, namespace, name, timeout=180)
+    logs = pod_logs(core, namespace, name)
+    assert pod.status.phase == "Succeeded", logs
+    outcome = json.loads(terminated(pod).message)
+    assert outcome["state"] == "Completed", outcome
+    assert outcome["flowRunId"] == plan.run_uid, outcome
+    assert "hello, real node" in logs, logs
