@@ -564,24 +564,37 @@ class RealNode:
             api.close()  # type: ignore[no-untyped-call]
 
 
-def start_real_node(plane: ControlPlane, keep_workdir: bool = False) -> RealNode:
-    """Start a real node joined to ``plane`` (raises :class:`RealNodeError`)."""
+def start_real_node(
+    plane: ControlPlane, keep_workdir: bool = False, scheduler_name: str = SCHEDULER_NAME
+) -> RealNode:
+    """Start a real node joined to ``plane`` (raises :class:`RealNodeError`).
+
+    ``scheduler_name="default-scheduler"`` only where no process kubelet runs: it binds
+    every default-scheduler pod itself and would race kube-scheduler for them.
+    """
     try:
-        return RealNode(plane, keep_workdir=keep_workdir).start()
+        return RealNode(plane, keep_workdir=keep_workdir, scheduler_name=scheduler_name).start()
     except (ControlPlaneError, images.ImageBuildError, subprocess.CalledProcessError) as exc:
         raise RealNodeError(str(exc)) from exc
 
 
-def main() -> int:
-    """``python tests/cluster/node.py``: control plane + real node until Ctrl-C/SIGTERM."""
+def main(argv: list[str] | None = None) -> int:
+    """``python tests/cluster/node.py [--real-only]``: control plane + real node until
+    Ctrl-C/SIGTERM. ``--real-only``: no process kubelet, and kube-scheduler serves the
+    default scheduler name, so the operator's pods run on the real node."""
+    import argparse
     import signal
 
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--real-only", action="store_true", help="no process kubelet")
+    args = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with ControlPlane() as plane:
+    with ControlPlane(with_kubelet=not args.real_only) as plane:
+        scheduler = "default-scheduler" if args.real_only else SCHEDULER_NAME
         try:
-            node = start_real_node(plane, keep_workdir=plane.keep_workdir)
+            node = start_real_node(plane, plane.keep_workdir, scheduler)
         except RealNodeError as exc:
             print(f"real node failed to start: {exc}", file=sys.stderr)
             return 1
