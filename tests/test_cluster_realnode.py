@@ -170,7 +170,7 @@ def test_delete_sends_sigterm_to_pid_1_then_sigkill_after_grace(
     took = time.monotonic() - started
     follower.join(timeout=5)
     assert "got SIGTERM as pid 1" in lines, lines
-    assert 3 <= took < 15, took
+    assert 3 <= took < 30, took  # not at SIGTERM, and not stuck
     assert last is not None, "no status with the terminated container before deletion"
     assert terminated(last).exit_code == 137  # 128 + SIGKILL
 

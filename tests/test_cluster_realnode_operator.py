@@ -36,6 +36,10 @@ GROUP, VERSION = "headrace.dev", "v1alpha1"
 def real_only_cluster() -> Iterator[tuple[Cluster, RealNode]]:
     """A control plane without the process kubelet, plus a real node scheduled by the
     default scheduler; the CRDs installed."""
+    if os.environ.get("HEADRACE_SKIP_CLUSTER") == "1":
+        pytest.skip("HEADRACE_SKIP_CLUSTER=1")
+    if os.environ.get("HEADRACE_TEST_KUBECONFIG"):
+        pytest.skip("starts its own control plane and real node (HEADRACE_TEST_KUBECONFIG is set)")
     plane = ControlPlane(with_kubelet=False).start()
     node: RealNode | None = None
     api_client: client.ApiClient | None = None
