@@ -66,6 +66,10 @@ KERNEL_TUNABLES = {
 # Host paths containerd and the CNI library use whatever the configuration says; the
 # node's mount namespace puts its own directories over them.
 NAMESPACE_MOUNTS = {"/run/containerd": "run-containerd", "/var/lib/cni": "var-lib-cni"}
+# PID 1 of the node's namespaces: private mounts first, then containerd; the kubelet only
+# once the launcher has imported the images (kubelet.go), so its first sandbox finds the
+# pause image. PID 1 exits (and so the whole node dies, which the launcher notices) as
+# soon as either of them exits.
 NODE_INIT = r"""
 set -eu
 work=$1
@@ -83,7 +87,11 @@ while [ ! -S "$work/containerd/containerd.sock" ]; do sleep 0.05; done
 touch "$work/containerd.ready"
 while [ ! -e "$work/kubelet.go" ]; do sleep 0.05; done
 "$work/bin/kubelet" $(cat "$work/kubelet.args") >>"$work/logs/kubelet.log" 2>&1 &
-wait
+set +e
+wait -n
+status=$?
+echo "containerd or kubelet exited with status $status"
+exit 1
 """
 
 
@@ -208,6 +216,7 @@ class RealNode:
     bridge: str = field(init=False)
     cgroup_root: str = field(init=False)
     node_images: images.NodeImages = field(init=False)
+    kubelet_port: int = field(init=False, default=0)
     processes: list[procs.ManagedProcess] = field(init=False, default_factory=list)
     timings: dict[str, float] = field(init=False, default_factory=dict)
 
@@ -404,6 +413,7 @@ class RealNode:
             pki.ca_cert.parent, f"kubelet-{self.name}", self.name, [self.host_ip, "127.0.0.1"]
         )
         (work / "bin").symlink_to(bin_dir)
+        self.kubelet_port = free_port()
         config = {
             "apiVersion": "kubelet.config.k8s.io/v1beta1",
             "kind": "KubeletConfiguration",
@@ -413,7 +423,7 @@ class RealNode:
             "failSwapOn": False,
             "containerRuntimeEndpoint": f"unix://{self.containerd_socket}",
             "address": self.host_ip,
-            "port": free_port(),
+            "port": self.kubelet_port,
             "healthzBindAddress": "127.0.0.1",
             "healthzPort": free_port(),
             "readOnlyPort": 0,
@@ -435,7 +445,6 @@ class RealNode:
             "resolvConf": "/etc/resolv.conf",
         }
         (work / "kubelet.yaml").write_text(yaml.safe_dump(config))
-        self.kubelet_port = int(config["port"])  # type: ignore[call-overload]
         args = [
             f"--config={work / 'kubelet.yaml'}",
             f"--kubeconfig={self.plane.kubeconfig_path}",
@@ -455,7 +464,7 @@ class RealNode:
             [
                 "unshare", "--mount", "--propagation=private", "--pid", "--fork",
                 "--mount-proc", "--kill-child=SIGKILL",
-                "sh", str(script), str(self.workdir),
+                "bash", str(script), str(self.workdir),
             ],
             self.workdir / "logs" / "node-init.log",
         )  # fmt: skip
