@@ -5,9 +5,12 @@
 #   docker build -t headrace:0.1.0 .
 #
 # Both stages use the same pinned Python image, so the virtual environment built in the
-# first one (whose interpreter links to /usr/local/bin/python3.11) runs in the second.
+# first one (whose interpreter is a link to the base's python3.11) runs in the second.
+# PYTHON_BASE swaps that image where the public one cannot be pulled (the tests build a
+# Debian-packaged Python 3.11 base: tests/cluster/images.py); keep the default.
+ARG PYTHON_BASE=python:3.11.14-slim-bookworm
 
-FROM python:3.11.14-slim-bookworm AS build
+FROM ${PYTHON_BASE} AS build
 
 # uv from PyPI, pinned; it installs exactly what uv.lock says.
 RUN pip install --no-cache-dir uv==0.13.9
@@ -26,7 +29,7 @@ COPY crds/ crds/
 RUN uv sync --frozen --no-dev --extra s3 --no-editable
 
 
-FROM python:3.11.14-slim-bookworm
+FROM ${PYTHON_BASE}
 
 LABEL org.opencontainers.image.title="headrace" \
       org.opencontainers.image.description="Headrace operator and flow engine" \

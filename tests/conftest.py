@@ -12,6 +12,6 @@ _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
-from cluster.fixtures import Cluster, cluster, namespace, s3_server  # noqa: E402
+from cluster.fixtures import Cluster, cluster, namespace, real_node, s3_server  # noqa: E402
 
-__all__ = ["Cluster", "cluster", "namespace", "s3_server"]
+__all__ = ["Cluster", "cluster", "namespace", "real_node", "s3_server"]

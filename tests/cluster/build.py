@@ -1,9 +1,13 @@
-"""Build the test control plane binaries (etcd, kube-apiserver, kube-controller-manager).
+"""Build the test cluster binaries: the control plane (etcd, kube-apiserver,
+kube-controller-manager), the real node (kubelet, kube-scheduler, the pause program)
+and the node's CNI plugins.
 
 Only Go modules can be fetched in CI (no release tarballs, no containers), so the
-binaries are compiled from the pinned module in ``tests/cluster/go``. Output goes
-to a cache outside the repository, keyed by Kubernetes version and a hash of the
-build inputs, so a second run is a no-op.
+binaries are compiled from the pinned modules in ``tests/cluster/go`` (kubernetes)
+and ``tests/cluster/go/cni`` (containernetworking/plugins, a module of its own so
+that its dependencies cannot change the versions kubernetes is built with). Output
+goes to a cache outside the repository, keyed by version and a hash of the build
+inputs, so a second run is a no-op.
 
 Usage: ``python tests/cluster/build.py [--force] [--print-bin-dir]``
 """
@@ -26,13 +30,29 @@ from pathlib import Path
 
 GO_MODULE_DIR = Path(__file__).resolve().parent / "go"
 # Inputs whose content defines the build; any change produces a new cache key.
-HASHED_INPUTS = ("go.mod", "go.sum", "tools.go", "cmd/etcd/main.go")
+HASHED_INPUTS = ("go.mod", "go.sum", "tools.go", "cmd/etcd/main.go", "cmd/pause/main.go")
 # Bump when the way binaries are built changes (flags, targets).
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 BINARIES: dict[str, str] = {
     "etcd": "./cmd/etcd",
     "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
     "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
+    # The real node (node.py): kubelet, the scheduler it needs, and the sandbox program.
+    "kubelet": "k8s.io/kubernetes/cmd/kubelet",
+    "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
+    "pause": "./cmd/pause",
+}
+CNI_MODULE_DIR = GO_MODULE_DIR / "cni"
+CNI_HASHED_INPUTS = ("go.mod", "go.sum", "tools.go")
+CNI_RECIPE_VERSION = "1"
+CNI_PLUGINS: dict[str, str] = {
+    name: f"github.com/containernetworking/plugins/plugins/{path}"
+    for name, path in (
+        ("bridge", "main/bridge"),
+        ("host-local", "ipam/host-local"),
+        ("loopback", "main/loopback"),
+        ("portmap", "meta/portmap"),
+    )
 }
 
 
@@ -71,14 +91,33 @@ def build_key() -> str:
     return f"{version}-{digest.hexdigest()[:12]}"
 
 
+def cni_version() -> str:
+    """The containernetworking/plugins version pinned in go/cni/go.mod."""
+    text = (CNI_MODULE_DIR / "go.mod").read_text()
+    match = re.search(
+        r"^\s*(?:require\s+)?github\.com/containernetworking/plugins\s+(v\S+)", text, re.M
+    )
+    if not match:
+        raise RuntimeError("containernetworking/plugins is not required in go/cni/go.mod")
+    return match.group(1)
+
+
+def cni_bin_dir() -> Path:
+    """Where the CNI plugins for the current inputs live (whether built or not)."""
+    digest = hashlib.sha256(CNI_RECIPE_VERSION.encode())
+    for name in CNI_HASHED_INPUTS:
+        digest.update(name.encode() + b"\0" + (CNI_MODULE_DIR / name).read_bytes() + b"\0")
+    return cache_root() / f"cni-{cni_version()}-{digest.hexdigest()[:12]}" / "bin"
+
+
 def bin_dir() -> Path:
     """Where the binaries for the current inputs live (whether built or not)."""
     return cache_root() / build_key() / "bin"
 
 
-def is_built(directory: Path | None = None) -> bool:
+def is_built(directory: Path | None = None, names: Iterable[str] = BINARIES) -> bool:
     directory = directory or bin_dir()
-    return all((directory / name).is_file() for name in BINARIES)
+    return all((directory / name).is_file() for name in names)
 
 
 def find_go() -> str:
@@ -154,17 +193,30 @@ def _build_into(
 
 
 def build(force: bool = False, quiet: bool = False) -> Path:
-    """Build the binaries into the cache if missing; return the bin directory."""
+    """Build the cluster binaries into the cache if missing; return the bin directory."""
     target = bin_dir()
     if is_built(target) and not force:
         if not quiet:
-            print(f"control plane binaries cached in {target}", flush=True)
+            print(f"cluster binaries cached in {target}", flush=True)
         return target
     with _build_lock(cache_root()):
         if not is_built(target) or force:
             _build_into(
-                target, GO_MODULE_DIR, BINARIES, ldflags(kubernetes_version()), "control plane"
+                target, GO_MODULE_DIR, BINARIES, ldflags(kubernetes_version()), "cluster binaries"
             )
+    return target
+
+
+def build_cni(force: bool = False, quiet: bool = False) -> Path:
+    """Build the CNI plugins into the cache if missing; return their directory."""
+    target = cni_bin_dir()
+    if is_built(target, CNI_PLUGINS) and not force:
+        if not quiet:
+            print(f"CNI plugins cached in {target}", flush=True)
+        return target
+    with _build_lock(cache_root()):
+        if not is_built(target, CNI_PLUGINS) or force:
+            _build_into(target, CNI_MODULE_DIR, CNI_PLUGINS, "-s -w", "CNI plugins")
     return target
 
 
@@ -180,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         build(force=args.force)
+        build_cni(force=args.force)
     except (RuntimeError, subprocess.CalledProcessError) as exc:
         print(f"build failed: {exc}", file=sys.stderr)
         return 1

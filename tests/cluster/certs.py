@@ -76,6 +76,27 @@ def _signed_cert(
     return crt, key
 
 
+def node_serving_cert(
+    directory: Path, name: str, node_name: str, ips: list[str]
+) -> tuple[Path, Path]:
+    """A kubelet serving cert signed by the CA in ``directory`` (made by :func:`generate`).
+
+    The apiserver dials the node's InternalIP for logs/exec and verifies the cert against
+    the CA (``--kubelet-certificate-authority``), so that IP must be in the SANs.
+    """
+    sans = ",".join([f"DNS:{node_name}", "DNS:localhost", *(f"IP:{ip}" for ip in ips)])
+    return _signed_cert(
+        directory,
+        name,
+        f"/CN=system:node:{node_name}",
+        [
+            "keyUsage=critical,digitalSignature,keyEncipherment",
+            "extendedKeyUsage=serverAuth",
+            f"subjectAltName={sans}",
+        ],
+    )
+
+
 def generate(directory: Path, node_name: str) -> CertPaths:
     """Write a fresh CA, serving/client certs and the service-account key pair."""
     directory.mkdir(parents=True, exist_ok=True)

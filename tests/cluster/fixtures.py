@@ -8,6 +8,10 @@
 * ``s3_server`` (session): a real S3 endpoint (SeaweedFS, see ``s3.py``) with auth on, a
   per-session key and one bucket, listening on ``HEADRACE_S3_BIND`` (default 127.0.0.1;
   0.0.0.0 or a bridge gateway IP lets containers reach it). A start failure fails the tests.
+* ``real_node`` (session): a real kubelet + containerd node (``node.py``) joined to
+  the local control plane, with the pause, project and flow images loaded; also set
+  as ``cluster.real_node``. Started only by tests that ask for it; the process
+  kubelet keeps running pods that do not use ``real_node.pod_placement()``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from kubernetes.client.exceptions import ApiException
 
 from cluster.controlplane import ControlPlane, ControlPlaneError
 from cluster.kubeconfig import client_for_token, client_from_kubeconfig, write_kubeconfig
+from cluster.node import RealNode, RealNodeError, start_real_node
 from cluster.s3 import S3Server, S3ServerError
 
 PROCESS_KUBELET_LABEL = "headrace.dev/process-kubelet"
@@ -39,6 +44,7 @@ class Cluster:
     api_client: client.ApiClient
     control_plane: ControlPlane | None  # None for an external cluster
     process_kubelet: bool  # pods run as local processes (files they write are visible)
+    real_node: RealNode | None = None  # set by the ``real_node`` fixture once it runs
 
     @property
     def core(self) -> client.CoreV1Api:
@@ -182,3 +188,34 @@ def s3_server() -> Iterator[S3Server]:
         yield server
     finally:
         server.stop()
+
+
+_real_node_failure: str | None = None
+
+
+@pytest.fixture(scope="session")
+def real_node(cluster: Cluster) -> Iterator[RealNode]:
+    """A real node (kubelet, containerd, runc, CNI) for the session; fails if it cannot start."""
+    global _real_node_failure
+    if cluster.control_plane is None:
+        pytest.skip("the real node joins the local control plane (HEADRACE_TEST_KUBECONFIG is set)")
+    if _real_node_failure is not None:
+        pytest.fail(_real_node_failure, pytrace=False)
+    try:
+        node = start_real_node(
+            cluster.control_plane, keep_workdir=cluster.control_plane.keep_workdir
+        )
+    except (RealNodeError, OSError) as exc:
+        _real_node_failure = f"real node unavailable: {exc}"
+    if _real_node_failure is not None:
+        pytest.fail(_real_node_failure, pytrace=False)
+    timings = ", ".join(f"{k}={v:.1f}s" for k, v in node.timings.items())
+    print(f"\nreal node {node.name} Ready ({timings}); logs: {node.workdir / 'logs'}")
+    cluster.real_node = node
+    try:
+        yield node
+    finally:
+        cluster.real_node = None
+        node.stop()  # first: a running kubelet would register the Node again
+        with contextlib.suppress(ApiException):
+            cluster.core.delete_node(node.name)
