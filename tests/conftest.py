@@ -12,6 +12,13 @@ _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
-from cluster.fixtures import Cluster, cluster, namespace, real_node, s3_server  # noqa: E402
+from cluster.fixtures import (  # noqa: E402
+    Cluster,
+    cluster,
+    namespace,
+    real_cluster,
+    real_node,
+    s3_server,
+)
 
-__all__ = ["Cluster", "cluster", "namespace", "real_node", "s3_server"]
+__all__ = ["Cluster", "cluster", "namespace", "real_cluster", "real_node", "s3_server"]

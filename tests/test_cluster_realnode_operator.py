@@ -11,20 +11,15 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 
 from cluster import procs
-from cluster.controlplane import ControlPlane
-from cluster.fixtures import Cluster, create_namespace, delete_namespace
+from cluster.fixtures import RealCluster, create_namespace, delete_namespace
 from cluster.helpers import wait_for
-from cluster.kubeconfig import client_from_kubeconfig
-from cluster.node import RealNode, start_real_node
 
 pytestmark = pytest.mark.cluster
 
@@ -32,45 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION = "headrace.dev", "v1alpha1"
 
 
-@pytest.fixture(scope="module")
-def real_only_cluster() -> Iterator[tuple[Cluster, RealNode]]:
-    """A control plane without the process kubelet, plus a real node scheduled by the
-    default scheduler; the CRDs installed."""
-    if os.environ.get("HEADRACE_SKIP_CLUSTER") == "1":
-        pytest.skip("HEADRACE_SKIP_CLUSTER=1")
-    if os.environ.get("HEADRACE_TEST_KUBECONFIG"):
-        pytest.skip("starts its own control plane and real node (HEADRACE_TEST_KUBECONFIG is set)")
-    plane = ControlPlane(with_kubelet=False).start()
-    node: RealNode | None = None
-    api_client: client.ApiClient | None = None
-    try:
-        node = start_real_node(plane, scheduler_name="default-scheduler")
-        api_client = client_from_kubeconfig(plane.kubeconfig_path)
-        extensions = client.ApiextensionsV1Api(api_client)
-        for path in sorted((REPO / "crds").glob("*.yaml")):
-            extensions.create_custom_resource_definition(yaml.safe_load(path.read_text()))
-        for path in sorted((REPO / "crds").glob("*.yaml")):
-            name = yaml.safe_load(path.read_text())["metadata"]["name"]
-
-            def established(name: str = name) -> bool:
-                crd = extensions.read_custom_resource_definition(name)
-                conditions = (crd.status.conditions if crd.status else None) or []
-                return any(c.type == "Established" and c.status == "True" for c in conditions)
-
-            wait_for(established, 30, f"CRD {name}")
-        yield Cluster(plane.kubeconfig_path, api_client, plane, False, node), node
-    finally:
-        if api_client is not None:
-            api_client.close()  # type: ignore[no-untyped-call]
-        if node is not None:
-            node.stop()
-        plane.stop()
-
-
 def test_operator_runs_a_flowrun_in_a_real_container(
-    real_only_cluster: tuple[Cluster, RealNode], tmp_path: Path
+    real_cluster: RealCluster, tmp_path: Path
 ) -> None:
-    cluster, node = real_only_cluster
+    cluster, node = real_cluster.cluster, real_cluster.node
     namespace = create_namespace(cluster)
     env = {
         **os.environ,

@@ -53,3 +53,19 @@ def flaky() -> int:
     if attempt == 1:
         raise RuntimeError("first attempt fails on purpose")
     return attempt
+
+
+@flow
+def hog(megabytes: int = 512) -> int:
+    """Holds `megabytes` of memory: over the pod's memory limit, the kernel kills it."""
+    held = [bytearray(1024 * 1024) for _ in range(megabytes)]
+    time.sleep(5)
+    return len(held)
+
+
+@flow
+def stubborn(seconds: float = 600) -> str:
+    """Ignores SIGTERM, as a flow stuck in native code would: only SIGKILL ends it."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(seconds)
+    return "outlasted"

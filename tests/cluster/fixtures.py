@@ -29,6 +29,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from cluster.controlplane import ControlPlane, ControlPlaneError
+from cluster.helpers import install_crds
 from cluster.kubeconfig import client_for_token, client_from_kubeconfig, write_kubeconfig
 from cluster.node import RealNode, RealNodeError, start_real_node
 from cluster.s3 import S3Server, S3ServerError
@@ -219,3 +220,45 @@ def real_node(cluster: Cluster) -> Iterator[RealNode]:
         node.stop()  # first: a running kubelet would register the Node again
         with contextlib.suppress(ApiException):
             cluster.core.delete_node(node.name)
+
+
+@dataclass
+class RealCluster:
+    """A cluster whose only node is real: no process kubelet, the default scheduler places
+    every pod on the real node, and an S3 server the pods can reach (on the node's bridge)."""
+
+    cluster: Cluster
+    node: RealNode
+    s3: S3Server
+
+    def storage_env(self) -> dict[str, str]:
+        """The storage's credentials as flow pods and the operator use them."""
+        return {**self.s3.env(), "AWS_ENDPOINT_URL_S3": self.s3.endpoint_for(self.node.host_ip)}
+
+
+@pytest.fixture(scope="session")
+def real_cluster() -> Iterator[RealCluster]:
+    """A second control plane for the session, whose one node is real (see `RealCluster`)."""
+    if os.environ.get("HEADRACE_SKIP_CLUSTER") == "1":
+        pytest.skip("HEADRACE_SKIP_CLUSTER=1")
+    if os.environ.get("HEADRACE_TEST_KUBECONFIG"):
+        pytest.skip("starts its own control plane and real node (HEADRACE_TEST_KUBECONFIG is set)")
+    plane = ControlPlane(with_kubelet=False).start()
+    node: RealNode | None = None
+    s3: S3Server | None = None
+    api_client: client.ApiClient | None = None
+    try:
+        node = start_real_node(plane, scheduler_name="default-scheduler")
+        s3 = S3Server(bind_address=node.host_ip).start()
+        api_client = client_from_kubeconfig(plane.kubeconfig_path)
+        install_crds(api_client)
+        cluster = Cluster(plane.kubeconfig_path, api_client, plane, False, node)
+        yield RealCluster(cluster, node, s3)
+    finally:
+        if api_client is not None:
+            api_client.close()  # type: ignore[no-untyped-call]
+        if s3 is not None:
+            s3.stop()
+        if node is not None:
+            node.stop()
+        plane.stop()

@@ -19,6 +19,10 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
+from cluster.helpers import install_crds
+
+__all__ = ["install_crds"]  # re-exported: the tests' one way to install the CRDs
+
 REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"
 EXAMPLES = REPO / "examples"
@@ -63,28 +67,6 @@ def api_requests(port: int) -> int:
     """How many API requests the operator has made through its client so far."""
     samples = scrape_metrics(port).get("headrace_kube_api_request_duration_seconds", [])
     return int(sum(s.value for s in samples if s.name.endswith("_count")))
-
-
-def install_crds(api_client: client.ApiClient) -> None:
-    """Create or replace the CRDs from crds/ and wait until they serve."""
-    api = client.ApiextensionsV1Api(api_client)
-    for path in sorted(CRDS.glob("*.yaml")):
-        crd = yaml.safe_load(path.read_text())
-        name = crd["metadata"]["name"]
-        try:
-            existing = api.read_custom_resource_definition(name)
-            crd["metadata"]["resourceVersion"] = existing.metadata.resource_version
-            api.replace_custom_resource_definition(name, crd)
-        except ApiException as error:
-            if error.status != 404:
-                raise
-            api.create_custom_resource_definition(crd)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            conditions = api.read_custom_resource_definition(name).status.conditions or []
-            if any(c.type == "Established" and c.status == "True" for c in conditions):
-                break
-            time.sleep(0.1)
 
 
 class OperatorProcess:
@@ -136,18 +118,31 @@ class OperatorProcess:
 
 
 class FlowRuns:
-    """Create and watch FlowRuns in one namespace."""
+    """Create and watch FlowRuns in one namespace.
 
-    def __init__(self, api_client: client.ApiClient, namespace: str) -> None:
+    By default flows run from this checkout (the process kubelet runs pods on this
+    machine); with `image`, from `/opt/flows` in that image, as on a real node.
+    """
+
+    def __init__(
+        self, api_client: client.ApiClient, namespace: str, image: str | None = None
+    ) -> None:
         self.api = client.CustomObjectsApi(api_client)
         self.core = client.CoreV1Api(api_client)
         self.namespace = namespace
+        self.image = image
+        self.flows_dir = "/opt/flows" if image else str(EXAMPLES / "flows")
 
     def manifests(self, name: str) -> list[dict[str, Any]]:
-        """The documents of examples/manifests/NAME.yaml, pointed at this checkout's flows."""
+        """The documents of examples/manifests/NAME.yaml, pointed at the flows to run."""
         text = (EXAMPLES / "manifests" / f"{name}.yaml").read_text()
-        text = text.replace("/opt/flows/", f"{EXAMPLES / 'flows'}/")
-        return [doc for doc in yaml.safe_load_all(text) if doc]
+        text = text.replace("/opt/flows/", f"{self.flows_dir}/")
+        docs = [doc for doc in yaml.safe_load_all(text) if doc]
+        for doc in docs:
+            flow = doc["spec"].get("flow") if doc["kind"] == "FlowRun" else doc["spec"]
+            if flow and self.image:
+                flow.update(self.flow_spec(flow["entrypoint"].rsplit("/", 1)[-1]))
+        return docs
 
     def manifest(self, name: str, **overrides: Any) -> dict[str, Any]:
         """The one FlowRun of an example manifest, with spec fields overridden."""
@@ -233,9 +228,15 @@ class FlowRuns:
         self.api.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, "flowruns", name)
 
     def flow_spec(self, entry: str) -> dict[str, Any]:
+        if self.image:
+            return {
+                "image": self.image,
+                "entrypoint": f"{self.flows_dir}/{entry}",
+                "pod": {"imagePullPolicy": "Never"},  # loaded into the node's containerd
+            }
         return {
             "image": "ghcr.io/headrace/examples:0.1.0",
-            "entrypoint": f"{EXAMPLES / 'flows'}/{entry}",
+            "entrypoint": f"{self.flows_dir}/{entry}",
         }
 
     def sleeper(self, name: str, seconds: float, **parameters: Any) -> dict[str, Any]:

@@ -1,0 +1,157 @@
+"""The operator on a real node: flows in real containers of the flow image, results in S3.
+
+The cluster here has no process kubelet: the default scheduler places every pod on the real
+node (kubelet, containerd, runc), whose pods reach the S3 server on the node's bridge. These
+are the faults only real containers show: a memory limit, an image that cannot be pulled, a
+pod deleted by hand, a flow that ignores SIGTERM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+from operator_harness import FlowRuns, OperatorProcess
+
+from cluster.fixtures import Cluster, RealCluster, create_namespace, delete_namespace
+from headrace.results import load_result
+
+pytestmark = pytest.mark.cluster
+
+
+@dataclass
+class Real:
+    cluster: Cluster
+    flowruns: FlowRuns
+    operator: OperatorProcess
+    node_name: str
+
+    def final(self, name: str, timeout: float = 120) -> dict[str, object]:
+        return self.flowruns.wait_final(name, timeout=timeout, operator=self.operator)
+
+
+@pytest.fixture
+def real(
+    real_cluster: RealCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Real]:
+    """A namespace with the storage's Secret, and the operator as the chart would set it up:
+    the engine is the image's `headrace`, results go to S3 with that Secret."""
+    cluster = real_cluster.cluster
+    namespace = create_namespace(cluster)
+    storage = real_cluster.storage_env()
+    secret = client.V1Secret(metadata=client.V1ObjectMeta(name="s3-creds"), string_data=storage)
+    cluster.core.create_namespaced_secret(namespace, secret)
+    prefix = real_cluster.s3.url(f"runs-{namespace}")
+    operator = OperatorProcess(
+        cluster.kubeconfig,
+        namespace,
+        tmp_path,
+        HEADRACE_ENGINE_COMMAND="headrace",
+        HEADRACE_DEFAULT_RESULT_STORAGE=prefix,
+        HEADRACE_DEFAULT_STORAGE_SECRET="s3-creds",
+        HEADRACE_READABLE_STORAGE=prefix,
+        HEADRACE_GRACE_SECONDS="3",
+        **storage,
+    ).start()
+    for key, value in storage.items():  # this test reads results as a user would
+        monkeypatch.setenv(key, value)
+    image = real_cluster.node.node_images.flows.ref
+    flowruns = FlowRuns(cluster.api_client, namespace, image=image)
+    try:
+        yield Real(cluster, flowruns, operator, real_cluster.node.name)
+    finally:
+        flowruns.delete_all()
+        operator.stop()
+        delete_namespace(cluster, namespace)
+
+
+def test_a_flowrun_runs_in_a_real_container_and_its_result_lands_in_s3(real: Real) -> None:
+    real.flowruns.create(real.flowruns.manifest("flowrun-hello"))
+    status = real.final("hello")
+    assert status["state"] == "Completed", status
+    assert str(status["resultLocation"]).startswith("s3://")
+    assert load_result(str(status["resultLocation"])) == {"greeting": "hello cluster", "total": 20}
+    assert status["progress"] == {"total": 5, "counts": {"Completed": 5}, "running": []}
+    (pod,) = real.flowruns.pods("hello")
+    assert pod.spec.node_name == real.node_name
+    terminated = pod.status.container_statuses[0].state.terminated
+    assert terminated.exit_code == 0 and '"state": "Completed"' in terminated.message
+    logs = real.cluster.core.read_namespaced_pod_log(pod.metadata.name, real.flowruns.namespace)
+    assert "hello, cluster" in logs
+
+
+def test_a_failing_flow_fails_with_its_message(real: Real) -> None:
+    spec = real.flowruns.flow_spec("cluster_flows.py:fails")
+    body = real.flowruns.manifest("flowrun-hello", flow=spec, parameters={"reason": "boom"})
+    real.flowruns.create(body, name="fails")
+    status = real.final("fails")
+    assert status["state"] == "Failed"
+    assert status["message"] == "ValueError: boom"
+
+
+def test_a_timeout_sends_sigterm_to_the_container_and_the_engine_records_it(real: Real) -> None:
+    real.flowruns.sleeper("slow", 600)
+    real.flowruns.patch_spec("slow", {"timeoutSeconds": 6})
+    status = real.final("slow")
+    assert status["state"] == "TimedOut"
+    assert status["attempts"][0]["exitCode"] == 143
+    assert status["attempts"][0]["message"] == "stopped after SIGTERM"
+
+
+def test_a_flow_that_ignores_sigterm_is_killed_after_its_grace_period(real: Real) -> None:
+    spec = real.flowruns.flow_spec("cluster_flows.py:stubborn")
+    spec["pod"]["terminationGracePeriodSeconds"] = 2
+    body = real.flowruns.manifest("flowrun-hello", flow=spec, parameters={}, timeoutSeconds=6)
+    real.flowruns.create(body, name="stubborn")
+    status = real.final("stubborn")
+    assert status["state"] == "TimedOut"
+    assert status["attempts"][0]["exitCode"] == 137
+    assert "by SIGKILL after its grace period" in status["attempts"][0]["message"]
+
+
+def test_a_flow_over_its_memory_limit_ends_crashed_oomkilled(real: Real) -> None:
+    spec = real.flowruns.flow_spec("cluster_flows.py:hog")
+    spec["pod"]["resources"] = {"limits": {"memory": "128Mi"}}
+    body = real.flowruns.manifest("flowrun-hello", flow=spec, parameters={"megabytes": 400})
+    real.flowruns.create(body, name="hog")
+    status = real.final("hog")
+    assert status["state"] == "Crashed"
+    assert "OOMKilled" in status["message"]
+
+
+def test_an_image_that_cannot_be_pulled_ends_the_run_with_the_reason(real: Real) -> None:
+    spec = real.flowruns.flow_spec("cluster_flows.py:hello")
+    spec["image"] = "127.0.0.1:9/headrace/missing:1"  # nothing listens there
+    spec["pod"]["imagePullPolicy"] = "IfNotPresent"
+    real.flowruns.create(real.flowruns.manifest("flowrun-hello", flow=spec), name="no-image")
+    status = real.final("no-image", timeout=90)
+    assert status["state"] == "Crashed"
+    assert "ErrImagePull" in status["message"] or "ImagePullBackOff" in status["message"]
+    assert not real.flowruns.pods("no-image") or all(
+        p.metadata.deletion_timestamp is None for p in real.flowruns.pods("no-image")
+    )
+
+
+def test_a_pod_deleted_by_hand_ends_the_run_crashed(real: Real) -> None:
+    real.flowruns.sleeper("deleted", 600)
+    real.flowruns.wait_running("deleted", real.operator)
+    (pod,) = real.flowruns.pods("deleted")
+    real.cluster.core.delete_namespaced_pod(pod.metadata.name, real.flowruns.namespace)
+    status = real.final("deleted")
+    assert status["state"] == "Crashed"
+    # SIGTERM from the deletion; SIGKILL too if the engine's goodbye outlasts the grace period
+    assert "the engine process was killed (signal" in status["message"], status["message"]
+
+
+def test_a_deployment_runs_on_the_real_node(real: Real) -> None:
+    real.flowruns.deployment("etl", entry="cluster_flows.py:hello", parameters={"n": 2})
+    real.flowruns.run_of("etl", "etl-now", parameters={"name": "deployment"})
+    status = real.final("etl-now")
+    assert status["state"] == "Completed", status
+    assert load_result(str(status["resultLocation"])) == {
+        "greeting": "hello deployment",
+        "total": 2,
+    }
