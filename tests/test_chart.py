@@ -61,14 +61,29 @@ def test_default_install_is_clusterwide_with_a_rightless_flow_account(home: Path
     kinds = sorted(doc["kind"] for doc in docs)
     assert kinds == [
         "ClusterRole",
+        "ClusterRole",
+        "ClusterRole",
         "ClusterRoleBinding",
         "Deployment",
+        "Role",
+        "RoleBinding",
         "Service",
         "ServiceAccount",
         "ServiceAccount",
         "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding",
     ]
+    users = {r["metadata"]["name"]: r for r in of_kind(docs, "ClusterRole")}
+    assert (
+        users["headrace-edit"]["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"]
+        == "true"
+    )
+    assert (
+        users["headrace-view"]["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"]
+        == "true"
+    )
+    (lease_role,) = of_kind(docs, "Role")  # leader election: its one Lease, nothing more
+    assert [r["resources"] for r in lease_role["rules"]] == [["leases"], ["leases"]]
     (binding,) = of_kind(docs, "ClusterRoleBinding")
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "headrace", "namespace": "headrace-system"}
@@ -81,8 +96,18 @@ def test_default_install_is_clusterwide_with_a_rightless_flow_account(home: Path
     assert env_of(docs)["HEADRACE_FLOW_SERVICE_ACCOUNT"] == FLOW_SA
 
 
+def operator_rbac(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """The operator's own roles of `kind`: not the users' roles, not the leader's Lease."""
+    return [
+        doc
+        for doc in of_kind(docs, kind)
+        if doc["metadata"]["name"] not in {"headrace-view", "headrace-edit"}
+        and not doc["metadata"]["name"].endswith("-leader")
+    ]
+
+
 def test_rbac_grants_only_what_the_operator_calls(home: Path) -> None:
-    (role,) = of_kind(render(home), "ClusterRole")
+    (role,) = operator_rbac(render(home), "ClusterRole")
     granted = {
         (group, resource): sorted(rule["verbs"])
         for rule in role["rules"]
@@ -106,7 +131,11 @@ def test_operator_deployment_runs_one_safe_replica_with_probes_and_metrics(home:
     docs = render(home)
     (deployment,) = of_kind(docs, "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    # Leader election (on by default) lets a new pod wait for the Lease the old one lets go.
+    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "RollingUpdate"}
+    assert env_of(docs)["HEADRACE_LEADER_ELECTION_NAMESPACE"] == "headrace-system"
+    (single,) = of_kind(render(home, "leaderElection.enabled=false"), "Deployment")
+    assert single["spec"]["strategy"] == {"type": "Recreate"}
     pod = spec["template"]["spec"]
     assert pod["serviceAccountName"] == "headrace"
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -152,7 +181,7 @@ def test_settings_reach_the_operator_as_environment(home: Path) -> None:
 def test_watch_namespaces_gives_roles_there_and_nothing_clusterwide(home: Path) -> None:
     docs = render(home, "watchNamespaces={team-a,team-b}")
     # Cluster-wide, only what kopf's observers read: namespace names and CRDs.
-    (discovery,) = of_kind(docs, "ClusterRole")
+    (discovery,) = operator_rbac(docs, "ClusterRole")
     assert discovery["rules"] == [
         {
             "apiGroups": ["apiextensions.k8s.io"],
@@ -164,12 +193,12 @@ def test_watch_namespaces_gives_roles_there_and_nothing_clusterwide(home: Path) 
     (binding,) = of_kind(docs, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == discovery["metadata"]["name"]
     strict = render(home, "watchNamespaces={team-a,team-b}", "rbac.discovery=false")
-    assert not of_kind(strict, "ClusterRole") and not of_kind(strict, "ClusterRoleBinding")
-    roles = {r["metadata"]["namespace"]: r for r in of_kind(docs, "Role")}
+    assert not operator_rbac(strict, "ClusterRole") and not of_kind(strict, "ClusterRoleBinding")
+    roles = {r["metadata"]["namespace"]: r for r in operator_rbac(docs, "Role")}
     assert sorted(roles) == ["team-a", "team-b"]
-    (clusterwide,) = of_kind(render(home), "ClusterRole")
+    (clusterwide,) = operator_rbac(render(home), "ClusterRole")
     assert roles["team-a"]["rules"] == clusterwide["rules"][:-1]  # all but kopf's observer
-    bindings = of_kind(docs, "RoleBinding")
+    bindings = operator_rbac(docs, "RoleBinding")
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     assert all(b["subjects"][0]["namespace"] == "headrace-system" for b in bindings)
     args = container(docs)["args"]
@@ -202,7 +231,8 @@ def test_service_monitor_scrapes_the_metrics_service(home: Path) -> None:
 @pytest.mark.parametrize(
     ("value", "complaint"),
     [
-        ("replicas=2", "maximum"),
+        ("leaderElection.enabled=false,replicas=2", "two operators would act at once"),
+        ("replicas=-1", "minimum"),
         ("watchNamespaces={Not_A_Namespace}", "does not match pattern"),
         ("image.pullPolicy=Sometimes", "image/pullPolicy"),
         ("metricz.enabled=true", "additional properties 'metricz' not allowed"),

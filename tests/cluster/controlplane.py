@@ -50,6 +50,8 @@ KCM_CONTROLLERS = (
     "deployment-controller",
     # Type-checks ValidatingAdmissionPolicies into their status (the chart ships one).
     "validatingadmissionpolicy-status-controller",
+    # Folds the chart's headrace-view/-edit into the built-in view, edit and admin roles.
+    "clusterrole-aggregation-controller",
 )
 TESTS_DIR = Path(__file__).resolve().parent.parent
 

@@ -25,11 +25,11 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from operator_harness import FlowRuns, free_port, scrape_metrics
+from operator_harness import FlowRuns, free_port, poll, scrape_metrics
 
 from cluster.fixtures import Cluster
 from cluster.helpers import wait_for
-from shipping import CHART, commands, fenced_blocks, helm, readme_section
+from shipping import CHART, commands, fenced_blocks, helm, readme_section, render
 from test_argocd_health import argo_health
 
 pytestmark = pytest.mark.cluster
@@ -314,3 +314,42 @@ def test_watch_namespaces_confines_the_operator_and_flow_pods_get_no_api_rights(
     finally:
         helm("uninstall", release, "--namespace", namespace, home=home,
              kubeconfig=cluster.kubeconfig, check=False)  # fmt: skip
+
+
+def test_users_with_kubernetes_edit_or_view_can_use_headrace(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """The chart's headrace-edit/-view fold into the built-in edit and view roles."""
+    docs = render(tmp_path / "helm", "rbac.userRoles=true")
+    roles = [d for d in docs if d["metadata"]["name"] in {"headrace-view", "headrace-edit"}]
+    rbac = client.RbacAuthorizationV1Api(cluster.api_client)
+    for role in roles:
+        rbac.create_cluster_role(role)
+    try:
+        for user, builtin in (("carol", "edit"), ("dave", "view")):
+            rbac.create_namespaced_role_binding(
+                namespace,
+                {
+                    "metadata": {"name": user},
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "ClusterRole",
+                        "name": builtin,
+                    },
+                    "subjects": [{"kind": "User", "name": user}],
+                },
+            )
+        poll(
+            lambda: access(cluster, "carol", "create", "headrace.dev/flowruns", namespace),
+            30,
+            "edit to include creating FlowRuns (the aggregation controller)",
+        )
+        assert access(cluster, "carol", "delete", "headrace.dev/deployments", namespace)
+        assert access(cluster, "dave", "list", "headrace.dev/flowruns", namespace)
+        assert not access(cluster, "dave", "create", "headrace.dev/flowruns", namespace)
+        # Neither may pick images, ServiceAccounts or Secrets for flows: that stays an admin's.
+        assert not access(cluster, "carol", "use", "headrace.dev/images", namespace)
+    finally:
+        for role in roles:
+            with contextlib.suppress(ApiException):
+                rbac.delete_cluster_role(role["metadata"]["name"])

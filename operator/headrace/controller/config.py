@@ -56,6 +56,14 @@ class OperatorConfig:
         default_factory=lambda: float(os.environ.get("HEADRACE_STORAGE_READ_TIMEOUT", "5"))
     )
 
+    # Leader election: the namespace of the Lease (empty: off, one replica), and its name.
+    leader_election_namespace: str = field(
+        default_factory=lambda: os.environ.get("HEADRACE_LEADER_ELECTION_NAMESPACE", "")
+    )
+    leader_election_lease: str = field(
+        default_factory=lambda: os.environ.get("HEADRACE_LEADER_ELECTION_LEASE", "headrace")
+    )
+
     @property
     def readable_prefixes(self) -> tuple[str, ...]:
         return self.readable_storage or (self.default_result_storage,)

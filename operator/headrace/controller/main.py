@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import http.server
 import logging
 import os
 import sys
 import threading
+import urllib.parse
+
+from headrace.controller.leader import LeaderElection, identity
 
 # The API server accepts objects nested thousands of levels deep (parameters are free-form
 # JSON). Parsing, copying and serialising them recurses once per level, in kopf and the
@@ -51,10 +56,88 @@ def run_operator(
 
         metrics.serve(port)
         log.info("serving metrics on port %d", port)
-    kopf.run(
-        standalone=True,
-        clusterwide=not namespaces,
-        namespaces=namespaces,
-        liveness_endpoint=liveness,
+    # Build the reconciler (importing the kubernetes client's API modules takes seconds)
+    # before waiting to lead: a replica in waiting is then ready to act the moment it leads.
+    handlers.reconciler()
+    leading, election = _elect(liveness)
+    if not leading:
+        return 0
+    lost = threading.Event()
+
+    async def operate() -> None:
+        # An asyncio flag of this loop: kopf waits for a threading.Event on an executor
+        # thread, which would hold up the exit after a SIGTERM.
+        stop = asyncio.Event()
+        if election is not None:
+            loop = asyncio.get_running_loop()
+
+            def on_lost() -> None:
+                lost.set()
+                loop.call_soon_threadsafe(stop.set)
+
+            election.keep_leading(lost=on_lost)
+            handlers.on_stop.append(election.release)
+        await kopf.operator(
+            standalone=True,
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            liveness_endpoint=liveness,
+            stop_flag=stop,
+        )
+
+    try:
+        asyncio.run(operate())
+    except asyncio.CancelledError:
+        pass
+    finally:
+        if election is not None:
+            election.release()
+    return 1 if lost.is_set() else 0
+
+
+def _elect(liveness: str | None) -> tuple[bool, LeaderElection | None]:
+    """With leader election on, wait to hold the Lease (answering liveness meanwhile).
+
+    Whether to go on, and the election (None when it is off: a single replica).
+    """
+    from kubernetes import client
+
+    from headrace.controller.config import load
+
+    settings = load()
+    if not settings.leader_election_namespace:
+        return True, None
+    election = LeaderElection(
+        client.CoordinationV1Api(),
+        settings.leader_election_namespace,
+        settings.leader_election_lease,
+        identity(),
     )
-    return 0
+    probe = _serve_liveness(liveness)
+    try:
+        return election.wait_until_leader(), election
+    finally:
+        if probe is not None:
+            probe.shutdown()
+            probe.server_close()
+
+
+def _serve_liveness(url: str | None) -> http.server.HTTPServer | None:
+    """Answer the liveness probe while waiting: a replica in waiting is healthy."""
+    if not url:
+        return None
+    parts = urllib.parse.urlsplit(url)
+
+    class Healthy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"waiting for the leader Lease\n")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer((parts.hostname or "", parts.port or 80), Healthy)
+    server.allow_reuse_address = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
