@@ -369,7 +369,23 @@ class Kwok:
         from cluster.kubeconfig import client_from_kubeconfig
 
         config = self.workdir / "kwok.yaml"
-        config.write_text(yaml.safe_dump_all(stages(self.run_ms), sort_keys=False))
+        settings = {
+            "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+            "kind": "KwokConfiguration",
+            # Stage patches in parallel (default 4): a thousand pods at once should wait on
+            # the API server, not on kwok's workers.
+            # A configuration file is not defaulted field by field: give kwok's defaults too.
+            "options": {
+                "podPlayStageParallelism": 16,
+                "nodePlayStageParallelism": 4,
+                "nodeLeaseParallelism": 4,
+                "podsOnNodeSyncParallelism": 1,
+                "enablePodsOnNodeSyncListPager": True,
+                "enablePodsOnNodeSyncStreamWatch": False,
+            },
+        }
+        documents = [settings, *stages(self.run_ms)]
+        config.write_text(yaml.safe_dump_all(documents, sort_keys=False))
         step = time.monotonic()
         proc = procs.spawn(
             "kwok",
