@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -37,6 +38,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +90,7 @@ def wait(predicate: Callable[[], bool], timeout: float, what: str, interval: flo
 class Watcher:
     """Follows one collection's watch in a thread, calling ``on_event(type, object, now)``."""
 
-    def __init__(self, api: RawApi, path: str, on_event: Callable[[str, Any, float], None]):
+    def __init__(self, api: RawApi, path: str, on_event: Callable[[str, Any, float], None]) -> None:
         self.api, self.path, self.on_event = api, path, on_event
         self.ready = threading.Event()
         self.stopped = threading.Event()
@@ -339,7 +341,7 @@ def baseline(raw: RawApi, cluster: Cluster, runs: int, timeout: float) -> dict[s
     watcher.ready.wait(30)
     log(f"floor: creating {runs} pods directly")
     started = time.time()
-    apply_all(((b["metadata"]["name"], lambda b=b: raw.post(path, b)) for b in bodies), timeline)
+    apply_all(((b["metadata"]["name"], partial(raw.post, path, b)) for b in bodies), timeline)
     applied = time.time()
     wait(lambda: len(timeline.done) >= runs, timeout, f"{runs} pods to finish", 0.2)
     watcher.stop()
@@ -393,7 +395,7 @@ def throughput(
     names = [f"run-{index:05d}" for index in range(runs)]
     log(f"operator: applying {runs} FlowRuns at once")
     started = time.time()
-    apply_all(((n, lambda n=n: raw.post(path, flowrun(n))) for n in names), timeline)
+    apply_all(((n, partial(raw.post, path, flowrun(n))) for n in names), timeline)
     applied = time.time()
     log(f"applied in {applied - started:.1f}s; waiting for them to end")
     peak_rss = 0
@@ -593,7 +595,9 @@ def report(
         print(
             f"restart over {rss['stored']:,} stored runs: quiet after "
             f"{rss['settle_seconds']:.1f}s, RSS {rss['rss_mb']:.0f} MB "
-            f"(peak {rss['hwm_mb']:.0f} MB); its requests:"
+            f"(peak {rss['hwm_mb']:.0f} MB). Stored: {rss['stored'] - rss['written']:,} runs that "
+            f"ran (with their pods) and {rss['written']:,} written Completed through the status "
+            "subresource (no pods). Its requests:"
         )
         for (agent, verb, resource), count in sorted(rss["audit"].items(), key=lambda kv: -kv[1]):
             print(f"  {count:6d}  {agent:<18} {verb:<8} {resource}")
@@ -662,8 +666,9 @@ def main() -> int:
         rss = None
         if args.stored:
             template = raw.get(f"{flowruns_path(RUNS_NS)}/run-00000")["status"]
-            store(raw, args.stored, template)
+            written = store(raw, args.stored, template)
             rss = restart_rss(raw, kubeconfig, workdir, audit, args.timeout)
+            rss["written"] = written
         report(args, floor, run, rss)
         return 0
     except (TimeoutError, RuntimeError) as error:
@@ -682,8 +687,6 @@ def main() -> int:
         if args.keep:
             log(f"kept {workdir} and {plane.workdir}")
         else:
-            import shutil
-
             shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -483,8 +484,6 @@ class Kwok:
         self.processes.clear()
         workdir = getattr(self, "workdir", None)
         if workdir is not None and not self.keep_workdir:
-            import shutil
-
             shutil.rmtree(workdir, ignore_errors=True)
 
     def __enter__(self) -> Kwok:
