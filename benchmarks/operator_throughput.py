@@ -268,7 +268,7 @@ class Audit:
         return self.path.stat().st_size if self.path.exists() else 0
 
     def requests(self, start: int, end: int | None = None) -> collections.Counter[tuple[str, ...]]:
-        """Distinct requests between two marks, by (agent, verb, resource)."""
+        """Distinct requests between two marks, by (agent, verb, resource, HTTP code)."""
         seen: set[str] = set()
         counts: collections.Counter[tuple[str, ...]] = collections.Counter()
         with self.path.open("rb") as handle:
@@ -285,7 +285,8 @@ class Audit:
                 resource = ref.get("resource", "?") + (
                     f"/{ref['subresource']}" if ref.get("subresource") else ""
                 )
-                counts[(agent, event["verb"], resource)] += 1
+                code = str((event.get("responseStatus") or {}).get("code", "?"))
+                counts[(agent, event["verb"], resource, code)] += 1
         return counts
 
 
@@ -490,7 +491,7 @@ def restart_rss(
 
 def by_agent(counts: collections.Counter[tuple[str, ...]]) -> dict[str, int]:
     agents: collections.Counter[str] = collections.Counter()
-    for (agent, _verb, _resource), count in counts.items():
+    for (agent, *_), count in counts.items():
         agents[agent] += count
     return dict(agents)
 
@@ -589,8 +590,8 @@ def report(
     for labels, count in sorted(run["api"].items(), key=lambda kv: -kv[1]):
         print(f"  {count / n:6.2f}  {labels}")
     print("operator identity's requests per FlowRun (audit log, by user agent):")
-    for (agent, verb, resource), count in sorted(audited.items(), key=lambda kv: -kv[1]):
-        print(f"  {count / n:6.2f}  {agent:<18} {verb:<8} {resource}")
+    for (agent, verb, resource, code), count in sorted(audited.items(), key=lambda kv: -kv[1]):
+        print(f"  {count / n:6.2f}  {agent:<18} {verb:<8} {resource:<22} {code}")
     if rss:
         print(
             f"restart over {rss['stored']:,} stored runs: quiet after "
@@ -599,8 +600,10 @@ def report(
             f"ran (with their pods) and {rss['written']:,} written Completed through the status "
             "subresource (no pods). Its requests:"
         )
-        for (agent, verb, resource), count in sorted(rss["audit"].items(), key=lambda kv: -kv[1]):
-            print(f"  {count:6d}  {agent:<18} {verb:<8} {resource}")
+        for (agent, verb, resource, code), count in sorted(
+            rss["audit"].items(), key=lambda kv: -kv[1]
+        ):
+            print(f"  {count:6d}  {agent:<18} {verb:<8} {resource:<22} {code}")
 
 
 def main() -> int:
