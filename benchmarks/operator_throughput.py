@@ -50,7 +50,7 @@ from kubernetes.client.exceptions import ApiException  # noqa: E402
 from operator_harness import EXAMPLES, FINAL, GROUP, VERSION, install_crds  # noqa: E402
 
 from cluster import procs  # noqa: E402
-from cluster.controlplane import ControlPlane, free_port  # noqa: E402
+from cluster.controlplane import ControlPlane, _prune_stale_workdirs, free_port  # noqa: E402
 from cluster.fixtures import Cluster, create_namespace  # noqa: E402
 from cluster.kubeconfig import client_from_kubeconfig  # noqa: E402
 from cluster.kwok import Kwok, kwok_version  # noqa: E402
@@ -615,7 +615,9 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directories")
     args = parser.parse_args()
 
+    _prune_stale_workdirs(Path(tempfile.gettempdir()), "headrace-bench-tp-")
     workdir = Path(tempfile.mkdtemp(prefix="headrace-bench-tp-"))
+    (workdir / "owner.pid").write_text(str(os.getpid()))
     audit = Audit(workdir / "audit.log")
     (workdir / "audit-policy.yaml").write_text(AUDIT_POLICY)
     plane = ControlPlane(

@@ -38,6 +38,7 @@ if __name__ == "__main__" and not __package__:  # run as a script: make `cluster
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cluster import build, procs
+from cluster.controlplane import _prune_stale_workdirs
 
 MODULE_DIR = Path(__file__).resolve().parent / "kwok"
 HASHED_INPUTS = ("go.mod", "go.sum", "tools.go")
@@ -51,6 +52,7 @@ NODE_ANNOTATION = "kwok.x-k8s.io/node"
 NODE_ANNOTATION_VALUE = "fake"
 NODE_LABEL = "type"
 NODE_LABEL_VALUE = "kwok"
+WORKDIR_PREFIX = "headrace-kwok-"
 
 
 class KwokError(RuntimeError):
@@ -355,7 +357,9 @@ class Kwok:
         except Exception as exc:
             raise KwokError(f"building kwok/kube-scheduler failed: {exc}") from exc
         self.timings["build_check"] = time.monotonic() - started
-        self.workdir = Path(tempfile.mkdtemp(prefix="headrace-kwok-"))
+        _prune_stale_workdirs(Path(tempfile.gettempdir()), WORKDIR_PREFIX)
+        self.workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+        (self.workdir / "owner.pid").write_text(str(os.getpid()))
         try:
             self._start(kwok, scheduler)
         except BaseException:
