@@ -19,7 +19,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "controller")]
 
-from kubernetes.client.exceptions import ApiException  # noqa: E402
 from operator_harness import FlowRuns, OperatorProcess, install_crds  # noqa: E402
 
 from cluster.controlplane import ControlPlane  # noqa: E402
@@ -28,14 +27,12 @@ from headrace.controller.kube import parse_time  # noqa: E402
 
 
 def pod_created_at(flowruns: FlowRuns, name: str, timeout: float = 60) -> float:
+    """When a pod of run ``name`` is first seen. Pods are named ``<run>-<uid prefix>-<attempt>``
+    (podspec.pod_name), so look for the run's label rather than guess the name."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            flowruns.core.read_namespaced_pod(f"{name}-1", flowruns.namespace)
+        if flowruns.pods(name):
             return time.perf_counter()
-        except ApiException as error:
-            if error.status != 404:
-                raise
         time.sleep(0.01)
     raise TimeoutError(f"no pod for {name}")
 

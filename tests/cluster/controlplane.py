@@ -101,6 +101,8 @@ class ControlPlane:
         default_factory=lambda: _env_flag("HEADRACE_CLUSTER_KCM", True)
     )
     with_kubelet: bool = True
+    # Extra kube-apiserver flags (e.g. an audit policy for a benchmark that counts requests).
+    apiserver_flags: list[str] = field(default_factory=list)
     keep_workdir: bool = field(default_factory=lambda: _env_flag("HEADRACE_CLUSTER_KEEP", False))
     workdir: Path = field(init=False)
     kubeconfig_path: Path = field(init=False)
@@ -251,6 +253,7 @@ class ControlPlane:
                 "--enable-priority-and-fairness=false",
                 "--profiling=false",
                 "--v=1",
+                *self.apiserver_flags,
             ],
         )
         context = ssl.create_default_context(cafile=str(self.cert_paths.ca_cert))
