@@ -81,11 +81,14 @@ def test_missed_runs_past_the_starting_deadline_are_skipped(
         suspend=True,
         parameters={"n": 1},
     )
+
+    def suspended() -> bool:
+        conditions = flowruns.deployment_status("ticker").get("conditions") or []
+        return any(c["reason"] == "Suspended" for c in conditions)
+
+    flowruns.wait_deployment("ticker", lambda _: suspended(), operator_process)
     time.sleep(3)
     assert flowruns.names() == []  # suspended: nothing runs
-    assert (
-        next(c for c in flowruns.deployment_status("ticker")["conditions"])["reason"] == "Suspended"
-    )
     flowruns.patch_deployment("ticker", {"suspend": False})
     poll(lambda: flowruns.names(), 20, "a run after resuming", operator_process)
     events = flowruns.core.list_namespaced_event(

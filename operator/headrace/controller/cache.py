@@ -27,16 +27,31 @@ def _version(obj: dict[str, Any]) -> int | None:
         return None
 
 
-class Store:
-    """Objects of one kind by namespace and name; safe to use from any thread."""
+def lean(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object without `metadata.managedFields`, which no decision reads and which can be
+    as big as the rest of the object."""
+    meta = obj.get("metadata") or {}
+    if "managedFields" not in meta:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
 
-    def __init__(self) -> None:
+
+class Store:
+    """Objects of one kind by namespace and name; safe to use from any thread.
+
+    `shrink` turns an object into what is worth keeping of it (an ended FlowRun needs its
+    name, owner, state and times, not its parameters): 10,000 stored runs stay small.
+    """
+
+    def __init__(self, shrink: Callable[[dict[str, Any]], dict[str, Any]] = lean) -> None:
+        self._shrink = shrink
         self._lock = threading.Lock()
         self._objects: dict[Key, dict[str, Any]] = {}
         self._gone: dict[Key, dict[str, Any]] = {}
 
     def put(self, obj: dict[str, Any]) -> bool:
         """Keep `obj` unless a newer copy is known; whether it was kept."""
+        obj = self._shrink(obj)
         key = key_of(obj)
         with self._lock:
             known = self._objects.get(key)

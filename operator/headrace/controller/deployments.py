@@ -49,6 +49,10 @@ class DeploymentReconciler:
     def reconcile(self, namespace: str, name: str) -> float | None:
         """One pass; seconds until the next look (the next schedule time or a refresh)."""
         deployment = self.kube.deployments.get(namespace, name)
+        if deployment is None:  # its daemon may start before its watch event is stored
+            deployment = self.kube.get_custom("deployments", namespace, name)
+            if deployment is not None:
+                self.kube.deployments.put(deployment)
         if deployment is None or deployment["metadata"].get("deletionTimestamp"):
             return None
         spec = deployment["spec"]

@@ -6,15 +6,15 @@ import datetime
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from headrace.controller import metrics
-from headrace.controller.cache import Store
-from headrace.crd.models import GROUP, VERSION
+from headrace.controller.cache import Store, lean
+from headrace.crd.models import FINAL_STATES, GROUP, VERSION
 
 logger = logging.getLogger("headrace.operator")
 
@@ -46,6 +46,23 @@ def iso(timestamp: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def ended_run_essentials(run: dict[str, Any]) -> dict[str, Any]:
+    """An ended FlowRun as the operator still needs it: who it is, whose it is, how and when it
+    ended (for history limits and counts). Its spec and the rest of its status are not read
+    again."""
+    run = lean(run)
+    status = run.get("status") or {}
+    if status.get("state") not in FINAL_STATES:
+        return run
+    spec = run.get("spec") or {}
+    kept = {"state", "completionTime", "startTime", "deployment"}
+    return {
+        **run,
+        "spec": {"deploymentRef": spec["deploymentRef"]} if spec.get("deploymentRef") else {},
+        "status": {key: value for key, value in status.items() if key in kept},
+    }
+
+
 class Conflict(Exception):
     """A write was based on an older copy than the API server's; the cache now has the new one."""
 
@@ -63,7 +80,7 @@ class Kube:
         self.core = client.CoreV1Api(self.api_client)
         self.custom = client.CustomObjectsApi(self.api_client)
         self._in_flight = threading.BoundedSemaphore(max_in_flight)
-        self.flowruns = Store()
+        self.flowruns = Store(shrink=ended_run_essentials)
         self.deployments = Store()
         self.pods = Store()
 
@@ -89,28 +106,56 @@ class Kube:
 
     def prime(self, namespaces: list[str], pod_label: str) -> None:
         """Fill the stores with one list of each kind (per namespace) before the watches
-        start, as an informer does: no decision is ever made on a half-filled cache."""
+        start, as an informer does: no decision is ever made on a half-filled cache. Lists
+        come in pages, so 10,000 stored runs never sit in memory twice over."""
         scopes: list[str | None] = list(namespaces) or [None]
         for namespace in scopes:
             for plural in ("flowruns", "deployments"):
-                if namespace is None:
-                    listed = self._call(
-                        self.custom.list_cluster_custom_object, GROUP, VERSION, plural
-                    )
-                else:
-                    listed = self._call(
-                        self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural
-                    )
-                for item in listed.get("items") or []:
+                for item in self._pages(self._list_custom(plural, namespace)):
                     self.store(plural).put(item)
+            for pod in self._pages(self._list_pods(namespace, pod_label)):
+                self.pods.put(pod)
+
+    def _list_custom(self, plural: str, namespace: str | None) -> Callable[..., Any]:
+        def page(**kwargs: Any) -> dict[str, Any]:
             if namespace is None:
-                pods = self._call(self.core.list_pod_for_all_namespaces, label_selector=pod_label)
-            else:
-                pods = self._call(
-                    self.core.list_namespaced_pod, namespace, label_selector=pod_label
+                return self._call(  # type: ignore[no-any-return]
+                    self.custom.list_cluster_custom_object, GROUP, VERSION, plural, **kwargs
                 )
-            for pod in pods.items:
-                self.pods.put(self._dict(pod))
+            return self._call(  # type: ignore[no-any-return]
+                self.custom.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                **kwargs,
+            )
+
+        return page
+
+    def _list_pods(self, namespace: str | None, label: str) -> Callable[..., Any]:
+        def page(**kwargs: Any) -> dict[str, Any]:
+            if namespace is None:
+                listed = self._call(
+                    self.core.list_pod_for_all_namespaces, label_selector=label, **kwargs
+                )
+            else:
+                listed = self._call(
+                    self.core.list_namespaced_pod, namespace, label_selector=label, **kwargs
+                )
+            return self._dict(listed)
+
+        return page
+
+    @staticmethod
+    def _pages(list_page: Callable[..., dict[str, Any]], size: int = 500) -> Iterator[Any]:
+        token: str | None = None
+        while True:
+            listed = list_page(limit=size, _continue=token) if token else list_page(limit=size)
+            yield from listed.get("items") or []
+            token = (listed.get("metadata") or {}).get("continue")
+            if not token:
+                return
 
     def store(self, plural: str) -> Store:
         return self.flowruns if plural == "flowruns" else self.deployments
