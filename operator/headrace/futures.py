@@ -46,19 +46,35 @@ class HeadraceFuture(Generic[R]):
     def done(self) -> bool:
         return self._done
 
+    @property
+    def asynchronous(self) -> bool:
+        """Whether `wait()`/`result()` return coroutines: as in Prefect 2, only for an async
+        task's future read in its async flow's event loop; a sync task's future always blocks."""
+        task = self.task_run.task
+        return (
+            task is not None
+            and task.isasync
+            and self.task_run.flow_run.is_async
+            and asyncio._get_running_loop() is not None
+        )
+
     def wait(self, timeout: float | None = None) -> Any:
         """Block until final and return the state (`None` on timeout).
 
-        Inside a running event loop this returns a coroutine instead, as in Prefect 2.
+        For an async task in an async flow this returns a coroutine instead, as in Prefect 2.
         """
-        if asyncio._get_running_loop() is not None:
+        if self.asynchronous:
             return self._wait_async(timeout)
         return self._wait_sync(timeout)
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
         """The task's return value; raises its error if it did not complete."""
-        if asyncio._get_running_loop() is not None:
+        if self.asynchronous:
             return self._result_async(timeout, raise_on_failure)
+        return self.result_sync(timeout, raise_on_failure)
+
+    def result_sync(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
+        """`result()` that blocks even in an event loop (the engine's own reads)."""
         state = self._wait_sync(timeout)
         if state is None:
             raise TimeoutError(f"task run {self.task_run.name!r} did not finish in {timeout}s")

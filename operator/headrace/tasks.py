@@ -207,10 +207,13 @@ class Task(Generic[P, R]):
         wait_for = kwargs.pop("wait_for", None)
         flow_run = _require_flow_run(self, "map")
         parameters = self.signature.bind(args, kwargs)
-        if asyncio._get_running_loop() is not None and any(
-            isinstance(value, HeadraceFuture) for value in parameters.values()
+        if (
+            self.isasync
+            and flow_run.is_async
+            and asyncio._get_running_loop() is not None
+            and any(isinstance(value, HeadraceFuture) for value in parameters.values())
         ):
-            # In an event loop `future.result()` is a coroutine: await the futures first.
+            # `map` hands back a coroutine here anyway: await upstream futures, not block.
             return self._map_after_futures(flow_run, parameters, wait_for, return_state)
         return self._map_bound(flow_run, parameters, wait_for, return_state)
 
@@ -219,7 +222,8 @@ class Task(Generic[P, R]):
     ) -> Any:
         for name, value in parameters.items():
             if isinstance(value, HeadraceFuture):
-                parameters[name] = await value.result()
+                await value._wait_async(None)
+                parameters[name] = value.result_sync()
         handed_back = self._map_bound(flow_run, parameters, wait_for, return_state)
         return await handed_back if inspect.isawaitable(handed_back) else handed_back
 
@@ -232,7 +236,7 @@ class Task(Generic[P, R]):
         static: dict[str, Any] = {}
         for name, value in parameters.items():
             if isinstance(value, HeadraceFuture):
-                value = value.result()  # map over what an upstream run returned
+                value = value.result_sync()  # map over what an upstream run returned
             if isinstance(value, unmapped):
                 static[name] = value.value
             elif isinstance(value, _STATIC_ITERABLES) or not isinstance(value, Iterable):

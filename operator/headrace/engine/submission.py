@@ -27,8 +27,10 @@ if TYPE_CHECKING:
     from headrace.tasks import Task
 
 
-def _in_flow_loop(flow_run: FlowRun) -> bool:
-    return flow_run.is_async and asyncio._get_running_loop() is not None
+def _awaited(task: Task[Any, Any], flow_run: FlowRun) -> bool:
+    """Whether a call hands back a coroutine: as in Prefect 2, only an async task called in
+    its async flow's event loop. A sync task blocks and returns its value wherever it is."""
+    return task.isasync and flow_run.is_async and asyncio._get_running_loop() is not None
 
 
 def _wait_for_futures(wait_for: Any) -> list[HeadraceFuture[Any]]:
@@ -117,9 +119,12 @@ def call_task(
     return_state: bool,
 ) -> Any:
     task_run = _new_task_run(task, flow_run, parameters, _wait_for_futures(wait_for))
-    if _in_flow_loop(flow_run):
+    if _awaited(task, flow_run):
         return _call_in_loop(task_run, return_state)
-    if task.isasync:
+    if task.isasync or asyncio._get_running_loop() is not None:
+        # An async task outside its loop runs on the engine's; a sync task called in an event
+        # loop runs on a worker thread (code that starts its own loop still works) while the
+        # caller blocks, as a sync call does in Prefect 2.
         future = _with_future(task_run)
         get_engine().submit(task_run)
         state = future._wait_sync(None)
@@ -129,16 +134,7 @@ def call_task(
 
 
 async def _call_in_loop(task_run: TaskRun, return_state: bool) -> Any:
-    assert task_run.task is not None
-    if task_run.task.isasync:
-        state = await run_inline_async(task_run)
-    else:
-        future = _with_future(task_run)  # keep the flow's loop free: run on a worker
-        get_engine().submit(task_run)
-        waited = await future._wait_async(None)
-        assert waited is not None
-        state = waited
-    return _outcome(state, return_state)
+    return _outcome(await run_inline_async(task_run), return_state)
 
 
 def _start(task_run: TaskRun) -> HeadraceFuture[Any]:
@@ -155,10 +151,14 @@ def _start(task_run: TaskRun) -> HeadraceFuture[Any]:
 
 
 def _handed_back(
-    flow_run: FlowRun, value: Any, futures: list[HeadraceFuture[Any]], return_state: bool
+    task: Task[Any, Any],
+    flow_run: FlowRun,
+    value: Any,
+    futures: list[HeadraceFuture[Any]],
+    return_state: bool,
 ) -> Any:
     """What `submit`/`map` return: futures, or their final states with `return_state=True`."""
-    if _in_flow_loop(flow_run):
+    if _awaited(task, flow_run):
         if not return_state:
             return awaitable(value)
 
@@ -182,7 +182,7 @@ def submit_task(
 ) -> Any:
     task_run = _new_task_run(task, flow_run, parameters, _wait_for_futures(wait_for))
     future = _start(task_run)
-    return _handed_back(flow_run, future, [future], return_state)
+    return _handed_back(task, flow_run, future, [future], return_state)
 
 
 def map_task(
@@ -213,4 +213,4 @@ def map_task(
                 name: mapped[name][index] if name in mapped else static[name] for name in names
             }
             futures.append(_start(_new_task_run(task, flow_run, parameters, extra, index)))
-    return _handed_back(flow_run, futures, futures, return_state)
+    return _handed_back(task, flow_run, futures, futures, return_state)
