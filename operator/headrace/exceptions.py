@@ -23,6 +23,10 @@ class UnfinishedRun(HeadraceError):
     """A result was requested from a run that has not reached a final state."""
 
 
+class FailedRun(HeadraceError):
+    """The run failed without an exception of its own (it returned a `Failed` state)."""
+
+
 class CancelledRun(HeadraceError):
     """The run was cancelled; there is no result."""
 

@@ -14,6 +14,7 @@ from typing import Any
 from headrace.exceptions import (
     CancelledRun,
     CrashedRun,
+    FailedRun,
     MissingResult,
     RunTimedOut,
     UnfinishedRun,
@@ -125,7 +126,7 @@ class State:
         if self.name == "NotReady":
             return UpstreamTaskError(self.message or "an upstream task run did not complete")
         if self.type is StateType.FAILED:
-            return RuntimeError(self.message or "run failed")
+            return FailedRun(self.message or "run failed")
         return UnfinishedRun(f"run is in state {self.name!r}, which is not final")
 
     def to_dict(self) -> dict[str, Any]:
@@ -197,6 +198,29 @@ def Crashed(message: str = "", error: BaseException | None = None) -> State:
 
 def Cancelled(message: str = "") -> State:
     return State(StateType.CANCELLED, "Cancelled", message)
+
+
+def from_states(states: list[State], data: Any = None) -> State:
+    """The state of a flow that returned these states, or returned nothing and ran them.
+
+    Prefect 2's rule and wording: any failed or crashed one fails it ("2/3 states failed."),
+    else all completed completes it with `data`, else any cancelled cancels it, else it
+    failed with states that are not final (a NotReady task run's, say).
+    """
+    total = len(states)
+    failed = [state for state in states if state.type in _FAILED_TYPES]
+    if failed:
+        return Failed(f"{len(failed)}/{total} states failed.", failed[0]._error())
+    if all(state.type is StateType.COMPLETED for state in states):
+        return Completed(data, "All states completed." if states else "")
+    cancelled = sum(1 for state in states if state.type is StateType.CANCELLED)
+    if cancelled:
+        return Cancelled(f"{cancelled}/{total} states cancelled.")
+    not_final = sum(1 for state in states if not state.is_final())
+    return Failed(f"{not_final}/{total} states are not final.")
+
+
+_FAILED_TYPES = frozenset({StateType.FAILED, StateType.CRASHED})
 
 
 def exception_message(error: BaseException) -> str:

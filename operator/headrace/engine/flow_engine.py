@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from headrace import settings
 from headrace.engine.context import current_flow_run
-from headrace.engine.inputs import collect_futures, resolve
+from headrace.engine.inputs import collect_futures, futures_to_states, resolve
 from headrace.engine.interrupts import SigtermHandler, deadline, interrupts, on_main_thread
 from headrace.engine.names import generate_name
 from headrace.engine.orchestrator import get_engine
@@ -27,7 +27,6 @@ from headrace.exceptions import (
     TerminationSignal,
     UpstreamTaskError,
 )
-from headrace.futures import HeadraceFuture
 from headrace.logging import print_to_log, setup_logging
 from headrace.records.reader import record_url
 from headrace.records.writer import RecordWriter
@@ -41,6 +40,7 @@ from headrace.states import (
     State,
     TimedOut,
     exception_message,
+    from_states,
 )
 
 if TYPE_CHECKING:
@@ -231,22 +231,42 @@ class FlowRunSession:
         return self.interrupted(pending)
 
     def state_from_return(self, value: Any) -> State:
-        if isinstance(value, State):
+        """The state a flow's return value gives it, by Prefect 2's rules.
+
+        A state the code made itself is the flow's state. Returned futures become their
+        states; a run's state, or a list, tuple or set of nothing but states, decides the
+        flow's state (`states.from_states`) and stays its result. Returning nothing, the flow
+        is judged by this attempt's task runs and subflows. Anything else completes it.
+        """
+        if type(value) in _PLAIN:
+            if value is None:
+                runs = self.flow_run.task_runs[self.attempt_start :]
+                return from_states([run.state for run in runs]) if runs else Completed(None)
+            return Completed(value)
+        value = futures_to_states(value)
+        if isinstance(value, State) and not self._is_run_state(value):
+            if not value.is_final():
+                return Failed(
+                    f"flow {self.flow.name!r} returned a {value.name} state; a flow can only "
+                    "end in a final state (Completed, Failed, Crashed or Cancelled)"
+                )
             return value
-        returned = collect_futures([value])
-        bad = [future for future in returned if not future.state.is_completed()]
-        if bad:
-            return _failed_from(bad, len(returned), "returned task runs")
-        if returned:
-            value = resolve(value)
-        if value is None:
-            # As in Prefect 2: a flow that returns nothing is judged by its task runs (called
-            # or submitted, subflows too); earlier attempts' runs do not count.
-            runs = self.flow_run.task_runs[self.attempt_start :]
-            failed = [run for run in runs if not run.state.is_completed()]
-            if failed:
-                return _failed_from(failed, len(runs), "task runs")
+        if isinstance(value, State):
+            return from_states([value], value)
+        if (
+            isinstance(value, list | tuple | set)
+            and value
+            and all(isinstance(item, State) for item in value)
+        ):
+            return from_states(list(value), value)
         return Completed(value)
+
+    def _is_run_state(self, state: State) -> bool:
+        """Whether `state` belongs to one of this tree's runs (not made by the flow's code)."""
+        tree = self.flow_run.tree
+        return any(run.state is state for run in tree.task_runs) or any(
+            run.state is state for run in tree.flow_runs
+        )
 
     def outstanding(self) -> list[TaskRun]:
         return [f.task_run for f in self.flow_run.futures if not f._done]
@@ -301,15 +321,7 @@ class FlowRunSession:
         raise self.invalid
 
 
-def _failed_from(failed: list[HeadraceFuture[Any]] | list[TaskRun], total: int, what: str) -> State:
-    first_run = failed[0] if isinstance(failed[0], TaskRun) else failed[0].task_run
-    first = failed[0].state
-    message = (
-        f"{len(failed)}/{total} {what} did not complete; "
-        f"first: {first_run.name!r} is {first.name}: {first.message}"
-    )
-    error = first.data if isinstance(first.data, BaseException) else None
-    return Failed(message, error)
+_PLAIN = frozenset({int, float, str, bytes, bool, type(None)})
 
 
 def run_flow_sync(

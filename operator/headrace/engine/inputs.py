@@ -6,6 +6,7 @@ both return at once for scalars, the common case on the hot path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from headrace.futures import HeadraceFuture
@@ -47,6 +48,10 @@ def _leaf(value: Any) -> Any:
     return value
 
 
+def _leaf_state(value: Any) -> Any:
+    return value.state if isinstance(value, HeadraceFuture) else value
+
+
 def _rebuild(container: Any, items: list[Any]) -> Any:
     if isinstance(container, dict):
         return type(container)(items) if type(container) is not dict else dict(items)
@@ -55,12 +60,15 @@ def _rebuild(container: Any, items: list[Any]) -> Any:
     return type(container)(items)
 
 
-def resolve(value: Any) -> Any:
-    """`value` with every future or state replaced by its result; unchanged parts are kept."""
+def resolve(value: Any, leaf: Callable[[Any], Any] = _leaf) -> Any:
+    """`value` with every future or state replaced by its result; unchanged parts are kept.
+
+    `leaf` says what replaces each item that is not a container (`futures_to_states`).
+    """
     if type(value) in _SCALARS:
         return value
     if not isinstance(value, _CONTAINERS):
-        return _leaf(value)
+        return leaf(value)
     # Each frame: [container, iterator, new items, changed?, key of the child being built].
     frames: list[list[Any]] = [[value, _iter(value), [], False, None]]
     result: Any = None
@@ -75,7 +83,7 @@ def resolve(value: Any) -> Any:
                 frame[4] = key
                 descended = True
                 break
-            new = _leaf(child)
+            new = leaf(child)
             if new is not child:
                 frame[3] = True
             items.append((key, new) if isinstance(container, dict) else new)
@@ -96,6 +104,11 @@ def resolve(value: Any) -> Any:
 
 def _iter(container: Any) -> Any:
     return iter(container.items()) if isinstance(container, dict) else iter(container)
+
+
+def futures_to_states(value: Any) -> Any:
+    """`value` with every future replaced by its final state (what a flow returns)."""
+    return resolve(value, _leaf_state)
 
 
 def resolve_parameters(parameters: dict[str, Any]) -> dict[str, Any]:

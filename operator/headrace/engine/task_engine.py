@@ -183,10 +183,28 @@ class _Attempt:
 
 
 def _settle(task_run: TaskRun, value: Any) -> State:
+    if isinstance(value, State):
+        return _returned_state(task_run, value)
     try:
         return _completed(task_run, value)
     except Exception as error:
         return Failed(f"persisting the result failed: {exception_message(error)}", error)
+
+
+def _returned_state(task_run: TaskRun, state: State) -> State:
+    """A task that returns a state takes it, as in Prefect 2 (a `Failed` one is retried)."""
+    if not state.is_final():
+        return Failed(
+            f"task {task_run.task_key!r} returned a {state.name} state; a task can only end in "
+            "a final state (Completed, Failed, Crashed or Cancelled)"
+        )
+    if state.is_completed() and state.result_uri is None and state.has_data():
+        try:
+            settled = _completed(task_run, state.data)
+        except Exception as error:
+            return Failed(f"persisting the result failed: {exception_message(error)}", error)
+        return State(state.type, state.name, state.message, state.data, settled.result_uri)
+    return state
 
 
 def execute_attempt(
