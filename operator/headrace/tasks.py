@@ -98,6 +98,7 @@ class Task(Generic[P, R]):
         timeout_seconds: float | None = None,
         log_prints: bool | None = None,
         refresh_cache: bool = False,
+        task_run_name: str | Callable[[], str] | None = None,
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}")
@@ -125,6 +126,7 @@ class Task(Generic[P, R]):
         self.timeout_seconds = timeout_seconds
         self.log_prints = log_prints
         self.refresh_cache = refresh_cache
+        self.task_run_name = task_run_name
         self.isasync = inspect.iscoroutinefunction(fn)
         self.signature = Signature(fn)
         self._store: ResultStore | None = None
@@ -152,6 +154,7 @@ class Task(Generic[P, R]):
             "timeout_seconds": self.timeout_seconds,
             "log_prints": self.log_prints,
             "refresh_cache": self.refresh_cache,
+            "task_run_name": self.task_run_name,
         }
         unknown = set(options) - set(current)
         if unknown:

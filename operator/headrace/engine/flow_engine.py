@@ -18,7 +18,7 @@ from headrace import settings
 from headrace.engine.context import current_flow_run
 from headrace.engine.inputs import collect_futures, futures_to_states, resolve
 from headrace.engine.interrupts import SigtermHandler, deadline, interrupts, on_main_thread
-from headrace.engine.names import generate_name
+from headrace.engine.names import custom_name, generate_name
 from headrace.engine.orchestrator import get_engine
 from headrace.engine.runs import FlowRun, RunTree, TaskRun, new_id
 from headrace.exceptions import (
@@ -67,14 +67,14 @@ def _take_env_id() -> str:
         return settings.flow_run_id()
 
 
-def _run_name(flow: Flow[Any, Any], parameters: dict[str, Any], root: bool) -> str:
-    if flow.flow_run_name is not None:
-        if callable(flow.flow_run_name):
-            return flow.flow_run_name()
+def _run_name(flow_run: FlowRun, root: bool) -> str:
+    naming = flow_run.flow.flow_run_name
+    if naming is not None:
+        token = current_flow_run.set(flow_run)  # a callable reads the new run's `runtime`
         try:
-            return flow.flow_run_name.format(**parameters)
-        except (KeyError, IndexError, ValueError):
-            return flow.flow_run_name
+            return custom_name(naming, flow_run.parameters)
+        finally:
+            current_flow_run.reset(token)
     if root and settings.flow_run_name():
         return settings.flow_run_name()
     return generate_name()
@@ -118,12 +118,13 @@ class FlowRunSession:
             tree,
             parent_task_run,
             run_id,
-            _run_name(flow, parameters, self.root),
+            "",
             flow.task_runner,
             flow.result_store(),
             flow.persist_result,
             bool(flow.log_prints) or bool(flow.log_prints is None and parent and parent.log_prints),
         )
+        self.flow_run.name = _run_name(self.flow_run, self.root)
         if parent_task_run is not None:
             parent_task_run.subflow_run = self.flow_run
         self.sigterm: SigtermHandler | None = None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from headrace.engine.context import current_flow_run, current_task_run
 from headrace.engine.inputs import resolve_parameters
 from headrace.engine.interrupts import deadline
+from headrace.engine.names import custom_name
 from headrace.exceptions import TaskTimeout
 from headrace.logging import print_to_log
 from headrace.results.store import ResultStore
@@ -87,6 +88,9 @@ def retry_delay(task_run: TaskRun, state: State) -> float | None:
 
 def _begin(task_run: TaskRun) -> None:
     task_run.attempt += 1
+    if task_run.attempt == 1 and task_run.task is not None and task_run.task.task_run_name:
+        # Named once its inputs are resolved, in its own context, as in Prefect 2.
+        task_run.name = custom_name(task_run.task.task_run_name, task_run.parameters)
     task_run.set_state(
         Running() if task_run.attempt == 1 else Retrying(f"attempt {task_run.attempt}")
     )
@@ -170,9 +174,14 @@ class _Attempt:
 
     def __enter__(self) -> None:
         task_run = self.task_run
-        _begin(task_run)
         self._flow = current_flow_run.set(task_run.flow_run)
         self._task = current_task_run.set(task_run)
+        try:
+            _begin(task_run)
+        except BaseException:  # a task_run_name that raised: leave no context behind
+            current_task_run.reset(self._task)
+            current_flow_run.reset(self._flow)
+            raise
         self._print = print_to_log.set(task_run) if task_run.log_prints else None
 
     def __exit__(self, *_: object) -> None:
