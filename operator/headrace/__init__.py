@@ -4,6 +4,7 @@
 and on a cluster as FlowRun resources.
 """
 
+from headrace.context import get_run_context, tags
 from headrace.exceptions import (
     CancelledRun,
     CrashedRun,
@@ -19,7 +20,8 @@ from headrace.futures import HeadraceFuture
 from headrace.logging import get_run_logger
 from headrace.states import State, StateType
 from headrace.task_runners import ConcurrentTaskRunner, SequentialTaskRunner, TaskRunner
-from headrace.tasks import Task, task, task_input_hash, unmapped
+from headrace.tasks import Task, task, task_input_hash
+from headrace.utilities.annotations import allow_failure, unmapped
 
 __version__ = "0.1.0"
 
@@ -40,8 +42,11 @@ __all__ = [
     "TaskRunner",
     "TaskTimeout",
     "UpstreamTaskError",
+    "allow_failure",
     "flow",
+    "get_run_context",
     "get_run_logger",
+    "tags",
     "task",
     "task_input_hash",
     "unmapped",

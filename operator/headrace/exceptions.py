@@ -7,6 +7,10 @@ class HeadraceError(Exception):
     """Base class for errors raised by Headrace itself."""
 
 
+class MissingContextError(HeadraceError, RuntimeError):
+    """Run context was asked for outside a flow or task run (`get_run_context()`)."""
+
+
 class ParameterValidationError(HeadraceError, ValueError):
     """Flow parameters failed validation; the message names each bad field."""
 

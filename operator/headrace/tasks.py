@@ -15,6 +15,7 @@ from headrace.exceptions import MappingLengthMismatch
 from headrace.futures import HeadraceFuture
 from headrace.results.serializers import Serializer
 from headrace.results.store import ResultStore
+from headrace.utilities.annotations import quote, unmapped
 
 if TYPE_CHECKING:
     from headrace.engine.runs import TaskRun
@@ -22,16 +23,7 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_STATIC_ITERABLES = (str, bytes, bytearray, dict)
-
-
-class unmapped:  # the Prefect spelling users know
-    """Marks an argument of `Task.map` that every mapped run receives whole."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
+_STATIC_ITERABLES = (str, bytes, bytearray)
 
 
 class Signature:
@@ -52,6 +44,38 @@ class Signature:
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()
         return dict(bound.arguments)
+
+    def bind_passed(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The arguments actually passed (`**kwargs` entries by their own names), and the
+        defaults of the rest: what `Task.map` maps over and what it passes whole."""
+        bound = self.signature.bind(*args, **kwargs)
+        passed = dict(bound.arguments)
+        if self.var_keyword is not None and self.var_keyword in passed:
+            passed.update(passed.pop(self.var_keyword))
+        bound.apply_defaults()
+        defaults = {name: v for name, v in bound.arguments.items() if name not in passed}
+        return passed, defaults
+
+    def per_index(
+        self, mapped: dict[str, list[Any]], static: dict[str, Any], count: int
+    ) -> list[dict[str, Any]]:
+        """Each mapped run's parameters, in signature order, `**kwargs` entries folded back."""
+        known = set(self.names)
+        order = [name for name in self.names if name in mapped or name in static]
+        order += [name for name in (*static, *mapped) if name not in known]
+        runs = [
+            {name: mapped[name][index] if name in mapped else static[name] for name in order}
+            for index in range(count)
+        ]
+        extra = [name for name in order if name not in known]
+        if extra and self.var_keyword is not None:
+            for parameters in runs:
+                folded = parameters.get(self.var_keyword) or {}
+                folded = {**folded, **{name: parameters.pop(name) for name in extra}}
+                parameters[self.var_keyword] = folded
+        return runs
 
     def call(self, fn: Callable[..., Any], parameters: dict[str, Any]) -> Any:
         if self.simple:
@@ -204,42 +228,56 @@ class Task(Generic[P, R]):
     def map(self, *args: Any, **kwargs: Any) -> Any:
         """Submit one task run per element of the iterable arguments.
 
-        Arguments wrapped in `unmapped(...)` and non-iterables go to every run whole.
+        As in Prefect 2: only arguments actually passed are mapped (a default goes whole to
+        every run), values passed through `**kwargs` are mapped too, a dict is mapped over its
+        keys, and `unmapped(...)`, strings and non-iterables go to every run whole.
         """
         return_state = bool(kwargs.pop("return_state", False))
         wait_for = kwargs.pop("wait_for", None)
         flow_run = _require_flow_run(self, "map")
-        parameters = self.signature.bind(args, kwargs)
+        passed, defaults = self.signature.bind_passed(args, kwargs)
         if (
             self.isasync
             and flow_run.is_async
             and asyncio._get_running_loop() is not None
-            and any(isinstance(value, HeadraceFuture) for value in parameters.values())
+            and any(isinstance(value, HeadraceFuture) for value in passed.values())
         ):
             # `map` hands back a coroutine here anyway: await upstream futures, not block.
-            return self._map_after_futures(flow_run, parameters, wait_for, return_state)
-        return self._map_bound(flow_run, parameters, wait_for, return_state)
+            return self._map_after_futures(flow_run, passed, defaults, wait_for, return_state)
+        return self._map_bound(flow_run, passed, defaults, wait_for, return_state)
 
     async def _map_after_futures(
-        self, flow_run: Any, parameters: dict[str, Any], wait_for: Any, return_state: bool
+        self,
+        flow_run: Any,
+        passed: dict[str, Any],
+        defaults: dict[str, Any],
+        wait_for: Any,
+        return_state: bool,
     ) -> Any:
-        for name, value in parameters.items():
+        for name, value in passed.items():
             if isinstance(value, HeadraceFuture):
                 await value._wait_async(None)
-                parameters[name] = value.result_sync()
-        handed_back = self._map_bound(flow_run, parameters, wait_for, return_state)
+                passed[name] = value.result_sync()
+        handed_back = self._map_bound(flow_run, passed, defaults, wait_for, return_state)
         return await handed_back if inspect.isawaitable(handed_back) else handed_back
 
     def _map_bound(
-        self, flow_run: Any, parameters: dict[str, Any], wait_for: Any, return_state: bool
+        self,
+        flow_run: Any,
+        passed: dict[str, Any],
+        defaults: dict[str, Any],
+        wait_for: Any,
+        return_state: bool,
     ) -> Any:
         from headrace.engine import submission
 
         mapped: dict[str, list[Any]] = {}
-        static: dict[str, Any] = {}
-        for name, value in parameters.items():
+        static: dict[str, Any] = defaults
+        for name, value in passed.items():
             if isinstance(value, HeadraceFuture):
                 value = value.result_sync()  # map over what an upstream run returned
+            if isinstance(value, quote):
+                value = value.value  # mapped over as it is, as in Prefect 2
             if isinstance(value, unmapped):
                 static[name] = value.value
             elif isinstance(value, _STATIC_ITERABLES) or not isinstance(value, Iterable):
@@ -258,7 +296,8 @@ class Task(Generic[P, R]):
                 f"{self.name}.map() got iterables of different lengths ({shown}); "
                 "make them equal or wrap the odd ones in unmapped(...)"
             )
-        return submission.map_task(self, flow_run, mapped, static, wait_for, return_state)
+        runs = self.signature.per_index(mapped, static, next(iter(lengths.values())))
+        return submission.map_task(self, flow_run, runs, wait_for, return_state)
 
     def __repr__(self) -> str:
         return f"Task(name={self.name!r})"

@@ -28,13 +28,15 @@ def test_map_runs_once_per_element_in_order(load_record) -> None:
 
 
 def test_map_zips_several_iterables_and_passes_scalars_and_strings_whole() -> None:
+    """A dict is mapped over its keys as in Prefect 2.14, so it goes whole only unmapped."""
+
     @task
     def join(a: int, b: str, sep: str, opts: dict[str, int]) -> str:
         return f"{a}{sep}{b}{opts['n']}"
 
     @flow
     def f() -> list[str]:
-        return [fut.result() for fut in join.map((1, 2), ["x", "y"], "-", {"n": 0})]
+        return [fut.result() for fut in join.map((1, 2), ["x", "y"], "-", unmapped({"n": 0}))]
 
     assert f() == ["1-x0", "2-y0"]
 

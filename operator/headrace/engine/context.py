@@ -13,3 +13,5 @@ if TYPE_CHECKING:
 
 current_flow_run: ContextVar[FlowRun | None] = ContextVar("headrace_flow_run", default=None)
 current_task_run: ContextVar[TaskRun | None] = ContextVar("headrace_task_run", default=None)
+# Tags from enclosing `headrace.tags(...)` blocks; runs take them when they are created.
+current_tags: ContextVar[frozenset[str]] = ContextVar("headrace_tags", default=frozenset())

@@ -151,6 +151,7 @@ class FlowRunSession:
 
     def begin_attempt(self) -> None:
         self.attempt += 1
+        self.flow_run.run_count = self.attempt
         self.attempt_start = len(self.flow_run.task_runs)
         if self.attempt == 1:
             logger.info(

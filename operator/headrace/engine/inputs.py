@@ -11,23 +11,20 @@ from typing import Any
 
 from headrace.futures import HeadraceFuture
 from headrace.states import State
+from headrace.utilities.annotations import BaseAnnotation, allow_failure, quote
 
 _SCALARS = frozenset({int, float, str, bytes, bool, type(None), complex})
 _CONTAINERS = (list, tuple, set, frozenset, dict)
 
 
-def collect_futures(values: Any) -> list[HeadraceFuture[Any]]:
-    """Every future found in `values` (an iterable of parameter values), in order."""
+def collect_futures(values: Any, annotated: list[Any] | None = None) -> list[HeadraceFuture[Any]]:
+    """Every future found in `values` (an iterable of parameter values).
+
+    Futures inside `quote(...)` are skipped; those inside other annotations count, and the
+    annotations themselves are appended to `annotated` (rare: the caller then looks closer).
+    """
     found: list[HeadraceFuture[Any]] = []
-    stack: list[Any] = []
-    for value in values:
-        kind = type(value)
-        if kind in _SCALARS:
-            continue
-        if isinstance(value, HeadraceFuture):
-            found.append(value)
-        elif isinstance(value, _CONTAINERS):
-            stack.append(value)
+    stack: list[Any] = [values]
     while stack:
         container = stack.pop()
         for value in container.values() if isinstance(container, dict) else container:
@@ -37,7 +34,22 @@ def collect_futures(values: Any) -> list[HeadraceFuture[Any]]:
                 found.append(value)
             elif isinstance(value, _CONTAINERS):
                 stack.append(value)
+            elif isinstance(value, BaseAnnotation):
+                if annotated is not None:
+                    annotated.append(value)
+                if not isinstance(value, quote):
+                    stack.append((value.value,))
     return found
+
+
+def allowed_to_fail(annotated: list[Any]) -> frozenset[int]:
+    """Ids of the futures wrapped in `allow_failure(...)` among `annotated`."""
+    return frozenset(
+        id(future)
+        for annotation in annotated
+        if isinstance(annotation, allow_failure)
+        for future in collect_futures((annotation.value,))
+    )
 
 
 def _leaf(value: Any) -> Any:
@@ -45,7 +57,28 @@ def _leaf(value: Any) -> Any:
         return value.state.result()
     if isinstance(value, State):
         return value.result()
+    if isinstance(value, BaseAnnotation):
+        return _unwrap(value)
     return value
+
+
+def _leaf_lenient(value: Any) -> Any:
+    """An `allow_failure` leaf: a failed run gives its exception as the value (Prefect 2)."""
+    if isinstance(value, HeadraceFuture):
+        return value.state.result(raise_on_failure=False)
+    if isinstance(value, State):
+        return value.result(raise_on_failure=False)
+    if isinstance(value, BaseAnnotation):
+        return _unwrap(value)
+    return value
+
+
+def _unwrap(annotation: BaseAnnotation[Any]) -> Any:
+    if isinstance(annotation, quote):
+        return annotation.value
+    return resolve(
+        annotation.value, _leaf_lenient if isinstance(annotation, allow_failure) else _leaf
+    )
 
 
 def _leaf_state(value: Any) -> Any:

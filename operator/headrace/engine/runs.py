@@ -10,6 +10,7 @@ import itertools
 from random import getrandbits
 from typing import TYPE_CHECKING, Any
 
+from headrace.engine.context import current_tags
 from headrace.states import FINAL_TYPES, Pending, State, StateType
 
 if TYPE_CHECKING:
@@ -88,8 +89,10 @@ class FlowRun:
         "parent_task_run",
         "persist_result",
         "result_store",
+        "run_count",
         "start_time",
         "state",
+        "tags",
         "task_runner",
         "task_runs",
         "tree",
@@ -119,6 +122,8 @@ class FlowRun:
         self.persist_result = persist_result
         self.log_prints = log_prints
         self.is_async = flow.isasync
+        self.tags = flow.tags | current_tags.get()
+        self.run_count = 0
         self.futures: list[HeadraceFuture[Any]] = []
         self.task_runs: list[TaskRun] = []  # every task run it made, called or submitted
         self.state: State = Pending()
@@ -147,6 +152,7 @@ class FlowRun:
 
 class TaskRun:
     __slots__ = (
+        "allowed",
         "attempt",
         "cache_key",
         "dirty",
@@ -162,6 +168,7 @@ class TaskRun:
         "start_time",
         "state",
         "subflow_run",
+        "tag_context",
         "task",
         "task_key",
         "timer",
@@ -195,7 +202,10 @@ class TaskRun:
         self.timer: Any = None
         self.worker: Any = None
         self.cache_key: str | None = None
+        # Set only when an argument is annotated: ids of futures allowed to fail.
+        self.allowed: frozenset[int] | None = None
         self.subflow_run: FlowRun | None = None
+        self.tag_context = current_tags.get()
         self.start_time: float | None = None
         self.end_time: float | None = None
         self.log_prints = bool(task and task.log_prints) or (
@@ -218,6 +228,11 @@ class TaskRun:
         if not self.dirty:
             self.dirty = True
             self.flow_run.tree.dirty.append(self)
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """The task's own tags and those of the `tags(...)` blocks it was created in."""
+        return self.tag_context | self.task.tags if self.task is not None else self.tag_context
 
     def upstream_ids(self) -> list[str]:
         seen: dict[str, None] = {}

@@ -11,7 +11,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from headrace.engine.inputs import collect_futures
+from headrace.engine.inputs import allowed_to_fail, collect_futures
 from headrace.engine.orchestrator import get_engine
 from headrace.engine.runs import FlowRun, TaskRun
 from headrace.engine.task_engine import (
@@ -33,25 +33,43 @@ def _awaited(task: Task[Any, Any], flow_run: FlowRun) -> bool:
     return task.isasync and flow_run.is_async and asyncio._get_running_loop() is not None
 
 
-def _wait_for_futures(wait_for: Any) -> list[HeadraceFuture[Any]]:
-    if wait_for is None:
-        return []
-    if isinstance(wait_for, list | tuple | set):
-        return collect_futures(wait_for)
-    return collect_futures([wait_for])
+class _WaitFor:
+    """The futures of a `wait_for=`, and the annotations (`allow_failure`) among them."""
+
+    __slots__ = ("annotated", "futures")
+
+    def __init__(self, wait_for: Any) -> None:
+        self.annotated: list[Any] = []
+        if wait_for is None:
+            self.futures: list[HeadraceFuture[Any]] = []
+        elif isinstance(wait_for, list | tuple | set):
+            self.futures = collect_futures(wait_for, self.annotated)
+        else:
+            self.futures = collect_futures([wait_for], self.annotated)
+
+
+_NO_WAIT = _WaitFor(None)
+
+
+def _wait_for(wait_for: Any) -> _WaitFor:
+    return _NO_WAIT if wait_for is None else _WaitFor(wait_for)
 
 
 def _new_task_run(
     task: Task[Any, Any],
     flow_run: FlowRun,
     parameters: dict[str, Any],
-    extra_upstream: list[HeadraceFuture[Any]],
+    wait_for: _WaitFor,
     map_index: int | None = None,
 ) -> TaskRun:
-    upstream = collect_futures(parameters.values())
-    if extra_upstream:
-        upstream.extend(extra_upstream)
-    return TaskRun(task, flow_run, parameters, upstream, task.name, map_index)
+    annotated: list[Any] = []
+    upstream = collect_futures(parameters.values(), annotated)
+    if wait_for.futures:
+        upstream.extend(wait_for.futures)
+    task_run = TaskRun(task, flow_run, parameters, upstream, task.name, map_index)
+    if annotated or wait_for.annotated:
+        task_run.allowed = allowed_to_fail(annotated + wait_for.annotated)
+    return task_run
 
 
 def _with_future(task_run: TaskRun) -> HeadraceFuture[Any]:
@@ -118,7 +136,7 @@ def call_task(
     wait_for: Any,
     return_state: bool,
 ) -> Any:
-    task_run = _new_task_run(task, flow_run, parameters, _wait_for_futures(wait_for))
+    task_run = _new_task_run(task, flow_run, parameters, _wait_for(wait_for))
     if _awaited(task, flow_run):
         return _call_in_loop(task_run, return_state)
     if task.isasync or asyncio._get_running_loop() is not None:
@@ -180,7 +198,7 @@ def submit_task(
     wait_for: Any,
     return_state: bool,
 ) -> Any:
-    task_run = _new_task_run(task, flow_run, parameters, _wait_for_futures(wait_for))
+    task_run = _new_task_run(task, flow_run, parameters, _wait_for(wait_for))
     future = _start(task_run)
     return _handed_back(task, flow_run, future, [future], return_state)
 
@@ -188,29 +206,20 @@ def submit_task(
 def map_task(
     task: Task[Any, Any],
     flow_run: FlowRun,
-    mapped: dict[str, list[Any]],
-    static: dict[str, Any],
+    runs: list[dict[str, Any]],
     wait_for: Any,
     return_state: bool,
 ) -> Any:
-    extra = _wait_for_futures(wait_for)
-    names = [name for name in task.signature.names if name in mapped or name in static]
-    count = len(next(iter(mapped.values())))
+    extra = _wait_for(wait_for)
     futures: list[HeadraceFuture[Any]] = []
     if flow_run.task_runner.concurrent:
         task_runs = []
-        for index in range(count):
-            parameters = {
-                name: mapped[name][index] if name in mapped else static[name] for name in names
-            }
+        for index, parameters in enumerate(runs):
             task_run = _new_task_run(task, flow_run, parameters, extra, index)
             futures.append(_with_future(task_run))
             task_runs.append(task_run)
         get_engine().submit_many(task_runs)
     else:
-        for index in range(count):
-            parameters = {
-                name: mapped[name][index] if name in mapped else static[name] for name in names
-            }
+        for index, parameters in enumerate(runs):
             futures.append(_start(_new_task_run(task, flow_run, parameters, extra, index)))
     return _handed_back(task, flow_run, futures, futures, return_state)

@@ -40,8 +40,11 @@ logger = logging.getLogger("headrace.task_runs")
 
 def not_ready_state(task_run: TaskRun) -> State | None:
     """A NotReady state if an upstream run did not complete, else None."""
+    allowed = task_run.allowed
     for future in task_run.upstream:
         state = future._state
+        if allowed is not None and state is not None and id(future) in allowed:
+            continue  # allow_failure(...): any final state will do
         if state is None or not state.is_completed():
             name = future.task_run.name
             shown = state.name if state is not None else "unfinished"
@@ -56,7 +59,7 @@ def prepare_inputs(task_run: TaskRun) -> State | None:
     results cannot be read), or None when it may run.
     """
     state = not_ready_state(task_run)
-    if state is not None or not task_run.upstream:
+    if state is not None or (not task_run.upstream and task_run.allowed is None):
         return state
     try:
         task_run.parameters = resolve_parameters(task_run.parameters)
