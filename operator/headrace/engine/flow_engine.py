@@ -152,6 +152,8 @@ class FlowRunSession:
     def begin_attempt(self) -> None:
         self.attempt += 1
         self.flow_run.run_count = self.attempt
+        if self.attempt > 1:
+            self.flow_run.begin_retry()
         self.attempt_start = len(self.flow_run.task_runs)
         if self.attempt == 1:
             logger.info(

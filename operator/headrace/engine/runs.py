@@ -78,6 +78,7 @@ class FlowRun:
         "_name_counters",
         "deadline",
         "dirty",
+        "earlier",
         "end_time",
         "flow",
         "futures",
@@ -132,8 +133,20 @@ class FlowRun:
         self.deadline: float | None = None
         self.dirty = False
         self._name_counters: dict[str, itertools.count[int]] = {}
+        # On a retry: the runs earlier attempts completed, by key, not to be run again.
+        self.earlier: dict[str, TaskRun] | None = None
         tree.flow_runs.append(self)
         tree.mark(self)
+
+    def begin_retry(self) -> None:
+        """Before a later attempt: keys count from 0 again, so the n-th call of a task finds
+        the run the n-th call completed before and takes its state (Prefect 2)."""
+        earlier = dict(self.earlier or {})
+        for run in self.task_runs:
+            if run.task is not None and run.state.type is StateType.COMPLETED:
+                earlier.setdefault(run.key, run)
+        self.earlier = earlier
+        self._name_counters.clear()
 
     def next_index(self, key: str) -> int:
         counter = self._name_counters.get(key)
@@ -160,6 +173,7 @@ class TaskRun:
         "flow_run",
         "future",
         "id",
+        "key",
         "log_prints",
         "map_index",
         "name",
@@ -190,7 +204,7 @@ class TaskRun:
         self.task = task
         self.task_key = task_key
         self.flow_run = flow_run
-        self.name = f"{task_key}-{flow_run.next_index(task_key)}"
+        self.name = self.key = f"{task_key}-{flow_run.next_index(task_key)}"
         self.parameters = parameters
         self.upstream = upstream
         self.map_index = map_index

@@ -58,6 +58,11 @@ def prepare_inputs(task_run: TaskRun) -> State | None:
     Returns the state the run ends in instead of running (NotReady, or Crashed if the
     results cannot be read), or None when it may run.
     """
+    earlier = task_run.flow_run.earlier
+    if earlier is not None:
+        done = earlier.get(task_run.key)
+        if done is not None and done is not task_run:
+            return done.state  # completed in an earlier attempt of this flow run
     state = not_ready_state(task_run)
     if state is not None or (not task_run.upstream and task_run.allowed is None):
         return state
