@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import hashlib
 import inspect
 import json
@@ -135,7 +136,15 @@ class Task(Generic[P, R]):
             )
         if timeout_seconds is not None and timeout_seconds <= 0:
             raise ValueError(f"timeout_seconds must be positive, got {timeout_seconds}")
+        if inspect.isasyncgenfunction(fn):
+            raise TypeError(
+                f"@task {getattr(fn, '__name__', fn)!r} is an async generator, which Headrace "
+                "does not run as a task; collect its items in an async function instead"
+            )
         self.fn = fn
+        # A generator task returns its items as a list, made inside the attempt, so retries
+        # and timeouts cover the generator's body (Prefect 2 also returns the list).
+        self._body: Callable[..., Any] = _collected(fn) if inspect.isgeneratorfunction(fn) else fn
         self.name: str = name or str(getattr(fn, "__name__", type(fn).__name__))
         self.description = description or inspect.getdoc(fn)
         self.tags = frozenset(tags or ())
@@ -197,7 +206,7 @@ class Task(Generic[P, R]):
         return self._store
 
     def call(self, parameters: dict[str, Any]) -> Any:
-        return self.signature.call(self.fn, parameters)
+        return self.signature.call(self._body, parameters)
 
     # -- calling ---------------------------------------------------------------------------
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
@@ -209,7 +218,7 @@ class Task(Generic[P, R]):
         wait_for = kwargs.pop("wait_for", None)
         flow_run = current_flow_run.get()
         if flow_run is None:
-            return self.fn(*args, **kwargs)
+            return self._body(*args, **kwargs)
         from headrace.engine import submission
 
         parameters = self.signature.bind(args, kwargs)
@@ -301,6 +310,14 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"Task(name={self.name!r})"
+
+
+def _collected(fn: Callable[..., Any]) -> Callable[..., list[Any]]:
+    @functools.wraps(fn)
+    def collect(*args: Any, **kwargs: Any) -> list[Any]:
+        return list(fn(*args, **kwargs))
+
+    return collect
 
 
 def _require_flow_run(task: Task[Any, Any], method: str) -> Any:

@@ -210,7 +210,11 @@ class FlowRunSession:
         """Make this the current flow run (for tasks, loggers, `runtime`, `log_prints`)."""
         flow_run = self.flow_run
         token = current_flow_run.set(flow_run)
-        print_token = print_to_log.set(flow_run) if flow_run.log_prints else None
+        print_token = (
+            print_to_log.set(flow_run if flow_run.log_prints else None)
+            if flow_run.log_prints or print_to_log.get() is not None
+            else None
+        )
         try:
             yield
         finally:

@@ -7,6 +7,7 @@ caller's own thread for a direct call. They never block on other runs.
 from __future__ import annotations
 
 import asyncio
+from contextvars import Token
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -190,7 +191,12 @@ class _Attempt:
             current_task_run.reset(self._task)
             current_flow_run.reset(self._flow)
             raise
-        self._print = print_to_log.set(task_run) if task_run.log_prints else None
+        if task_run.log_prints:
+            self._print: Token[Any] | None = print_to_log.set(task_run)
+        elif print_to_log.get() is not None:  # log_prints=False in a flow that logs prints
+            self._print = print_to_log.set(None)
+        else:
+            self._print = None
 
     def __exit__(self, *_: object) -> None:
         if self._print is not None:
