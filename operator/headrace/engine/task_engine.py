@@ -7,9 +7,9 @@ caller's own thread for a direct call. They never block on other runs.
 from __future__ import annotations
 
 import asyncio
-from contextvars import Token
 import logging
 import time
+from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
 from headrace.engine.context import current_flow_run, current_task_run
