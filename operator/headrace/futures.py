@@ -29,18 +29,18 @@ class HeadraceFuture(Generic[R]):
 
     def __init__(self, task_run: TaskRun) -> None:
         self.task_run = task_run
-        self._state: State | None = None
+        self._state: State[Any] | None = None
         self._done = False
         self._waiters: list[Callable[[], None]] | None = None
         # Task runs waiting on this one; touched by the engine thread only.
         self._dependents: list[TaskRun] | None = None
 
     @property
-    def state(self) -> State:
+    def state(self) -> State[Any]:
         """The final state once done, else the task run's current state."""
         return self._state if self._state is not None else self.task_run.state
 
-    def get_state(self) -> State:
+    def get_state(self) -> State[Any]:
         return self.state
 
     def done(self) -> bool:
@@ -80,14 +80,14 @@ class HeadraceFuture(Generic[R]):
             raise TimeoutError(f"task run {self.task_run.name!r} did not finish in {timeout}s")
         return state.result(raise_on_failure=raise_on_failure)
 
-    def _wait_sync(self, timeout: float | None) -> State | None:
+    def _wait_sync(self, timeout: float | None) -> State[Any] | None:
         if not self._done:
             event = threading.Event()
             if self._add_waiter(event.set) and not event.wait(timeout):
                 return None
         return self._state
 
-    async def _wait_async(self, timeout: float | None) -> State | None:
+    async def _wait_async(self, timeout: float | None) -> State[Any] | None:
         if not self._done:
             loop = asyncio.get_running_loop()
             waiter: asyncio.Future[None] = loop.create_future()
@@ -118,7 +118,7 @@ class HeadraceFuture(Generic[R]):
                 self._waiters.append(wake)
             return True
 
-    def _finish(self, state: State) -> None:
+    def _finish(self, state: State[Any]) -> None:
         """Record the final state and wake waiters (engine thread, or before the future escapes)."""
         self._state = state
         with _LOCK:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import time
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 from headrace.exceptions import (
     CancelledRun,
@@ -39,7 +39,10 @@ FINAL_TYPES = frozenset(
 _NOT_SET: Any = object()
 
 
-class State:
+R = TypeVar("R")
+
+
+class State(Generic[R]):
     """An immutable-by-convention snapshot of a run's state.
 
     `data` holds the in-memory result (or the exception for a failure); `result_uri` names
@@ -95,16 +98,22 @@ class State:
     def is_final(self) -> bool:
         return self.type in FINAL_TYPES
 
-    def result(self, raise_on_failure: bool = True) -> Any:
+    @overload
+    def result(self, raise_on_failure: Literal[True] = True) -> R: ...
+
+    @overload
+    def result(self, raise_on_failure: bool) -> R | BaseException: ...
+
+    def result(self, raise_on_failure: bool = True) -> R | BaseException:
         """The run's return value; for an unsuccessful run, raise (or return) its error."""
         if self.type is StateType.COMPLETED:
             if self._data is not _NOT_SET:
-                return self._data
+                return cast(R, self._data)
             if self.result_uri:
                 from headrace.results.store import load_result
 
                 self._data = load_result(self.result_uri)
-                return self._data
+                return cast(R, self._data)
             raise MissingResult(
                 f"State {self.name!r} has no result in memory and none was persisted; "
                 "set persist_result=True on the task or flow to keep results"
@@ -139,7 +148,7 @@ class State:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> State:
+    def from_dict(cls, data: dict[str, Any]) -> State[Any]:
         return cls(
             StateType(data["type"]),
             name=data.get("name"),
@@ -152,55 +161,55 @@ class State:
         return f"{self.name}({self.message!r})" if self.message else f"{self.name}()"
 
 
-def Scheduled(message: str = "", name: str = "Scheduled") -> State:
+def Scheduled(message: str = "", name: str = "Scheduled") -> State[Any]:
     return State(StateType.SCHEDULED, name, message)
 
 
-def AwaitingRetry(message: str = "") -> State:
+def AwaitingRetry(message: str = "") -> State[Any]:
     return State(StateType.SCHEDULED, "AwaitingRetry", message)
 
 
-def Pending(message: str = "") -> State:
+def Pending(message: str = "") -> State[Any]:
     return State(StateType.PENDING, "Pending", message)
 
 
-def NotReady(message: str = "") -> State:
+def NotReady(message: str = "") -> State[Any]:
     return State(StateType.PENDING, "NotReady", message)
 
 
-def Running(message: str = "") -> State:
+def Running(message: str = "") -> State[Any]:
     return State(StateType.RUNNING, "Running", message)
 
 
-def Retrying(message: str = "") -> State:
+def Retrying(message: str = "") -> State[Any]:
     return State(StateType.RUNNING, "Retrying", message)
 
 
-def Completed(data: Any = None, message: str = "", result_uri: str | None = None) -> State:
+def Completed(data: Any = None, message: str = "", result_uri: str | None = None) -> State[Any]:
     return State(StateType.COMPLETED, "Completed", message, data, result_uri)
 
 
-def Cached(data: Any = _NOT_SET, message: str = "", result_uri: str | None = None) -> State:
+def Cached(data: Any = _NOT_SET, message: str = "", result_uri: str | None = None) -> State[Any]:
     return State(StateType.COMPLETED, "Cached", message, data, result_uri)
 
 
-def Failed(message: str = "", error: BaseException | None = None) -> State:
+def Failed(message: str = "", error: BaseException | None = None) -> State[Any]:
     return State(StateType.FAILED, "Failed", message, error if error is not None else _NOT_SET)
 
 
-def TimedOut(message: str = "") -> State:
+def TimedOut(message: str = "") -> State[Any]:
     return State(StateType.FAILED, "TimedOut", message)
 
 
-def Crashed(message: str = "", error: BaseException | None = None) -> State:
+def Crashed(message: str = "", error: BaseException | None = None) -> State[Any]:
     return State(StateType.CRASHED, "Crashed", message, error if error is not None else _NOT_SET)
 
 
-def Cancelled(message: str = "") -> State:
+def Cancelled(message: str = "") -> State[Any]:
     return State(StateType.CANCELLED, "Cancelled", message)
 
 
-def from_states(states: list[State], data: Any = None) -> State:
+def from_states(states: list[State[Any]], data: Any = None) -> State[Any]:
     """The state of a flow that returned these states, or returned nothing and ran them.
 
     Prefect 2's rule and wording: any failed or crashed one fails it ("2/3 states failed."),

@@ -9,13 +9,14 @@ import hashlib
 import inspect
 import json
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from headrace.engine.context import current_flow_run
 from headrace.exceptions import MappingLengthMismatch
 from headrace.futures import HeadraceFuture
 from headrace.results.serializers import Serializer
 from headrace.results.store import ResultStore
+from headrace.states import State
 from headrace.utilities.annotations import quote, unmapped
 
 if TYPE_CHECKING:
@@ -209,7 +210,21 @@ class Task(Generic[P, R]):
         return self.signature.call(self._body, parameters)
 
     # -- calling ---------------------------------------------------------------------------
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+    # Overloads, as Prefect 2 types them: the call gives R, `return_state=True` a State[R].
+    # PEP 612 allows no keyword beside P.kwargs, so the `return_state`/`wait_for` forms take
+    # any arguments; the plain form checks them against the function's parameters.
+    @overload
+    def __call__(
+        self, *args: Any, return_state: Literal[True], wait_for: Any = None, **kwargs: Any
+    ) -> State[R]: ...
+
+    @overload
+    def __call__(self, *args: Any, wait_for: Iterable[Any], **kwargs: Any) -> R: ...
+
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run now and return the result (or state, with `return_state=True`).
 
         Outside a flow the function is simply called.
@@ -224,7 +239,18 @@ class Task(Generic[P, R]):
         parameters = self.signature.bind(args, kwargs)
         return submission.call_task(self, flow_run, parameters, wait_for, return_state)
 
-    def submit(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+    @overload
+    def submit(  # type: ignore[overload-overlap]  # return_state=True is the only difference
+        self, *args: Any, return_state: Literal[True], wait_for: Any = None, **kwargs: Any
+    ) -> State[R]: ...
+
+    @overload
+    def submit(self, *args: Any, wait_for: Iterable[Any], **kwargs: Any) -> HeadraceFuture[R]: ...
+
+    @overload
+    def submit(self, *args: P.args, **kwargs: P.kwargs) -> HeadraceFuture[R]: ...
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
         """Start a task run and return its future without waiting."""
         return_state = bool(kwargs.pop("return_state", False))
         wait_for = kwargs.pop("wait_for", None)
@@ -233,6 +259,12 @@ class Task(Generic[P, R]):
 
         parameters = self.signature.bind(args, kwargs)
         return submission.submit_task(self, flow_run, parameters, wait_for, return_state)
+
+    @overload
+    def map(self, *args: Any, return_state: Literal[True], **kwargs: Any) -> list[State[R]]: ...
+
+    @overload
+    def map(self, *args: Any, **kwargs: Any) -> list[HeadraceFuture[R]]: ...
 
     def map(self, *args: Any, **kwargs: Any) -> Any:
         """Submit one task run per element of the iterable arguments.

@@ -70,7 +70,7 @@ def run_entrypoint(entrypoint: str, parameters: dict[str, Any], progress: bool) 
         flow = load_flow(entrypoint)
         with shown:
             if flow.isasync:
-                state: State = asyncio.run(flow(**parameters, return_state=True))
+                state: State[Any] = asyncio.run(flow(**parameters, return_state=True))
             else:
                 state = flow(**parameters, return_state=True)
     except BaseException as error:

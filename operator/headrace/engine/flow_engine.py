@@ -141,7 +141,7 @@ class FlowRunSession:
         self.attempt_start = 0  # where this attempt's task runs start in flow_run.task_runs
 
     # -- states ----------------------------------------------------------------------------
-    def set_state(self, state: State) -> None:
+    def set_state(self, state: State[Any]) -> None:
         self.flow_run.set_state(state)
         parent_task_run = self.flow_run.parent_task_run
         if parent_task_run is not None:
@@ -166,7 +166,7 @@ class FlowRunSession:
         if self.sigterm is not None:
             self.sigterm.armed = True
 
-    def retry_delay(self, state: State) -> float | None:
+    def retry_delay(self, state: State[Any]) -> float | None:
         if state.is_failed() and self.attempt <= self.flow.retries:
             self.set_state(AwaitingRetry(f"retrying after: {state.message}"))
             delays = self.flow.retry_delay_seconds
@@ -178,10 +178,10 @@ class FlowRunSession:
     def make_timeout(self) -> BaseException:
         return FlowTimeout(self.flow_run.id)
 
-    def timed_out(self) -> State:
+    def timed_out(self) -> State[Any]:
         return TimedOut(f"flow run exceeded its timeout of {self.flow.timeout_seconds}s")
 
-    def classify(self, error: BaseException) -> tuple[State, bool]:
+    def classify(self, error: BaseException) -> tuple[State[Any], bool]:
         """The state an exception out of the body gives this run, and whether to re-raise it."""
         if isinstance(error, FlowTimeout):
             if not error.args or error.args[0] == self.flow_run.id:
@@ -222,14 +222,14 @@ class FlowRunSession:
                 print_to_log.reset(print_token)
             current_flow_run.reset(token)
 
-    def interrupted(self, error: BaseException) -> tuple[State, BaseException | None]:
+    def interrupted(self, error: BaseException) -> tuple[State[Any], BaseException | None]:
         """The state an exception out of the body gives, and the exception to re-raise."""
         state, again = self.classify(error)
         return state, error if again else None
 
     def cancelled(
         self, cancelled: asyncio.CancelledError, task: asyncio.Task[Any] | None
-    ) -> tuple[State, BaseException | None]:
+    ) -> tuple[State[Any], BaseException | None]:
         """A cancelled flow task: a signal delivered while its loop was idle, or a real cancel."""
         pending = interrupts.take_pending() if task is not None else None
         if pending is None:
@@ -238,7 +238,7 @@ class FlowRunSession:
         task.uncancel()
         return self.interrupted(pending)
 
-    def state_from_return(self, value: Any) -> State:
+    def state_from_return(self, value: Any) -> State[Any]:
         """The state a flow's return value gives it, by Prefect 2's rules.
 
         A state the code made itself is the flow's state. Returned futures become their
@@ -269,7 +269,7 @@ class FlowRunSession:
             return from_states(list(value), value)
         return Completed(value)
 
-    def _is_run_state(self, state: State) -> bool:
+    def _is_run_state(self, state: State[Any]) -> bool:
         """Whether `state` belongs to one of this tree's runs (not made by the flow's code)."""
         tree = self.flow_run.tree
         return any(run.state is state for run in tree.task_runs) or any(
@@ -279,7 +279,7 @@ class FlowRunSession:
     def outstanding(self) -> list[TaskRun]:
         return [f.task_run for f in self.flow_run.futures if not f._done]
 
-    def finish(self, state: State) -> State:
+    def finish(self, state: State[Any]) -> State[Any]:
         if self.sigterm is not None:
             self.sigterm.armed = False
         outstanding = self.outstanding()
@@ -312,7 +312,7 @@ class FlowRunSession:
                 self.sigterm.uninstall()
         return state
 
-    def outcome(self, state: State, return_state: bool, error: BaseException | None) -> Any:
+    def outcome(self, state: State[Any], return_state: bool, error: BaseException | None) -> Any:
         if error is not None:
             if self.root and isinstance(error, TerminationSignal):
                 raise SystemExit(EXIT_TERMINATED) from None

@@ -188,13 +188,13 @@ class Engine:
             state = Crashed(f"task run crashed: {error!r}", error)
         self._on_attempt(task_run, token, state)
 
-    def attempt_done(self, task_run: TaskRun, token: int, state: State) -> None:
+    def attempt_done(self, task_run: TaskRun, token: int, state: State[Any]) -> None:
         self.post(self._on_attempt_item, (task_run, token, state))
 
-    def _on_attempt_item(self, item: tuple[TaskRun, int, State]) -> None:
+    def _on_attempt_item(self, item: tuple[TaskRun, int, State[Any]]) -> None:
         self._on_attempt(*item)
 
-    def _on_attempt(self, task_run: TaskRun, token: int, state: State) -> None:
+    def _on_attempt(self, task_run: TaskRun, token: int, state: State[Any]) -> None:
         if token != task_run.token or (task_run.future is not None and task_run.future._done):
             return  # a late result from an attempt that already timed out or was cancelled
         if task_run.timer is not None:
@@ -226,7 +226,7 @@ class Engine:
         elif isinstance(worker, asyncio.Task):
             worker.cancel()
 
-    def _finish(self, task_run: TaskRun, state: State) -> None:
+    def _finish(self, task_run: TaskRun, state: State[Any]) -> None:
         future = task_run.future
         if future is None or future._done:
             return

@@ -127,7 +127,7 @@ class FlowRun:
         self.run_count = 0
         self.futures: list[HeadraceFuture[Any]] = []
         self.task_runs: list[TaskRun] = []  # every task run it made, called or submitted
-        self.state: State = Pending()
+        self.state: State[Any] = Pending()
         self.start_time: float | None = None
         self.end_time: float | None = None
         self.deadline: float | None = None
@@ -154,7 +154,7 @@ class FlowRun:
             counter = self._name_counters.setdefault(key, itertools.count())
         return next(counter)
 
-    def set_state(self, state: State) -> None:
+    def set_state(self, state: State[Any]) -> None:
         if state.type is StateType.RUNNING and self.start_time is None:
             self.start_time = state.timestamp
         elif state.type in FINAL_TYPES and self.end_time is None:
@@ -208,7 +208,7 @@ class TaskRun:
         self.parameters = parameters
         self.upstream = upstream
         self.map_index = map_index
-        self.state: State = Pending()
+        self.state: State[Any] = Pending()
         self.future: HeadraceFuture[Any] | None = None
         self.pending = 0
         self.attempt = 0
@@ -231,7 +231,7 @@ class TaskRun:
         tree.task_runs.append(self)
         tree.mark(self)
 
-    def set_state(self, state: State) -> None:
+    def set_state(self, state: State[Any]) -> None:
         kind = state.type
         if kind is StateType.RUNNING:
             if self.start_time is None:

@@ -83,7 +83,7 @@ def _interrupted(task_run: TaskRun, error: BaseException) -> None:
     task_run.set_state(Cancelled(f"interrupted by {type(error).__name__}"))
 
 
-def run_inline_sync(task_run: TaskRun) -> State:
+def run_inline_sync(task_run: TaskRun) -> State[Any]:
     """Run a sync task run to its final state in this thread, retries included."""
     task = task_run.task
     assert task is not None
@@ -104,7 +104,7 @@ def run_inline_sync(task_run: TaskRun) -> State:
     return state
 
 
-async def run_inline_async(task_run: TaskRun) -> State:
+async def run_inline_async(task_run: TaskRun) -> State[Any]:
     """Run an async task run to its final state in the current loop, retries included."""
     task = task_run.task
     assert task is not None
@@ -125,7 +125,7 @@ async def run_inline_async(task_run: TaskRun) -> State:
     return state
 
 
-def _outcome(state: State, return_state: bool) -> Any:
+def _outcome(state: State[Any], return_state: bool) -> Any:
     return state if return_state else state.result()
 
 

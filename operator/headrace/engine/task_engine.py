@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("headrace.task_runs")
 
 
-def not_ready_state(task_run: TaskRun) -> State | None:
+def not_ready_state(task_run: TaskRun) -> State[Any] | None:
     """A NotReady state if an upstream run did not complete, else None."""
     allowed = task_run.allowed
     for future in task_run.upstream:
@@ -53,7 +53,7 @@ def not_ready_state(task_run: TaskRun) -> State | None:
     return None
 
 
-def prepare_inputs(task_run: TaskRun) -> State | None:
+def prepare_inputs(task_run: TaskRun) -> State[Any] | None:
     """Once every upstream run is final: swap their results into the parameters.
 
     Returns the state the run ends in instead of running (NotReady, or Crashed if the
@@ -74,7 +74,7 @@ def prepare_inputs(task_run: TaskRun) -> State | None:
     return None
 
 
-def await_retry(task_run: TaskRun, state: State) -> float | None:
+def await_retry(task_run: TaskRun, state: State[Any]) -> float | None:
     """If `state` earns another attempt, mark the run AwaitingRetry and return the delay."""
     delay = retry_delay(task_run, state)
     if delay is not None:
@@ -82,7 +82,7 @@ def await_retry(task_run: TaskRun, state: State) -> float | None:
     return delay
 
 
-def retry_delay(task_run: TaskRun, state: State) -> float | None:
+def retry_delay(task_run: TaskRun, state: State[Any]) -> float | None:
     """Seconds to wait before another attempt, or None when the state is final."""
     task = task_run.task
     if task is None or not state.is_failed() or task_run.attempt > task.retries:
@@ -123,7 +123,7 @@ def _should_persist(task_run: TaskRun) -> bool:
     return task_run.flow_run.flow.persist_tasks_default
 
 
-def _cache_lookup(task_run: TaskRun, parameters: dict[str, Any]) -> State | None:
+def _cache_lookup(task_run: TaskRun, parameters: dict[str, Any]) -> State[Any] | None:
     task = task_run.task
     assert task is not None
     if task.cache_key_fn is None:
@@ -138,7 +138,7 @@ def _cache_lookup(task_run: TaskRun, parameters: dict[str, Any]) -> State | None
     return Cached(message=f"cache hit for key {key!r}", result_uri=uri)
 
 
-def _completed(task_run: TaskRun, value: Any) -> State:
+def _completed(task_run: TaskRun, value: Any) -> State[Any]:
     if not _should_persist(task_run):
         return Completed(value)
     task = task_run.task
@@ -154,7 +154,7 @@ def _completed(task_run: TaskRun, value: Any) -> State:
     return Completed(value, result_uri=uri)
 
 
-def _failed(task_run: TaskRun, error: Exception) -> State:
+def _failed(task_run: TaskRun, error: Exception) -> State[Any]:
     logger.error(
         "Task run %r failed (attempt %d): %s",
         task_run.name,
@@ -166,7 +166,7 @@ def _failed(task_run: TaskRun, error: Exception) -> State:
     return Failed(exception_message(error), error)
 
 
-def _timed_out(task_run: TaskRun) -> State:
+def _timed_out(task_run: TaskRun) -> State[Any]:
     seconds = task_run.task.timeout_seconds if task_run.task else None
     return TimedOut(f"task run exceeded its timeout of {seconds}s")
 
@@ -205,7 +205,7 @@ class _Attempt:
         current_flow_run.reset(self._flow)
 
 
-def _settle(task_run: TaskRun, value: Any) -> State:
+def _settle(task_run: TaskRun, value: Any) -> State[Any]:
     if isinstance(value, State):
         return _returned_state(task_run, value)
     try:
@@ -214,7 +214,7 @@ def _settle(task_run: TaskRun, value: Any) -> State:
         return Failed(f"persisting the result failed: {exception_message(error)}", error)
 
 
-def _returned_state(task_run: TaskRun, state: State) -> State:
+def _returned_state(task_run: TaskRun, state: State[Any]) -> State[Any]:
     """A task that returns a state takes it, as in Prefect 2 (a `Failed` one is retried)."""
     if not state.is_final():
         return Failed(
@@ -232,7 +232,7 @@ def _returned_state(task_run: TaskRun, state: State) -> State:
 
 def execute_attempt(
     task_run: TaskRun, parameters: dict[str, Any], timeout: float | None = None
-) -> State:
+) -> State[Any]:
     """Run a sync task once. `timeout` is for direct calls; the engine times submitted runs."""
     task = task_run.task
     assert task is not None
@@ -252,7 +252,7 @@ def execute_attempt(
 
 async def execute_attempt_async(
     task_run: TaskRun, parameters: dict[str, Any], timeout: float | None = None
-) -> State:
+) -> State[Any]:
     """Run an async task once, in the current event loop."""
     task = task_run.task
     assert task is not None

@@ -24,7 +24,7 @@ class BaseAnnotation(Generic[T]):
         return self.value
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.value == other.value  # type: ignore[attr-defined]
+        return type(other) is type(self) and bool(self.value == other.value)
 
     def __hash__(self) -> int:
         return hash((type(self), id(self.value)))
