@@ -25,6 +25,17 @@ from headrace.utilities.annotations import allow_failure, unmapped
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """Prefect 2 names Headrace does not provide fail with the reason, not a bare error."""
+    from headrace.compat import NAMES, refuse_name
+
+    refused = refuse_name("headrace", name, NAMES)
+    if refused is not None:
+        raise refused
+    raise AttributeError(f"module 'headrace' has no attribute {name!r}")
+
+
 __all__ = [
     "CancelledRun",
     "ConcurrentTaskRunner",

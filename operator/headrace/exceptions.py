@@ -11,6 +11,10 @@ class MissingContextError(HeadraceError, RuntimeError):
     """Run context was asked for outside a flow or task run (`get_run_context()`)."""
 
 
+class NotSupported(HeadraceError, NotImplementedError):
+    """A Prefect 2 option or name that Headrace does not provide; the message says why."""
+
+
 class ParameterValidationError(HeadraceError, ValueError):
     """Flow parameters failed validation; the message names each bad field."""
 

@@ -7,6 +7,7 @@ import typing
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
+from headrace.compat import FLOW_METHODS, FLOW_OPTIONS, refuse_name, refuse_options
 from headrace.exceptions import ParameterValidationError
 from headrace.results.serializers import Serializer
 from headrace.results.store import ResultStore
@@ -35,7 +36,10 @@ class Flow(Generic[P, R]):
         result_serializer: str | Serializer | None = None,
         log_prints: bool | None = None,
         tags: Iterable[str] | None = None,
+        **prefect_only: Any,
     ) -> None:
+        if prefect_only:
+            refuse_options("flow", prefect_only)
         if not callable(fn):
             raise TypeError(f"@flow needs a function, got {fn!r}")
         if retries < 0:
@@ -93,6 +97,8 @@ class Flow(Generic[P, R]):
             "tags": self.tags,
         }
         unknown = set(options) - set(current)
+        if unknown & set(FLOW_OPTIONS):
+            refuse_options("flow", {name: options[name] for name in unknown & set(FLOW_OPTIONS)})
         if unknown:
             raise TypeError(f"with_options() got unknown options: {sorted(unknown)}")
         current.update(options)
@@ -176,6 +182,12 @@ class Flow(Generic[P, R]):
         from headrace.engine.flow_engine import enter_flow
 
         return enter_flow(self, args, kwargs, return_state)
+
+    def __getattr__(self, name: str) -> Any:
+        refused = refuse_name("Flow", name, FLOW_METHODS)
+        if refused is not None:
+            raise refused
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __repr__(self) -> str:
         return f"Flow(name={self.name!r})"

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
+from headrace.compat import TASK_OPTIONS, refuse_options
 from headrace.engine.context import current_flow_run
 from headrace.exceptions import MappingLengthMismatch
 from headrace.futures import HeadraceFuture
@@ -125,7 +126,11 @@ class Task(Generic[P, R]):
         log_prints: bool | None = None,
         refresh_cache: bool = False,
         task_run_name: str | Callable[[], str] | None = None,
+        retry_condition_fn: Callable[..., bool] | None = None,
+        **prefect_only: Any,
     ) -> None:
+        if prefect_only:
+            refuse_options("task", prefect_only)
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}")
         if retries < 0:
@@ -161,6 +166,7 @@ class Task(Generic[P, R]):
         self.log_prints = log_prints
         self.refresh_cache = refresh_cache
         self.task_run_name = task_run_name
+        self.retry_condition_fn = retry_condition_fn
         self.isasync = inspect.iscoroutinefunction(fn)
         self.signature = Signature(fn)
         self._store: ResultStore | None = None
@@ -189,8 +195,11 @@ class Task(Generic[P, R]):
             "log_prints": self.log_prints,
             "refresh_cache": self.refresh_cache,
             "task_run_name": self.task_run_name,
+            "retry_condition_fn": self.retry_condition_fn,
         }
         unknown = set(options) - set(current)
+        if unknown & set(TASK_OPTIONS):
+            refuse_options("task", {name: options[name] for name in unknown & set(TASK_OPTIONS)})
         if unknown:
             raise TypeError(f"with_options() got unknown options: {sorted(unknown)}")
         current.update(options)

@@ -87,6 +87,9 @@ def retry_delay(task_run: TaskRun, state: State[Any]) -> float | None:
     task = task_run.task
     if task is None or not state.is_failed() or task_run.attempt > task.retries:
         return None
+    condition = task.retry_condition_fn
+    if condition is not None and not condition(task=task, task_run=task_run, state=state):
+        return None  # Prefect 2's retry_condition_fn said this failure is final
     delays = task.retry_delay_seconds
     if isinstance(delays, list | tuple):
         if not delays:

@@ -1,0 +1,86 @@
+"""What of Prefect 2's flow and task API Headrace refuses, and why: one list, used by
+`@task`, `@flow`, `with_options` and `import headrace`, so a difference is an error that names
+it rather than a silent change (docs/prefect-compatibility.md has the whole table).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from headrace.exceptions import NotSupported
+
+_HOOKS = (
+    "state hooks are not run by Headrace; handle the outcome in the flow (return_state=True, "
+    "or a final task) or watch the FlowRun resource's phase"
+)
+
+TASK_OPTIONS: dict[str, str] = {
+    "on_completion": _HOOKS,
+    "on_failure": _HOOKS,
+    "retry_jitter_factor": "retry delays are exact; give a list in retry_delay_seconds instead",
+    "result_storage_key": (
+        "Headrace names result files itself (by run id, or by cache key with cache_key_fn) "
+        "and records each result's URI with its state"
+    ),
+    "viz_return_value": "flow.visualize() is not provided",
+}
+
+FLOW_OPTIONS: dict[str, str] = {
+    "on_completion": _HOOKS,
+    "on_failure": _HOOKS,
+    "on_cancellation": _HOOKS,
+    "on_crashed": _HOOKS,
+}
+
+# Options accepted only with the value that is Headrace's behaviour anyway.
+FIXED_OPTIONS: dict[str, tuple[Any, str]] = {
+    "cache_result_in_memory": (
+        True,
+        "results always stay in memory for the run that made them; "
+        "persist_result=True also writes them to result storage",
+    ),
+}
+
+NAMES: dict[str, str] = {
+    "get_client": "there is no Prefect API server; runs are Kubernetes FlowRun resources",
+    "serve": "flows are served by Deployment resources (see README 'On Kubernetes')",
+    "deploy": "deploy with a Deployment resource or the Helm chart (see README)",
+    "Runner": "flows are served by Deployment resources (see README 'On Kubernetes')",
+    "Manifest": "deployments are Deployment resources, not manifests",
+    "pause_flow_run": "runs cannot pause: Headrace has no input or resume API",
+    "resume_flow_run": "runs cannot pause: Headrace has no input or resume API",
+    "suspend_flow_run": "runs cannot pause: Headrace has no input or resume API",
+}
+
+FLOW_METHODS: dict[str, str] = {
+    "serve": NAMES["serve"],
+    "deploy": NAMES["deploy"],
+    "to_deployment": NAMES["deploy"],
+    "from_source": "load flows from the image a Deployment names, not from a source URL",
+    "visualize": "no flow visualisation; see runs in `headrace runs` or the UI",
+}
+
+
+def refuse_options(kind: str, options: dict[str, Any]) -> None:
+    """Raise NotSupported for Prefect options Headrace lacks (or a value it cannot honour),
+    TypeError for options neither has."""
+    table = TASK_OPTIONS if kind == "task" else FLOW_OPTIONS
+    for name, value in options.items():
+        fixed = FIXED_OPTIONS.get(name)
+        if name in table:
+            if value is not None:
+                raise NotSupported(
+                    f"@{kind}({name}=...) is Prefect 2's, not Headrace's: {table[name]}"
+                )
+        elif fixed is not None:
+            if value is not None and value != fixed[0]:
+                raise NotSupported(f"@{kind}({name}={value!r}) is not supported: {fixed[1]}")
+        else:
+            raise TypeError(f"@{kind}() got an unexpected option {name!r}")
+
+
+def refuse_name(where: str, name: str, table: dict[str, str]) -> NotSupported | None:
+    reason = table.get(name)
+    if reason is None:
+        return None
+    return NotSupported(f"{where}.{name} is Prefect 2's, not Headrace's: {reason}")
