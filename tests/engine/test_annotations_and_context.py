@@ -151,4 +151,8 @@ def test_run_count_scheduled_start_time_and_run_context() -> None:
     assert abs((dt.datetime.now(dt.UTC) - started).total_seconds()) < 60
     with pytest.raises(MissingContextError, match="No run context available"):
         get_run_context()
+    from headrace import get_run_logger
+
+    with pytest.raises(MissingContextError):  # Prefect 2.14: MissingContextError too
+        get_run_logger()
     assert runtime.flow_run.run_count == 0 and runtime.task_run.tags == []
