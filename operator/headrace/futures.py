@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from headrace.engine.context import hands_back_awaitables
 from headrace.states import State
 
 if TYPE_CHECKING:
@@ -48,15 +49,8 @@ class HeadraceFuture(Generic[R]):
 
     @property
     def asynchronous(self) -> bool:
-        """Whether `wait()`/`result()` return coroutines: as in Prefect 2, only for an async
-        task's future read in its async flow's event loop; a sync task's future always blocks."""
-        task = self.task_run.task
-        return (
-            task is not None
-            and task.isasync
-            and self.task_run.flow_run.is_async
-            and asyncio._get_running_loop() is not None
-        )
+        """Whether `wait()`/`result()` return coroutines (an async task's, in its async flow)."""
+        return hands_back_awaitables(self.task_run.task, self.task_run.flow_run)
 
     def wait(self, timeout: float | None = None) -> Any:
         """Block until final and return the state (`None` on timeout).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import functools
 import hashlib
@@ -12,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from headrace.compat import TASK_OPTIONS, refuse_options
-from headrace.engine.context import current_flow_run
+from headrace.engine.context import current_flow_run, hands_back_awaitables
 from headrace.exceptions import MappingLengthMismatch
 from headrace.futures import HeadraceFuture
 from headrace.results.serializers import Serializer
@@ -286,30 +285,14 @@ class Task(Generic[P, R]):
         wait_for = kwargs.pop("wait_for", None)
         flow_run = _require_flow_run(self, "map")
         passed, defaults = self.signature.bind_passed(args, kwargs)
-        if (
-            self.isasync
-            and flow_run.is_async
-            and asyncio._get_running_loop() is not None
-            and any(isinstance(value, HeadraceFuture) for value in passed.values())
+        if hands_back_awaitables(self, flow_run) and any(
+            isinstance(value, HeadraceFuture) for value in passed.values()
         ):
             # `map` hands back a coroutine here anyway: await upstream futures, not block.
-            return self._map_after_futures(flow_run, passed, defaults, wait_for, return_state)
+            return _after_futures(
+                passed, lambda: self._map_bound(flow_run, passed, defaults, wait_for, return_state)
+            )
         return self._map_bound(flow_run, passed, defaults, wait_for, return_state)
-
-    async def _map_after_futures(
-        self,
-        flow_run: Any,
-        passed: dict[str, Any],
-        defaults: dict[str, Any],
-        wait_for: Any,
-        return_state: bool,
-    ) -> Any:
-        for name, value in passed.items():
-            if isinstance(value, HeadraceFuture):
-                await value._wait_async(None)
-                passed[name] = value.result_sync()
-        handed_back = self._map_bound(flow_run, passed, defaults, wait_for, return_state)
-        return await handed_back if inspect.isawaitable(handed_back) else handed_back
 
     def _map_bound(
         self,
@@ -351,6 +334,16 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"Task(name={self.name!r})"
+
+
+async def _after_futures(passed: dict[str, Any], then: Callable[[], Any]) -> Any:
+    """Swap the futures in `passed` for their results, awaiting them, then call `then`."""
+    for name, value in passed.items():
+        if isinstance(value, HeadraceFuture):
+            await value._wait_async(None)
+            passed[name] = value.result_sync()
+    handed_back = then()
+    return await handed_back if inspect.isawaitable(handed_back) else handed_back
 
 
 def _collected(fn: Callable[..., Any]) -> Callable[..., list[Any]]:

@@ -11,6 +11,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
+from headrace.engine.context import hands_back_awaitables
 from headrace.engine.inputs import allowed_to_fail, collect_futures
 from headrace.engine.orchestrator import get_engine
 from headrace.engine.runs import FlowRun, TaskRun
@@ -25,12 +26,6 @@ from headrace.states import Cancelled, State
 
 if TYPE_CHECKING:
     from headrace.tasks import Task
-
-
-def _awaited(task: Task[Any, Any], flow_run: FlowRun) -> bool:
-    """Whether a call hands back a coroutine: as in Prefect 2, only an async task called in
-    its async flow's event loop. A sync task blocks and returns its value wherever it is."""
-    return task.isasync and flow_run.is_async and asyncio._get_running_loop() is not None
 
 
 class _WaitFor:
@@ -137,7 +132,7 @@ def call_task(
     return_state: bool,
 ) -> Any:
     task_run = _new_task_run(task, flow_run, parameters, _wait_for(wait_for))
-    if _awaited(task, flow_run):
+    if hands_back_awaitables(task, flow_run):
         return _call_in_loop(task_run, return_state)
     if task.isasync or asyncio._get_running_loop() is not None:
         # An async task outside its loop runs on the engine's; a sync task called in an event
@@ -176,7 +171,7 @@ def _handed_back(
     return_state: bool,
 ) -> Any:
     """What `submit`/`map` return: futures, or their final states with `return_state=True`."""
-    if _awaited(task, flow_run):
+    if hands_back_awaitables(task, flow_run):
         if not return_state:
             return awaitable(value)
 
