@@ -193,8 +193,11 @@ def Cached(data: Any = _NOT_SET, message: str = "", result_uri: str | None = Non
     return State(StateType.COMPLETED, "Cached", message, data, result_uri)
 
 
-def Failed(message: str = "", error: BaseException | None = None) -> State[Any]:
-    return State(StateType.FAILED, "Failed", message, error if error is not None else _NOT_SET)
+def Failed(
+    message: str = "", error: BaseException | None = None, *, data: Any = _NOT_SET
+) -> State[Any]:
+    """A failed state; `data=` is Prefect 2's spelling of what `result()` raises."""
+    return State(StateType.FAILED, "Failed", message, error if error is not None else data)
 
 
 def TimedOut(message: str = "") -> State[Any]:

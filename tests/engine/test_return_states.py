@@ -195,6 +195,19 @@ def test_task_returning_cancelled_cancels_it_and_the_flow() -> None:
         assert state.is_cancelled() and state.message == "1/1 states cancelled."
 
 
+def test_failed_with_prefect_data_keyword_raises_that_error() -> None:
+    """Prefect 2.14: message "by hand", result() raises Boom("inside")."""
+
+    @flow
+    def f() -> object:
+        return Failed(message="by hand", data=Boom("inside"))
+
+    state = f(return_state=True)
+    assert state.message == "by hand"
+    with pytest.raises(Boom, match="inside"):
+        state.result()
+
+
 def test_task_returning_completed_keeps_its_message() -> None:
     @task
     def chooses() -> object:
