@@ -9,14 +9,7 @@ from typing import Any
 
 from headrace.exceptions import NotSupported
 
-_HOOKS = (
-    "state hooks are not run by Headrace; handle the outcome in the flow (return_state=True, "
-    "or a final task) or watch the FlowRun resource's phase"
-)
-
 TASK_OPTIONS: dict[str, str] = {
-    "on_completion": _HOOKS,
-    "on_failure": _HOOKS,
     "retry_jitter_factor": "retry delays are exact; give a list in retry_delay_seconds instead",
     "result_storage_key": (
         "Headrace names result files itself (by run id, or by cache key with cache_key_fn) "
@@ -25,12 +18,7 @@ TASK_OPTIONS: dict[str, str] = {
     "viz_return_value": "flow.visualize() is not provided",
 }
 
-FLOW_OPTIONS: dict[str, str] = {
-    "on_completion": _HOOKS,
-    "on_failure": _HOOKS,
-    "on_cancellation": _HOOKS,
-    "on_crashed": _HOOKS,
-}
+FLOW_OPTIONS: dict[str, str] = {}
 
 # Options accepted only with the value that is Headrace's behaviour anyway.
 FIXED_OPTIONS: dict[str, tuple[Any, str]] = {

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from headrace.compat import FLOW_METHODS, FLOW_OPTIONS, refuse_name, refuse_options
+from headrace.engine.hooks import check_hooks
 from headrace.exceptions import ParameterValidationError
 from headrace.results.serializers import Serializer
 from headrace.results.store import ResultStore
@@ -36,6 +37,10 @@ class Flow(Generic[P, R]):
         result_serializer: str | Serializer | None = None,
         log_prints: bool | None = None,
         tags: Iterable[str] | None = None,
+        on_completion: Sequence[Callable[..., Any]] | None = None,
+        on_failure: Sequence[Callable[..., Any]] | None = None,
+        on_cancellation: Sequence[Callable[..., Any]] | None = None,
+        on_crashed: Sequence[Callable[..., Any]] | None = None,
         **prefect_only: Any,
     ) -> None:
         if prefect_only:
@@ -63,6 +68,10 @@ class Flow(Generic[P, R]):
         self.result_serializer = result_serializer
         self.log_prints = log_prints
         self.tags = frozenset(tags or ())
+        self.on_completion = check_hooks("flow", "on_completion", on_completion)
+        self.on_failure = check_hooks("flow", "on_failure", on_failure)
+        self.on_cancellation = check_hooks("flow", "on_cancellation", on_cancellation)
+        self.on_crashed = check_hooks("flow", "on_crashed", on_crashed)
         self.isasync = inspect.iscoroutinefunction(fn)
         self.signature = Signature(fn)
         self._adapters: dict[str, Any] | None = None
@@ -95,6 +104,10 @@ class Flow(Generic[P, R]):
             "result_serializer": self.result_serializer,
             "log_prints": self.log_prints,
             "tags": self.tags,
+            "on_completion": self.on_completion,
+            "on_failure": self.on_failure,
+            "on_cancellation": self.on_cancellation,
+            "on_crashed": self.on_crashed,
         }
         unknown = set(options) - set(current)
         if unknown & set(FLOW_OPTIONS):

@@ -7,11 +7,12 @@ import functools
 import hashlib
 import inspect
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from headrace.compat import TASK_OPTIONS, refuse_options
 from headrace.engine.context import current_flow_run, hands_back_awaitables
+from headrace.engine.hooks import check_hooks
 from headrace.exceptions import MappingLengthMismatch
 from headrace.futures import HeadraceFuture
 from headrace.results.serializers import Serializer
@@ -126,6 +127,8 @@ class Task(Generic[P, R]):
         refresh_cache: bool = False,
         task_run_name: str | Callable[[], str] | None = None,
         retry_condition_fn: Callable[..., bool] | None = None,
+        on_completion: Sequence[Callable[..., Any]] | None = None,
+        on_failure: Sequence[Callable[..., Any]] | None = None,
         **prefect_only: Any,
     ) -> None:
         if prefect_only:
@@ -166,6 +169,9 @@ class Task(Generic[P, R]):
         self.refresh_cache = refresh_cache
         self.task_run_name = task_run_name
         self.retry_condition_fn = retry_condition_fn
+        self.on_completion = check_hooks("task", "on_completion", on_completion)
+        self.on_failure = check_hooks("task", "on_failure", on_failure)
+        self.has_hooks = bool(self.on_completion or self.on_failure)
         self.isasync = inspect.iscoroutinefunction(fn)
         self.signature = Signature(fn)
         self._store: ResultStore | None = None
@@ -195,6 +201,8 @@ class Task(Generic[P, R]):
             "refresh_cache": self.refresh_cache,
             "task_run_name": self.task_run_name,
             "retry_condition_fn": self.retry_condition_fn,
+            "on_completion": self.on_completion,
+            "on_failure": self.on_failure,
         }
         unknown = set(options) - set(current)
         if unknown & set(TASK_OPTIONS):

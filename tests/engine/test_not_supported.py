@@ -19,20 +19,12 @@ def body() -> int:
     return 1
 
 
-@pytest.mark.parametrize(
-    "option", ["on_completion", "on_failure", "retry_jitter_factor", "result_storage_key"]
-)
+@pytest.mark.parametrize("option", ["retry_jitter_factor", "result_storage_key"])
 def test_prefect_task_options_headrace_lacks_are_refused(option: str) -> None:
     with pytest.raises(NotSupported, match=rf"@task\({option}=\.\.\.\) is Prefect 2's"):
-        task(**{option: [print] if option.startswith("on_") else 0.5})(body)
+        task(**{option: 0.5})(body)
     with pytest.raises(NotSupported, match=option):
         task(body).with_options(**{option: 1})
-
-
-@pytest.mark.parametrize("option", ["on_completion", "on_failure", "on_cancellation", "on_crashed"])
-def test_prefect_flow_hooks_are_refused(option: str) -> None:
-    with pytest.raises(NotSupported, match="state hooks are not run"):
-        flow(**{option: [print]})(body)
 
 
 def test_cache_result_in_memory_is_accepted_only_as_headrace_behaves() -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from headrace import settings
 from headrace.engine.context import current_flow_run
+from headrace.engine.hooks import hooks_for, run_hooks
 from headrace.engine.inputs import collect_futures, futures_to_states, resolve
 from headrace.engine.interrupts import SigtermHandler, deadline, interrupts, on_main_thread
 from headrace.engine.names import custom_name, generate_name
@@ -304,6 +305,10 @@ class FlowRunSession:
                 )
         self.set_state(state)
         logger.info("Finished in state %r", state, extra={"headrace_run": self.flow_run})
+        hooks = hooks_for(self.flow, state, flow=True)
+        if hooks:
+            with self.current():
+                run_hooks(hooks, self.flow_run, state, flow=self.flow)
         if self.root:
             tree = self.flow_run.tree
             if tree.record is not None:

@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from headrace.engine.context import hands_back_awaitables
+from headrace.engine.hooks import hooks_for, run_hooks
 from headrace.engine.inputs import allowed_to_fail, collect_futures
 from headrace.engine.orchestrator import get_engine
 from headrace.engine.runs import FlowRun, TaskRun
@@ -96,6 +97,8 @@ def run_inline_sync(task_run: TaskRun) -> State[Any]:
         _interrupted(task_run, error)
         raise
     task_run.set_state(state)
+    if task.has_hooks:
+        run_hooks(hooks_for(task, state, flow=False), task_run, state, task=task)
     return state
 
 
@@ -117,6 +120,8 @@ async def run_inline_async(task_run: TaskRun) -> State[Any]:
         _interrupted(task_run, error)
         raise
     task_run.set_state(state)
+    if task.has_hooks:
+        run_hooks(hooks_for(task, state, flow=False), task_run, state, task=task)
     return state
 
 
