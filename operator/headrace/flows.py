@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from headrace.compat import FLOW_METHODS, FLOW_OPTIONS, refuse_name, refuse_options
 from headrace.engine.hooks import check_hooks
 from headrace.exceptions import ParameterValidationError
 from headrace.results.serializers import Serializer
 from headrace.results.store import ResultStore
+from headrace.states import State
 from headrace.task_runners import ConcurrentTaskRunner, TaskRunner
 from headrace.tasks import Signature
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 class Flow(Generic[P, R]):
@@ -189,7 +191,23 @@ class Flow(Generic[P, R]):
         return self._adapters
 
     # -- calling ---------------------------------------------------------------------------
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+    # As Prefect 2 types them: the call gives R, `return_state=True` a State (awaited, for an
+    # async flow). PEP 612 allows no keyword beside P.kwargs, so that form takes any arguments.
+    @overload
+    def __call__(
+        self: Flow[P, Coroutine[Any, Any, T]],
+        *args: Any,
+        return_state: Literal[True],
+        **kwargs: Any,
+    ) -> Coroutine[Any, Any, State[T]]: ...
+
+    @overload
+    def __call__(self, *args: Any, return_state: Literal[True], **kwargs: Any) -> State[R]: ...
+
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the flow. An async flow returns a coroutine, unless called from a sync flow."""
         return_state = bool(kwargs.pop("return_state", False))
         from headrace.engine.flow_engine import enter_flow

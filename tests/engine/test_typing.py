@@ -72,6 +72,10 @@ def _line(text: str) -> int:
         ),
         ("reveal_type(double(1, wait_for=", '"int"'),
         ("reveal_type(state.result())", '"int"'),
+        ("reveal_type(total(1))", '"int"'),
+        ("reveal_type(total(1, return_state=True))", '"headrace.states.State[int]"'),
+        ("reveal_type(await atotal(1))", '"int"'),
+        ("reveal_type(await atotal(1, return_state=True))", '"headrace.states.State[int]"'),
     ],
 )
 def test_revealed_types(mypy_output: dict[int, str], code: str, revealed: str) -> None:
@@ -85,6 +89,7 @@ def test_revealed_types(mypy_output: dict[int, str], code: str, revealed: str) -
     [
         ('double("one")', "[call-overload]"),
         ("double(1, 2)", "[call-overload]"),
+        ('total("one")', "[call-overload]"),
         ("wrong: HeadraceFuture[str]", "[assignment]"),
     ],
 )

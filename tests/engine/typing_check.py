@@ -17,6 +17,24 @@ def double(x: int) -> int:
 
 
 @flow
+def total(n: int) -> int:
+    return n
+
+
+@flow
+async def atotal(n: int) -> int:
+    return n
+
+
+async def callers() -> None:
+    reveal_type(total(1))  # flow: int
+    reveal_type(total(1, return_state=True))  # flow: State[int]
+    reveal_type(await atotal(1))  # async flow: int
+    reveal_type(await atotal(1, return_state=True))  # async flow: State[int]
+    total("one")  # misuse: flow parameter type
+
+
+@flow
 def pipeline() -> None:
     reveal_type(double(1))  # R: int
     reveal_type(double.submit(1))  # HeadraceFuture[int]
