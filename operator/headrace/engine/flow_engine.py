@@ -22,6 +22,7 @@ from headrace.engine.interrupts import SigtermHandler, deadline, interrupts, on_
 from headrace.engine.names import custom_name, generate_name
 from headrace.engine.orchestrator import get_engine
 from headrace.engine.runs import FlowRun, RunTree, TaskRun, new_id
+from headrace.engine.task_engine import nth_delay
 from headrace.exceptions import (
     FlowTimeout,
     ParameterValidationError,
@@ -170,10 +171,7 @@ class FlowRunSession:
     def retry_delay(self, state: State[Any]) -> float | None:
         if state.is_failed() and self.attempt <= self.flow.retries:
             self.set_state(AwaitingRetry(f"retrying after: {state.message}"))
-            delays = self.flow.retry_delay_seconds
-            if isinstance(delays, list | tuple):  # like a task's: in order, the last repeats
-                return float(delays[min(self.attempt - 1, len(delays) - 1)]) if delays else 0.0
-            return float(delays or 0)
+            return nth_delay(self.flow.retry_delay_seconds, self.attempt)
         return None
 
     def make_timeout(self) -> BaseException:

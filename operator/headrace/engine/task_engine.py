@@ -90,11 +90,14 @@ def retry_delay(task_run: TaskRun, state: State[Any]) -> float | None:
     condition = task.retry_condition_fn
     if condition is not None and not condition(task=task, task_run=task_run, state=state):
         return None  # Prefect 2's retry_condition_fn said this failure is final
-    delays = task.retry_delay_seconds
+    return nth_delay(task.retry_delay_seconds, task_run.attempt)
+
+
+def nth_delay(delays: float | list[float] | tuple[float, ...], attempt: int) -> float:
+    """The wait after failed attempt `attempt` (from 1): a list is used in order, its last
+    delay repeating; for tasks and flows alike."""
     if isinstance(delays, list | tuple):
-        if not delays:
-            return 0.0
-        return float(delays[min(task_run.attempt - 1, len(delays) - 1)])
+        return float(delays[min(attempt - 1, len(delays) - 1)]) if delays else 0.0
     return float(delays or 0)
 
 
