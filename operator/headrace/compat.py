@@ -46,6 +46,7 @@ FLOW_METHODS: dict[str, str] = {
     "to_deployment": NAMES["deploy"],
     "from_source": "load flows from the image a Deployment names, not from a source URL",
     "visualize": "no flow visualisation; see runs in `headrace runs` or the UI",
+    "serialize_parameters": "the operator serialises a FlowRun's parameters as JSON itself",
 }
 
 

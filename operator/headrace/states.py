@@ -98,6 +98,14 @@ class State(Generic[R]):
     def is_final(self) -> bool:
         return self.type in FINAL_TYPES
 
+    def is_paused(self) -> bool:
+        """Always False: Headrace runs cannot pause (Prefect 2 has a PAUSED type)."""
+        return False
+
+    def is_cancelling(self) -> bool:
+        """Always False: cancelling a Headrace run is immediate (no CANCELLING type)."""
+        return False
+
     @overload
     def result(self, raise_on_failure: Literal[True] = True) -> R: ...
 

@@ -38,7 +38,9 @@ def test_unknown_options_are_still_type_errors() -> None:
         task(retires=2)(body)
 
 
-@pytest.mark.parametrize("method", ["serve", "deploy", "to_deployment", "visualize"])
+@pytest.mark.parametrize(
+    "method", ["serve", "deploy", "to_deployment", "visualize", "serialize_parameters"]
+)
 def test_prefect_flow_methods_are_refused_with_a_reason(method: str) -> None:
     with pytest.raises(NotSupported, match=rf"Flow\.{method} is Prefect 2's"):
         getattr(flow(body), method)
