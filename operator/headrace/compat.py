@@ -11,10 +11,6 @@ from headrace.exceptions import NotSupported
 
 TASK_OPTIONS: dict[str, str] = {
     "retry_jitter_factor": "retry delays are exact; give a list in retry_delay_seconds instead",
-    "result_storage_key": (
-        "Headrace names result files itself (by run id, or by cache key with cache_key_fn) "
-        "and records each result's URI with its state"
-    ),
     "viz_return_value": "flow.visualize() is not provided",
 }
 

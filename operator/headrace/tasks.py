@@ -129,6 +129,7 @@ class Task(Generic[P, R]):
         retry_condition_fn: Callable[..., bool] | None = None,
         on_completion: Sequence[Callable[..., Any]] | None = None,
         on_failure: Sequence[Callable[..., Any]] | None = None,
+        result_storage_key: str | None = None,
         **prefect_only: Any,
     ) -> None:
         if prefect_only:
@@ -172,6 +173,7 @@ class Task(Generic[P, R]):
         self.on_completion = check_hooks("task", "on_completion", on_completion)
         self.on_failure = check_hooks("task", "on_failure", on_failure)
         self.has_hooks = bool(self.on_completion or self.on_failure)
+        self.result_storage_key = result_storage_key
         self.isasync = inspect.iscoroutinefunction(fn)
         self.signature = Signature(fn)
         self._store: ResultStore | None = None
@@ -203,6 +205,7 @@ class Task(Generic[P, R]):
             "retry_condition_fn": self.retry_condition_fn,
             "on_completion": self.on_completion,
             "on_failure": self.on_failure,
+            "result_storage_key": self.result_storage_key,
         }
         unknown = set(options) - set(current)
         if unknown & set(TASK_OPTIONS):

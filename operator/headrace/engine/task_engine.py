@@ -155,9 +155,21 @@ def _completed(task_run: TaskRun, value: Any) -> State[Any]:
         if task.cache_expiration is not None:
             expires = time.time() + task.cache_expiration.total_seconds()
         uri = store.write(value, store.cache_key_path(task_run.cache_key), expires)
+    elif task.result_storage_key is not None:
+        uri = store.write(value, _storage_key(task.result_storage_key, task_run))
     else:
         uri = store.write(value, store.result_key(task_run.flow_run.id, task_run.id))
     return Completed(value, result_uri=uri)
+
+
+def _storage_key(template: str, task_run: TaskRun) -> str:
+    """A `result_storage_key` filled in as Prefect 2 does: `{parameters[x]}`, and the
+    `flow_run` and `task_run` of `headrace.runtime` (`{flow_run.flow_name}`, ...)."""
+    from headrace import runtime
+
+    return template.format(
+        parameters=task_run.parameters, flow_run=runtime.flow_run, task_run=runtime.task_run
+    )
 
 
 def _failed(task_run: TaskRun, error: Exception) -> State[Any]:
