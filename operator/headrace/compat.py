@@ -10,7 +10,6 @@ from typing import Any
 from headrace.exceptions import NotSupported
 
 TASK_OPTIONS: dict[str, str] = {
-    "retry_jitter_factor": "retry delays are exact; give a list in retry_delay_seconds instead",
     "viz_return_value": "flow.visualize() is not provided",
 }
 

@@ -130,6 +130,7 @@ class Task(Generic[P, R]):
         on_completion: Sequence[Callable[..., Any]] | None = None,
         on_failure: Sequence[Callable[..., Any]] | None = None,
         result_storage_key: str | None = None,
+        retry_jitter_factor: float | None = None,
         **prefect_only: Any,
     ) -> None:
         if prefect_only:
@@ -174,6 +175,9 @@ class Task(Generic[P, R]):
         self.on_failure = check_hooks("task", "on_failure", on_failure)
         self.has_hooks = bool(self.on_completion or self.on_failure)
         self.result_storage_key = result_storage_key
+        if retry_jitter_factor is not None and retry_jitter_factor < 0:
+            raise ValueError(f"retry_jitter_factor must be 0 or more, got {retry_jitter_factor}")
+        self.retry_jitter_factor = retry_jitter_factor
         self.isasync = inspect.iscoroutinefunction(fn)
         self.signature = Signature(fn)
         self._store: ResultStore | None = None
@@ -206,6 +210,7 @@ class Task(Generic[P, R]):
             "on_completion": self.on_completion,
             "on_failure": self.on_failure,
             "result_storage_key": self.result_storage_key,
+            "retry_jitter_factor": self.retry_jitter_factor,
         }
         unknown = set(options) - set(current)
         if unknown & set(TASK_OPTIONS):

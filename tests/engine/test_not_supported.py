@@ -19,7 +19,7 @@ def body() -> int:
     return 1
 
 
-@pytest.mark.parametrize("option", ["retry_jitter_factor", "viz_return_value"])
+@pytest.mark.parametrize("option", ["viz_return_value"])
 def test_prefect_task_options_headrace_lacks_are_refused(option: str) -> None:
     with pytest.raises(NotSupported, match=rf"@task\({option}=\.\.\.\) is Prefect 2's"):
         task(**{option: 0.5})(body)

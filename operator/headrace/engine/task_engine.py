@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from contextvars import Token
 from typing import TYPE_CHECKING, Any
@@ -90,7 +91,14 @@ def retry_delay(task_run: TaskRun, state: State[Any]) -> float | None:
     condition = task.retry_condition_fn
     if condition is not None and not condition(task=task, task_run=task_run, state=state):
         return None  # Prefect 2's retry_condition_fn said this failure is final
-    return nth_delay(task.retry_delay_seconds, task_run.attempt)
+    delay = nth_delay(task.retry_delay_seconds, task_run.attempt)
+    factor = task.retry_jitter_factor
+    if factor:
+        # Spread retries of many runs apart ("thundering herd"): at most delay * (1 + factor)
+        # as in Prefect 2, drawn evenly so the mean stays the delay (Prefect's draw is a
+        # clamped exponential; see docs/prefect-compatibility.md).
+        delay = random.uniform(max(0.0, delay * (1 - factor)), delay * (1 + factor))
+    return delay
 
 
 def nth_delay(delays: float | list[float] | tuple[float, ...], attempt: int) -> float:
