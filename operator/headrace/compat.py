@@ -1,6 +1,6 @@
-"""What of Prefect 2's flow and task API Headrace refuses, and why: one list, used by
-`@task`, `@flow`, `with_options` and `import headrace`, so a difference is an error that names
-it rather than a silent change (docs/prefect-compatibility.md has the whole table).
+"""What of Prefect 2's flow and task API Headrace refuses, and why: one place, used by
+`@task`, `@flow`, `with_options`, `Flow` attributes and `import headrace`, so a difference is an
+error that names it rather than a silent change (docs/prefect-compatibility.md has the table).
 """
 
 from __future__ import annotations
@@ -8,12 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from headrace.exceptions import NotSupported
-
-TASK_OPTIONS: dict[str, str] = {
-    "viz_return_value": "flow.visualize() is not provided",
-}
-
-FLOW_OPTIONS: dict[str, str] = {}
 
 # Options accepted only with the value that is Headrace's behaviour anyway.
 FIXED_OPTIONS: dict[str, tuple[Any, str]] = {
@@ -46,21 +40,14 @@ FLOW_METHODS: dict[str, str] = {
 
 
 def refuse_options(kind: str, options: dict[str, Any]) -> None:
-    """Raise NotSupported for Prefect options Headrace lacks (or a value it cannot honour),
-    TypeError for options neither has."""
-    table = TASK_OPTIONS if kind == "task" else FLOW_OPTIONS
+    """Raise NotSupported for a Prefect option given a value Headrace cannot honour,
+    TypeError for an option neither has."""
     for name, value in options.items():
         fixed = FIXED_OPTIONS.get(name)
-        if name in table:
-            if value is not None:
-                raise NotSupported(
-                    f"@{kind}({name}=...) is Prefect 2's, not Headrace's: {table[name]}"
-                )
-        elif fixed is not None:
-            if value is not None and value != fixed[0]:
-                raise NotSupported(f"@{kind}({name}={value!r}) is not supported: {fixed[1]}")
-        else:
+        if fixed is None:
             raise TypeError(f"@{kind}() got an unexpected option {name!r}")
+        if value is not None and value != fixed[0]:
+            raise NotSupported(f"@{kind}({name}={value!r}) is not supported: {fixed[1]}")
 
 
 def refuse_name(where: str, name: str, table: dict[str, str]) -> NotSupported | None:

@@ -7,7 +7,7 @@ import typing
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 
-from headrace.compat import FLOW_METHODS, FLOW_OPTIONS, refuse_name, refuse_options
+from headrace.compat import FIXED_OPTIONS, FLOW_METHODS, refuse_name, refuse_options
 from headrace.engine.hooks import check_hooks
 from headrace.exceptions import ParameterValidationError
 from headrace.results.serializers import Serializer
@@ -112,8 +112,9 @@ class Flow(Generic[P, R]):
             "on_crashed": self.on_crashed,
         }
         unknown = set(options) - set(current)
-        if unknown & set(FLOW_OPTIONS):
-            refuse_options("flow", {name: options[name] for name in unknown & set(FLOW_OPTIONS)})
+        prefect_only = {name: options.pop(name) for name in unknown & set(FIXED_OPTIONS)}
+        refuse_options("flow", prefect_only)
+        unknown -= set(prefect_only)
         if unknown:
             raise TypeError(f"with_options() got unknown options: {sorted(unknown)}")
         current.update(options)

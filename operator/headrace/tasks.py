@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
-from headrace.compat import TASK_OPTIONS, refuse_options
+from headrace.compat import FIXED_OPTIONS, refuse_options
 from headrace.engine.context import current_flow_run, hands_back_awaitables
 from headrace.engine.hooks import check_hooks
 from headrace.exceptions import MappingLengthMismatch
@@ -131,6 +131,7 @@ class Task(Generic[P, R]):
         on_failure: Sequence[Callable[..., Any]] | None = None,
         result_storage_key: str | None = None,
         retry_jitter_factor: float | None = None,
+        viz_return_value: Any = None,
         **prefect_only: Any,
     ) -> None:
         if prefect_only:
@@ -178,6 +179,7 @@ class Task(Generic[P, R]):
         if retry_jitter_factor is not None and retry_jitter_factor < 0:
             raise ValueError(f"retry_jitter_factor must be 0 or more, got {retry_jitter_factor}")
         self.retry_jitter_factor = retry_jitter_factor
+        self.viz_return_value = viz_return_value  # kept for Prefect code; no visualize()
         self.isasync = inspect.iscoroutinefunction(fn)
         self.signature = Signature(fn)
         self._store: ResultStore | None = None
@@ -211,10 +213,12 @@ class Task(Generic[P, R]):
             "on_failure": self.on_failure,
             "result_storage_key": self.result_storage_key,
             "retry_jitter_factor": self.retry_jitter_factor,
+            "viz_return_value": self.viz_return_value,
         }
         unknown = set(options) - set(current)
-        if unknown & set(TASK_OPTIONS):
-            refuse_options("task", {name: options[name] for name in unknown & set(TASK_OPTIONS)})
+        prefect_only = {name: options.pop(name) for name in unknown & set(FIXED_OPTIONS)}
+        refuse_options("task", prefect_only)
+        unknown -= set(prefect_only)
         if unknown:
             raise TypeError(f"with_options() got unknown options: {sorted(unknown)}")
         current.update(options)
