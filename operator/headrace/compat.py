@@ -1,22 +1,11 @@
 """What of Prefect 2's flow and task API Headrace refuses, and why: one place, used by
-`@task`, `@flow`, `with_options`, `Flow` attributes and `import headrace`, so a difference is an
+`Flow` attributes and `import headrace`, so a difference is an
 error that names it rather than a silent change (docs/prefect-compatibility.md has the table).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from headrace.exceptions import NotSupported
-
-# Options accepted only with the value that is Headrace's behaviour anyway.
-FIXED_OPTIONS: dict[str, tuple[Any, str]] = {
-    "cache_result_in_memory": (
-        True,
-        "results always stay in memory for the run that made them; "
-        "persist_result=True also writes them to result storage",
-    ),
-}
 
 NAMES: dict[str, str] = {
     "get_client": "there is no Prefect API server; runs are Kubernetes FlowRun resources",
@@ -37,17 +26,6 @@ FLOW_METHODS: dict[str, str] = {
     "visualize": "no flow visualisation; see runs in `headrace runs` or the UI",
     "serialize_parameters": "the operator serialises a FlowRun's parameters as JSON itself",
 }
-
-
-def refuse_options(kind: str, options: dict[str, Any]) -> None:
-    """Raise NotSupported for a Prefect option given a value Headrace cannot honour,
-    TypeError for an option neither has."""
-    for name, value in options.items():
-        fixed = FIXED_OPTIONS.get(name)
-        if fixed is None:
-            raise TypeError(f"@{kind}() got an unexpected option {name!r}")
-        if value is not None and value != fixed[0]:
-            raise NotSupported(f"@{kind}({name}={value!r}) is not supported: {fixed[1]}")
 
 
 def refuse_name(where: str, name: str, table: dict[str, str]) -> NotSupported | None:

@@ -7,7 +7,7 @@ import typing
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 
-from headrace.compat import FIXED_OPTIONS, FLOW_METHODS, refuse_name, refuse_options
+from headrace.compat import FLOW_METHODS, refuse_name
 from headrace.engine.hooks import check_hooks
 from headrace.exceptions import ParameterValidationError
 from headrace.results.serializers import Serializer
@@ -43,10 +43,13 @@ class Flow(Generic[P, R]):
         on_failure: Sequence[Callable[..., Any]] | None = None,
         on_cancellation: Sequence[Callable[..., Any]] | None = None,
         on_crashed: Sequence[Callable[..., Any]] | None = None,
-        **prefect_only: Any,
+        cache_result_in_memory: bool = True,
     ) -> None:
-        if prefect_only:
-            refuse_options("flow", prefect_only)
+        if not cache_result_in_memory and persist_result is False:
+            raise ValueError(
+                "cache_result_in_memory=False keeps the result only in result storage: "
+                "drop persist_result=False"
+            )
         if not callable(fn):
             raise TypeError(f"@flow needs a function, got {fn!r}")
         if retries < 0:
@@ -74,6 +77,7 @@ class Flow(Generic[P, R]):
         self.on_failure = check_hooks("flow", "on_failure", on_failure)
         self.on_cancellation = check_hooks("flow", "on_cancellation", on_cancellation)
         self.on_crashed = check_hooks("flow", "on_crashed", on_crashed)
+        self.cache_result_in_memory = cache_result_in_memory
         self.isasync = inspect.iscoroutinefunction(fn)
         self.signature = Signature(fn)
         self._adapters: dict[str, Any] | None = None
@@ -110,11 +114,9 @@ class Flow(Generic[P, R]):
             "on_failure": self.on_failure,
             "on_cancellation": self.on_cancellation,
             "on_crashed": self.on_crashed,
+            "cache_result_in_memory": self.cache_result_in_memory,
         }
         unknown = set(options) - set(current)
-        prefect_only = {name: options.pop(name) for name in unknown & set(FIXED_OPTIONS)}
-        refuse_options("flow", prefect_only)
-        unknown -= set(prefect_only)
         if unknown:
             raise TypeError(f"with_options() got unknown options: {sorted(unknown)}")
         current.update(options)

@@ -197,6 +197,12 @@ def Completed(data: Any = None, message: str = "", result_uri: str | None = None
     return State(StateType.COMPLETED, "Completed", message, data, result_uri)
 
 
+def stored_only(result_uri: str, message: str = "") -> State[Any]:
+    """Completed with no result in memory: `result()` reads it from `result_uri` (Prefect 2's
+    `cache_result_in_memory=False`)."""
+    return State(StateType.COMPLETED, "Completed", message, result_uri=result_uri)
+
+
 def Cached(data: Any = _NOT_SET, message: str = "", result_uri: str | None = None) -> State[Any]:
     return State(StateType.COMPLETED, "Cached", message, data, result_uri)
 

@@ -10,7 +10,6 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
-from headrace.compat import FIXED_OPTIONS, refuse_options
 from headrace.engine.context import current_flow_run, hands_back_awaitables
 from headrace.engine.hooks import check_hooks
 from headrace.exceptions import MappingLengthMismatch
@@ -132,10 +131,13 @@ class Task(Generic[P, R]):
         result_storage_key: str | None = None,
         retry_jitter_factor: float | None = None,
         viz_return_value: Any = None,
-        **prefect_only: Any,
+        cache_result_in_memory: bool = True,
     ) -> None:
-        if prefect_only:
-            refuse_options("task", prefect_only)
+        if not cache_result_in_memory and persist_result is False:
+            raise ValueError(
+                "cache_result_in_memory=False keeps the result only in result storage: "
+                "drop persist_result=False"
+            )
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}")
         if retries < 0:
@@ -180,6 +182,7 @@ class Task(Generic[P, R]):
             raise ValueError(f"retry_jitter_factor must be 0 or more, got {retry_jitter_factor}")
         self.retry_jitter_factor = retry_jitter_factor
         self.viz_return_value = viz_return_value  # kept for Prefect code; no visualize()
+        self.cache_result_in_memory = cache_result_in_memory
         self.isasync = inspect.iscoroutinefunction(fn)
         self.signature = Signature(fn)
         self._store: ResultStore | None = None
@@ -214,11 +217,9 @@ class Task(Generic[P, R]):
             "result_storage_key": self.result_storage_key,
             "retry_jitter_factor": self.retry_jitter_factor,
             "viz_return_value": self.viz_return_value,
+            "cache_result_in_memory": self.cache_result_in_memory,
         }
         unknown = set(options) - set(current)
-        prefect_only = {name: options.pop(name) for name in unknown & set(FIXED_OPTIONS)}
-        refuse_options("task", prefect_only)
-        unknown -= set(prefect_only)
         if unknown:
             raise TypeError(f"with_options() got unknown options: {sorted(unknown)}")
         current.update(options)

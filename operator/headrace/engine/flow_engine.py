@@ -43,6 +43,7 @@ from headrace.states import (
     TimedOut,
     exception_message,
     from_states,
+    stored_only,
 )
 
 if TYPE_CHECKING:
@@ -294,7 +295,11 @@ class FlowRunSession:
                     state.data,
                     self.flow_run.result_store.result_key(self.flow_run.id, "flow-result"),
                 )
-                state = Completed(state.data, state.message, uri)
+                state = (
+                    Completed(state.data, state.message, uri)
+                    if self.flow.cache_result_in_memory
+                    else stored_only(uri, state.message)
+                )
             except Exception as error:
                 logger.warning(
                     "Could not persist the flow result: %s",

@@ -32,6 +32,7 @@ from headrace.states import (
     State,
     TimedOut,
     exception_message,
+    stored_only,
 )
 
 if TYPE_CHECKING:
@@ -130,8 +131,8 @@ def _should_persist(task_run: TaskRun) -> bool:
     assert task is not None
     if task.persist_result is not None:
         return task.persist_result
-    if task.cache_key_fn is not None:
-        return True  # a cache is persisted results; the flow's default does not switch it off
+    if task.cache_key_fn is not None or not task.cache_result_in_memory:
+        return True  # a cache, or a result kept only in storage: the flow's default cannot stop it
     if task_run.flow_run.persist_result is not None:
         return task_run.flow_run.persist_result
     return task_run.flow_run.flow.persist_tasks_default
@@ -167,6 +168,8 @@ def _completed(task_run: TaskRun, value: Any) -> State[Any]:
         uri = store.write(value, _storage_key(task.result_storage_key, task_run))
     else:
         uri = store.write(value, store.result_key(task_run.flow_run.id, task_run.id))
+    if not task.cache_result_in_memory:
+        return stored_only(uri)
     return Completed(value, result_uri=uri)
 
 
