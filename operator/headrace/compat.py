@@ -1,6 +1,6 @@
-"""What of Prefect 2's flow and task API Headrace refuses, and why: one place, used by
-`Flow` attributes and `import headrace`, so a difference is an
-error that names it rather than a silent change (docs/prefect-compatibility.md has the table).
+"""Prefect 2 names Headrace does not provide, and why: one place, read by `Flow` attributes and
+`import headrace`, so using one is an error that names the reason rather than a bare
+AttributeError (docs/prefect-compatibility.md has the whole table).
 """
 
 from __future__ import annotations
