@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import time
-from typing import Any, Generic, Literal, TypeVar, cast, overload
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from headrace.exceptions import (
     CancelledRun,
@@ -115,13 +115,14 @@ class State(Generic[R]):
     def result(self, raise_on_failure: bool = True) -> R | BaseException:
         """The run's return value; for an unsuccessful run, raise (or return) its error."""
         if self.type is StateType.COMPLETED:
-            if self._data is not _NOT_SET:
-                return cast(R, self._data)
+            data: R = self._data  # an annotation, not cast(): this is on every run's path
+            if data is not _NOT_SET:
+                return data
             if self.result_uri:
                 from headrace.results.store import load_result
 
-                self._data = load_result(self.result_uri)
-                return cast(R, self._data)
+                self._data = data = load_result(self.result_uri)
+                return data
             raise MissingResult(
                 f"State {self.name!r} has no result in memory and none was persisted; "
                 "set persist_result=True on the task or flow to keep results"

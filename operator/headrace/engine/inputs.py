@@ -24,7 +24,16 @@ def collect_futures(values: Any, annotated: list[Any] | None = None) -> list[Hea
     annotations themselves are appended to `annotated` (rare: the caller then looks closer).
     """
     found: list[HeadraceFuture[Any]] = []
-    stack: list[Any] = [values]
+    stack: list[Any] = []
+    for value in values:  # the top level by itself: scalars, the hot path, cost one check
+        if type(value) in _SCALARS:
+            continue
+        if isinstance(value, HeadraceFuture):
+            found.append(value)
+        elif isinstance(value, _CONTAINERS):
+            stack.append(value)
+        elif isinstance(value, BaseAnnotation):
+            _annotation(value, stack, annotated)
     while stack:
         container = stack.pop()
         for value in container.values() if isinstance(container, dict) else container:
@@ -35,11 +44,15 @@ def collect_futures(values: Any, annotated: list[Any] | None = None) -> list[Hea
             elif isinstance(value, _CONTAINERS):
                 stack.append(value)
             elif isinstance(value, BaseAnnotation):
-                if annotated is not None:
-                    annotated.append(value)
-                if not isinstance(value, quote):
-                    stack.append((value.value,))
+                _annotation(value, stack, annotated)
     return found
+
+
+def _annotation(value: BaseAnnotation[Any], stack: list[Any], annotated: list[Any] | None) -> None:
+    if annotated is not None:
+        annotated.append(value)
+    if not isinstance(value, quote):
+        stack.append((value.value,))
 
 
 def allowed_to_fail(annotated: list[Any]) -> frozenset[int]:

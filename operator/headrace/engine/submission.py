@@ -139,7 +139,7 @@ def call_task(
     task_run = _new_task_run(task, flow_run, parameters, _wait_for(wait_for))
     if hands_back_awaitables(task, flow_run):
         return _call_in_loop(task_run, return_state)
-    if task.isasync or asyncio._get_running_loop() is not None:
+    if task.isasync or (flow_run.is_async and asyncio._get_running_loop() is not None):
         # An async task outside its loop runs on the engine's; a sync task called in an event
         # loop runs on a worker thread (code that starts its own loop still works) while the
         # caller blocks, as a sync call does in Prefect 2.

@@ -222,7 +222,7 @@ class _Attempt:
             raise
         if task_run.log_prints:
             self._print: Token[Any] | None = print_to_log.set(task_run)
-        elif print_to_log.get() is not None:  # log_prints=False in a flow that logs prints
+        elif task_run.flow_run.log_prints:  # log_prints=False in a flow that logs prints
             self._print = print_to_log.set(None)
         else:
             self._print = None
