@@ -7,6 +7,14 @@ class HeadraceError(Exception):
     """Base class for errors raised by Headrace itself."""
 
 
+class MissingContextError(HeadraceError, RuntimeError):
+    """Run context was asked for outside a flow or task run (`get_run_context()`)."""
+
+
+class NotSupported(HeadraceError, NotImplementedError):
+    """A Prefect 2 option or name that Headrace does not provide; the message says why."""
+
+
 class ParameterValidationError(HeadraceError, ValueError):
     """Flow parameters failed validation; the message names each bad field."""
 
@@ -21,6 +29,10 @@ class UpstreamTaskError(HeadraceError):
 
 class UnfinishedRun(HeadraceError):
     """A result was requested from a run that has not reached a final state."""
+
+
+class FailedRun(HeadraceError):
+    """The run failed without an exception of its own (it returned a `Failed` state)."""
 
 
 class CancelledRun(HeadraceError):

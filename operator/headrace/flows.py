@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Callable, Iterable
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 
+from headrace.compat import FLOW_METHODS, refuse_name
+from headrace.engine.hooks import check_hooks
 from headrace.exceptions import ParameterValidationError
 from headrace.results.serializers import Serializer
 from headrace.results.store import ResultStore
+from headrace.states import State
 from headrace.task_runners import ConcurrentTaskRunner, TaskRunner
 from headrace.tasks import Signature
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 class Flow(Generic[P, R]):
@@ -35,7 +39,17 @@ class Flow(Generic[P, R]):
         result_serializer: str | Serializer | None = None,
         log_prints: bool | None = None,
         tags: Iterable[str] | None = None,
+        on_completion: Sequence[Callable[..., Any]] | None = None,
+        on_failure: Sequence[Callable[..., Any]] | None = None,
+        on_cancellation: Sequence[Callable[..., Any]] | None = None,
+        on_crashed: Sequence[Callable[..., Any]] | None = None,
+        cache_result_in_memory: bool = True,
     ) -> None:
+        if not cache_result_in_memory and persist_result is False:
+            raise ValueError(
+                "cache_result_in_memory=False keeps the result only in result storage: "
+                "drop persist_result=False"
+            )
         if not callable(fn):
             raise TypeError(f"@flow needs a function, got {fn!r}")
         if retries < 0:
@@ -59,6 +73,11 @@ class Flow(Generic[P, R]):
         self.result_serializer = result_serializer
         self.log_prints = log_prints
         self.tags = frozenset(tags or ())
+        self.on_completion = check_hooks("flow", "on_completion", on_completion)
+        self.on_failure = check_hooks("flow", "on_failure", on_failure)
+        self.on_cancellation = check_hooks("flow", "on_cancellation", on_cancellation)
+        self.on_crashed = check_hooks("flow", "on_crashed", on_crashed)
+        self.cache_result_in_memory = cache_result_in_memory
         self.isasync = inspect.iscoroutinefunction(fn)
         self.signature = Signature(fn)
         self._adapters: dict[str, Any] | None = None
@@ -91,6 +110,11 @@ class Flow(Generic[P, R]):
             "result_serializer": self.result_serializer,
             "log_prints": self.log_prints,
             "tags": self.tags,
+            "on_completion": self.on_completion,
+            "on_failure": self.on_failure,
+            "on_cancellation": self.on_cancellation,
+            "on_crashed": self.on_crashed,
+            "cache_result_in_memory": self.cache_result_in_memory,
         }
         unknown = set(options) - set(current)
         if unknown:
@@ -170,12 +194,34 @@ class Flow(Generic[P, R]):
         return self._adapters
 
     # -- calling ---------------------------------------------------------------------------
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+    # As Prefect 2 types them: the call gives R, `return_state=True` a State (awaited, for an
+    # async flow). PEP 612 allows no keyword beside P.kwargs, so that form takes any arguments.
+    @overload
+    def __call__(
+        self: Flow[P, Coroutine[Any, Any, T]],
+        *args: Any,
+        return_state: Literal[True],
+        **kwargs: Any,
+    ) -> Coroutine[Any, Any, State[T]]: ...
+
+    @overload
+    def __call__(self, *args: Any, return_state: Literal[True], **kwargs: Any) -> State[R]: ...
+
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the flow. An async flow returns a coroutine, unless called from a sync flow."""
         return_state = bool(kwargs.pop("return_state", False))
         from headrace.engine.flow_engine import enter_flow
 
         return enter_flow(self, args, kwargs, return_state)
+
+    def __getattr__(self, name: str) -> Any:
+        refused = refuse_name("Flow", name, FLOW_METHODS)
+        if refused is not None:
+            raise refused
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __repr__(self) -> str:
         return f"Flow(name={self.name!r})"

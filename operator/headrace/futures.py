@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from headrace.engine.context import hands_back_awaitables
 from headrace.states import State
 
 if TYPE_CHECKING:
@@ -29,49 +30,58 @@ class HeadraceFuture(Generic[R]):
 
     def __init__(self, task_run: TaskRun) -> None:
         self.task_run = task_run
-        self._state: State | None = None
+        self._state: State[Any] | None = None
         self._done = False
         self._waiters: list[Callable[[], None]] | None = None
         # Task runs waiting on this one; touched by the engine thread only.
         self._dependents: list[TaskRun] | None = None
 
     @property
-    def state(self) -> State:
+    def state(self) -> State[Any]:
         """The final state once done, else the task run's current state."""
         return self._state if self._state is not None else self.task_run.state
 
-    def get_state(self) -> State:
+    def get_state(self) -> State[Any]:
         return self.state
 
     def done(self) -> bool:
         return self._done
 
+    @property
+    def asynchronous(self) -> bool:
+        """Whether `wait()`/`result()` return coroutines (an async task's, in its async flow)."""
+        return hands_back_awaitables(self.task_run.task, self.task_run.flow_run)
+
     def wait(self, timeout: float | None = None) -> Any:
         """Block until final and return the state (`None` on timeout).
 
-        Inside a running event loop this returns a coroutine instead, as in Prefect 2.
+        For an async task in an async flow this returns a coroutine instead, as in Prefect 2.
         """
-        if asyncio._get_running_loop() is not None:
+        if self.asynchronous:
             return self._wait_async(timeout)
         return self._wait_sync(timeout)
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
         """The task's return value; raises its error if it did not complete."""
-        if asyncio._get_running_loop() is not None:
+        if self.asynchronous:
             return self._result_async(timeout, raise_on_failure)
+        return self.result_sync(timeout, raise_on_failure)
+
+    def result_sync(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
+        """`result()` that blocks even in an event loop (the engine's own reads)."""
         state = self._wait_sync(timeout)
         if state is None:
             raise TimeoutError(f"task run {self.task_run.name!r} did not finish in {timeout}s")
         return state.result(raise_on_failure=raise_on_failure)
 
-    def _wait_sync(self, timeout: float | None) -> State | None:
+    def _wait_sync(self, timeout: float | None) -> State[Any] | None:
         if not self._done:
             event = threading.Event()
             if self._add_waiter(event.set) and not event.wait(timeout):
                 return None
         return self._state
 
-    async def _wait_async(self, timeout: float | None) -> State | None:
+    async def _wait_async(self, timeout: float | None) -> State[Any] | None:
         if not self._done:
             loop = asyncio.get_running_loop()
             waiter: asyncio.Future[None] = loop.create_future()
@@ -102,7 +112,7 @@ class HeadraceFuture(Generic[R]):
                 self._waiters.append(wake)
             return True
 
-    def _finish(self, state: State) -> None:
+    def _finish(self, state: State[Any]) -> None:
         """Record the final state and wake waiters (engine thread, or before the future escapes)."""
         self._state = state
         with _LOCK:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from headrace.engine.context import current_flow_run, current_task_run
 from headrace.engine.runs import TaskRun
+from headrace.exceptions import MissingContextError
 
 if TYPE_CHECKING:
     from headrace.engine.runs import FlowRun
@@ -117,7 +118,7 @@ def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
     """A logger whose lines are kept with the current task run or flow run."""
     run = current_task_run.get() or current_flow_run.get()
     if run is None:
-        raise RuntimeError(
+        raise MissingContextError(  # a RuntimeError, as Prefect 2's is
             "get_run_logger() was called outside a flow or task run; "
             "use logging.getLogger(...) there instead"
         )

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import enum
 import time
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from headrace.exceptions import (
     CancelledRun,
     CrashedRun,
+    FailedRun,
     MissingResult,
     RunTimedOut,
     UnfinishedRun,
@@ -38,7 +39,10 @@ FINAL_TYPES = frozenset(
 _NOT_SET: Any = object()
 
 
-class State:
+R = TypeVar("R")
+
+
+class State(Generic[R]):
     """An immutable-by-convention snapshot of a run's state.
 
     `data` holds the in-memory result (or the exception for a failure); `result_uri` names
@@ -94,16 +98,31 @@ class State:
     def is_final(self) -> bool:
         return self.type in FINAL_TYPES
 
-    def result(self, raise_on_failure: bool = True) -> Any:
+    def is_paused(self) -> bool:
+        """Always False: Headrace runs cannot pause (Prefect 2 has a PAUSED type)."""
+        return False
+
+    def is_cancelling(self) -> bool:
+        """Always False: cancelling a Headrace run is immediate (no CANCELLING type)."""
+        return False
+
+    @overload
+    def result(self, raise_on_failure: Literal[True] = True) -> R: ...
+
+    @overload
+    def result(self, raise_on_failure: bool) -> R | BaseException: ...
+
+    def result(self, raise_on_failure: bool = True) -> R | BaseException:
         """The run's return value; for an unsuccessful run, raise (or return) its error."""
         if self.type is StateType.COMPLETED:
-            if self._data is not _NOT_SET:
-                return self._data
+            data: R = self._data  # an annotation, not cast(): this is on every run's path
+            if data is not _NOT_SET:
+                return data
             if self.result_uri:
                 from headrace.results.store import load_result
 
-                self._data = load_result(self.result_uri)
-                return self._data
+                self._data = data = load_result(self.result_uri)
+                return data
             raise MissingResult(
                 f"State {self.name!r} has no result in memory and none was persisted; "
                 "set persist_result=True on the task or flow to keep results"
@@ -125,7 +144,7 @@ class State:
         if self.name == "NotReady":
             return UpstreamTaskError(self.message or "an upstream task run did not complete")
         if self.type is StateType.FAILED:
-            return RuntimeError(self.message or "run failed")
+            return FailedRun(self.message or "run failed")
         return UnfinishedRun(f"run is in state {self.name!r}, which is not final")
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,7 +157,7 @@ class State:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> State:
+    def from_dict(cls, data: dict[str, Any]) -> State[Any]:
         return cls(
             StateType(data["type"]),
             name=data.get("name"),
@@ -151,52 +170,84 @@ class State:
         return f"{self.name}({self.message!r})" if self.message else f"{self.name}()"
 
 
-def Scheduled(message: str = "", name: str = "Scheduled") -> State:
+def Scheduled(message: str = "", name: str = "Scheduled") -> State[Any]:
     return State(StateType.SCHEDULED, name, message)
 
 
-def AwaitingRetry(message: str = "") -> State:
+def AwaitingRetry(message: str = "") -> State[Any]:
     return State(StateType.SCHEDULED, "AwaitingRetry", message)
 
 
-def Pending(message: str = "") -> State:
+def Pending(message: str = "") -> State[Any]:
     return State(StateType.PENDING, "Pending", message)
 
 
-def NotReady(message: str = "") -> State:
+def NotReady(message: str = "") -> State[Any]:
     return State(StateType.PENDING, "NotReady", message)
 
 
-def Running(message: str = "") -> State:
+def Running(message: str = "") -> State[Any]:
     return State(StateType.RUNNING, "Running", message)
 
 
-def Retrying(message: str = "") -> State:
+def Retrying(message: str = "") -> State[Any]:
     return State(StateType.RUNNING, "Retrying", message)
 
 
-def Completed(data: Any = None, message: str = "", result_uri: str | None = None) -> State:
+def Completed(data: Any = None, message: str = "", result_uri: str | None = None) -> State[Any]:
     return State(StateType.COMPLETED, "Completed", message, data, result_uri)
 
 
-def Cached(data: Any = _NOT_SET, message: str = "", result_uri: str | None = None) -> State:
+def stored_only(result_uri: str, message: str = "") -> State[Any]:
+    """Completed with no result in memory: `result()` reads it from `result_uri` (Prefect 2's
+    `cache_result_in_memory=False`)."""
+    return State(StateType.COMPLETED, "Completed", message, result_uri=result_uri)
+
+
+def Cached(data: Any = _NOT_SET, message: str = "", result_uri: str | None = None) -> State[Any]:
     return State(StateType.COMPLETED, "Cached", message, data, result_uri)
 
 
-def Failed(message: str = "", error: BaseException | None = None) -> State:
-    return State(StateType.FAILED, "Failed", message, error if error is not None else _NOT_SET)
+def Failed(
+    message: str = "", error: BaseException | None = None, *, data: Any = _NOT_SET
+) -> State[Any]:
+    """A failed state; `data=` is Prefect 2's spelling of what `result()` raises."""
+    return State(StateType.FAILED, "Failed", message, error if error is not None else data)
 
 
-def TimedOut(message: str = "") -> State:
+def TimedOut(message: str = "") -> State[Any]:
     return State(StateType.FAILED, "TimedOut", message)
 
 
-def Crashed(message: str = "", error: BaseException | None = None) -> State:
+def Crashed(message: str = "", error: BaseException | None = None) -> State[Any]:
     return State(StateType.CRASHED, "Crashed", message, error if error is not None else _NOT_SET)
 
 
-def Cancelled(message: str = "") -> State:
+def Cancelled(message: str = "") -> State[Any]:
     return State(StateType.CANCELLED, "Cancelled", message)
+
+
+def from_states(states: list[State[Any]], data: Any = None) -> State[Any]:
+    """The state of a flow that returned these states, or returned nothing and ran them.
+
+    Prefect 2's rule and wording: any failed or crashed one fails it ("2/3 states failed."),
+    else all completed completes it with `data`, else any cancelled cancels it, else it
+    failed with states that are not final (a NotReady task run's, say).
+    """
+    total = len(states)
+    failed = [state for state in states if state.type in _FAILED_TYPES]
+    if failed:
+        return Failed(f"{len(failed)}/{total} states failed.", failed[0]._error())
+    if all(state.type is StateType.COMPLETED for state in states):
+        return Completed(data, "All states completed." if states else "")
+    cancelled = sum(1 for state in states if state.type is StateType.CANCELLED)
+    if cancelled:
+        return Cancelled(f"{cancelled}/{total} states cancelled.")
+    not_final = sum(1 for state in states if not state.is_final())
+    return Failed(f"{not_final}/{total} states are not final.")
+
+
+_FAILED_TYPES = frozenset({StateType.FAILED, StateType.CRASHED})
 
 
 def exception_message(error: BaseException) -> str:

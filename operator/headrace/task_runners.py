@@ -33,6 +33,9 @@ class TaskRunner:
         return f"{type(self).__name__}(max_workers={self.max_workers})"
 
 
+BaseTaskRunner = TaskRunner  # Prefect 2's name for the base class
+
+
 class ConcurrentTaskRunner(TaskRunner):
     """Runs submitted sync tasks on a pool of threads; async tasks on the engine's loop."""
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
+import functools
 import hashlib
 import inspect
 import json
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
-from headrace.engine.context import current_flow_run
+from headrace.engine.context import current_flow_run, hands_back_awaitables
+from headrace.engine.hooks import check_hooks
 from headrace.exceptions import MappingLengthMismatch
 from headrace.futures import HeadraceFuture
 from headrace.results.serializers import Serializer
 from headrace.results.store import ResultStore
+from headrace.states import State
+from headrace.utilities.annotations import quote, unmapped
 
 if TYPE_CHECKING:
     from headrace.engine.runs import TaskRun
@@ -22,16 +25,7 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_STATIC_ITERABLES = (str, bytes, bytearray, dict)
-
-
-class unmapped:  # the Prefect spelling users know
-    """Marks an argument of `Task.map` that every mapped run receives whole."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
+_STATIC_ITERABLES = (str, bytes, bytearray)
 
 
 class Signature:
@@ -52,6 +46,38 @@ class Signature:
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()
         return dict(bound.arguments)
+
+    def bind_passed(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The arguments actually passed (`**kwargs` entries by their own names), and the
+        defaults of the rest: what `Task.map` maps over and what it passes whole."""
+        bound = self.signature.bind(*args, **kwargs)
+        passed = dict(bound.arguments)
+        if self.var_keyword is not None and self.var_keyword in passed:
+            passed.update(passed.pop(self.var_keyword))
+        bound.apply_defaults()
+        defaults = {name: v for name, v in bound.arguments.items() if name not in passed}
+        return passed, defaults
+
+    def per_index(
+        self, mapped: dict[str, list[Any]], static: dict[str, Any], count: int
+    ) -> list[dict[str, Any]]:
+        """Each mapped run's parameters, in signature order, `**kwargs` entries folded back."""
+        known = set(self.names)
+        order = [name for name in self.names if name in mapped or name in static]
+        order += [name for name in (*static, *mapped) if name not in known]
+        runs = [
+            {name: mapped[name][index] if name in mapped else static[name] for name in order}
+            for index in range(count)
+        ]
+        extra = [name for name in order if name not in known]
+        if extra and self.var_keyword is not None:
+            for parameters in runs:
+                folded = parameters.get(self.var_keyword) or {}
+                folded = {**folded, **{name: parameters.pop(name) for name in extra}}
+                parameters[self.var_keyword] = folded
+        return runs
 
     def call(self, fn: Callable[..., Any], parameters: dict[str, Any]) -> Any:
         if self.simple:
@@ -98,7 +124,20 @@ class Task(Generic[P, R]):
         timeout_seconds: float | None = None,
         log_prints: bool | None = None,
         refresh_cache: bool = False,
+        task_run_name: str | Callable[[], str] | None = None,
+        retry_condition_fn: Callable[..., bool] | None = None,
+        on_completion: Sequence[Callable[..., Any]] | None = None,
+        on_failure: Sequence[Callable[..., Any]] | None = None,
+        result_storage_key: str | None = None,
+        retry_jitter_factor: float | None = None,
+        viz_return_value: Any = None,
+        cache_result_in_memory: bool = True,
     ) -> None:
+        if not cache_result_in_memory and persist_result is False:
+            raise ValueError(
+                "cache_result_in_memory=False keeps the result only in result storage: "
+                "drop persist_result=False"
+            )
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}")
         if retries < 0:
@@ -110,7 +149,15 @@ class Task(Generic[P, R]):
             )
         if timeout_seconds is not None and timeout_seconds <= 0:
             raise ValueError(f"timeout_seconds must be positive, got {timeout_seconds}")
+        if inspect.isasyncgenfunction(fn):
+            raise TypeError(
+                f"@task {getattr(fn, '__name__', fn)!r} is an async generator, which Headrace "
+                "does not run as a task; collect its items in an async function instead"
+            )
         self.fn = fn
+        # A generator task returns its items as a list, made inside the attempt, so retries
+        # and timeouts cover the generator's body (Prefect 2 also returns the list).
+        self._body: Callable[..., Any] = _collected(fn) if inspect.isgeneratorfunction(fn) else fn
         self.name: str = name or str(getattr(fn, "__name__", type(fn).__name__))
         self.description = description or inspect.getdoc(fn)
         self.tags = frozenset(tags or ())
@@ -125,6 +172,17 @@ class Task(Generic[P, R]):
         self.timeout_seconds = timeout_seconds
         self.log_prints = log_prints
         self.refresh_cache = refresh_cache
+        self.task_run_name = task_run_name
+        self.retry_condition_fn = retry_condition_fn
+        self.on_completion = check_hooks("task", "on_completion", on_completion)
+        self.on_failure = check_hooks("task", "on_failure", on_failure)
+        self.has_hooks = bool(self.on_completion or self.on_failure)
+        self.result_storage_key = result_storage_key
+        if retry_jitter_factor is not None and retry_jitter_factor < 0:
+            raise ValueError(f"retry_jitter_factor must be 0 or more, got {retry_jitter_factor}")
+        self.retry_jitter_factor = retry_jitter_factor
+        self.viz_return_value = viz_return_value  # kept for Prefect code; no visualize()
+        self.cache_result_in_memory = cache_result_in_memory
         self.isasync = inspect.iscoroutinefunction(fn)
         self.signature = Signature(fn)
         self._store: ResultStore | None = None
@@ -152,6 +210,14 @@ class Task(Generic[P, R]):
             "timeout_seconds": self.timeout_seconds,
             "log_prints": self.log_prints,
             "refresh_cache": self.refresh_cache,
+            "task_run_name": self.task_run_name,
+            "retry_condition_fn": self.retry_condition_fn,
+            "on_completion": self.on_completion,
+            "on_failure": self.on_failure,
+            "result_storage_key": self.result_storage_key,
+            "retry_jitter_factor": self.retry_jitter_factor,
+            "viz_return_value": self.viz_return_value,
+            "cache_result_in_memory": self.cache_result_in_memory,
         }
         unknown = set(options) - set(current)
         if unknown:
@@ -170,10 +236,24 @@ class Task(Generic[P, R]):
         return self._store
 
     def call(self, parameters: dict[str, Any]) -> Any:
-        return self.signature.call(self.fn, parameters)
+        return self.signature.call(self._body, parameters)
 
     # -- calling ---------------------------------------------------------------------------
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+    # Overloads, as Prefect 2 types them: the call gives R, `return_state=True` a State[R].
+    # PEP 612 allows no keyword beside P.kwargs, so the `return_state`/`wait_for` forms take
+    # any arguments; the plain form checks them against the function's parameters.
+    @overload
+    def __call__(
+        self, *args: Any, return_state: Literal[True], wait_for: Any = None, **kwargs: Any
+    ) -> State[R]: ...
+
+    @overload
+    def __call__(self, *args: Any, wait_for: Iterable[Any], **kwargs: Any) -> R: ...
+
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run now and return the result (or state, with `return_state=True`).
 
         Outside a flow the function is simply called.
@@ -182,13 +262,24 @@ class Task(Generic[P, R]):
         wait_for = kwargs.pop("wait_for", None)
         flow_run = current_flow_run.get()
         if flow_run is None:
-            return self.fn(*args, **kwargs)
+            return self._body(*args, **kwargs)
         from headrace.engine import submission
 
         parameters = self.signature.bind(args, kwargs)
         return submission.call_task(self, flow_run, parameters, wait_for, return_state)
 
-    def submit(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+    @overload
+    def submit(  # type: ignore[overload-overlap]  # return_state=True is the only difference
+        self, *args: Any, return_state: Literal[True], wait_for: Any = None, **kwargs: Any
+    ) -> State[R]: ...
+
+    @overload
+    def submit(self, *args: Any, wait_for: Iterable[Any], **kwargs: Any) -> HeadraceFuture[R]: ...
+
+    @overload
+    def submit(self, *args: P.args, **kwargs: P.kwargs) -> HeadraceFuture[R]: ...
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
         """Start a task run and return its future without waiting."""
         return_state = bool(kwargs.pop("return_state", False))
         wait_for = kwargs.pop("wait_for", None)
@@ -198,41 +289,49 @@ class Task(Generic[P, R]):
         parameters = self.signature.bind(args, kwargs)
         return submission.submit_task(self, flow_run, parameters, wait_for, return_state)
 
+    @overload
+    def map(self, *args: Any, return_state: Literal[True], **kwargs: Any) -> list[State[R]]: ...
+
+    @overload
+    def map(self, *args: Any, **kwargs: Any) -> list[HeadraceFuture[R]]: ...
+
     def map(self, *args: Any, **kwargs: Any) -> Any:
         """Submit one task run per element of the iterable arguments.
 
-        Arguments wrapped in `unmapped(...)` and non-iterables go to every run whole.
+        As in Prefect 2: only arguments actually passed are mapped (a default goes whole to
+        every run), values passed through `**kwargs` are mapped too, a dict is mapped over its
+        keys, and `unmapped(...)`, strings and non-iterables go to every run whole.
         """
         return_state = bool(kwargs.pop("return_state", False))
         wait_for = kwargs.pop("wait_for", None)
         flow_run = _require_flow_run(self, "map")
-        parameters = self.signature.bind(args, kwargs)
-        if asyncio._get_running_loop() is not None and any(
-            isinstance(value, HeadraceFuture) for value in parameters.values()
+        passed, defaults = self.signature.bind_passed(args, kwargs)
+        if hands_back_awaitables(self, flow_run) and any(
+            isinstance(value, HeadraceFuture) for value in passed.values()
         ):
-            # In an event loop `future.result()` is a coroutine: await the futures first.
-            return self._map_after_futures(flow_run, parameters, wait_for, return_state)
-        return self._map_bound(flow_run, parameters, wait_for, return_state)
-
-    async def _map_after_futures(
-        self, flow_run: Any, parameters: dict[str, Any], wait_for: Any, return_state: bool
-    ) -> Any:
-        for name, value in parameters.items():
-            if isinstance(value, HeadraceFuture):
-                parameters[name] = await value.result()
-        handed_back = self._map_bound(flow_run, parameters, wait_for, return_state)
-        return await handed_back if inspect.isawaitable(handed_back) else handed_back
+            # `map` hands back a coroutine here anyway: await upstream futures, not block.
+            return _after_futures(
+                passed, lambda: self._map_bound(flow_run, passed, defaults, wait_for, return_state)
+            )
+        return self._map_bound(flow_run, passed, defaults, wait_for, return_state)
 
     def _map_bound(
-        self, flow_run: Any, parameters: dict[str, Any], wait_for: Any, return_state: bool
+        self,
+        flow_run: Any,
+        passed: dict[str, Any],
+        defaults: dict[str, Any],
+        wait_for: Any,
+        return_state: bool,
     ) -> Any:
         from headrace.engine import submission
 
         mapped: dict[str, list[Any]] = {}
-        static: dict[str, Any] = {}
-        for name, value in parameters.items():
+        static: dict[str, Any] = defaults
+        for name, value in passed.items():
             if isinstance(value, HeadraceFuture):
-                value = value.result()  # map over what an upstream run returned
+                value = value.result_sync()  # map over what an upstream run returned
+            if isinstance(value, quote):
+                value = value.value  # mapped over as it is, as in Prefect 2
             if isinstance(value, unmapped):
                 static[name] = value.value
             elif isinstance(value, _STATIC_ITERABLES) or not isinstance(value, Iterable):
@@ -251,10 +350,29 @@ class Task(Generic[P, R]):
                 f"{self.name}.map() got iterables of different lengths ({shown}); "
                 "make them equal or wrap the odd ones in unmapped(...)"
             )
-        return submission.map_task(self, flow_run, mapped, static, wait_for, return_state)
+        runs = self.signature.per_index(mapped, static, next(iter(lengths.values())))
+        return submission.map_task(self, flow_run, runs, wait_for, return_state)
 
     def __repr__(self) -> str:
         return f"Task(name={self.name!r})"
+
+
+async def _after_futures(passed: dict[str, Any], then: Callable[[], Any]) -> Any:
+    """Swap the futures in `passed` for their results, awaiting them, then call `then`."""
+    for name, value in passed.items():
+        if isinstance(value, HeadraceFuture):
+            await value._wait_async(None)
+            passed[name] = value.result_sync()
+    handed_back = then()
+    return await handed_back if inspect.isawaitable(handed_back) else handed_back
+
+
+def _collected(fn: Callable[..., Any]) -> Callable[..., list[Any]]:
+    @functools.wraps(fn)
+    def collect(*args: Any, **kwargs: Any) -> list[Any]:
+        return list(fn(*args, **kwargs))
+
+    return collect
 
 
 def _require_flow_run(task: Task[Any, Any], method: str) -> Any:

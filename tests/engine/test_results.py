@@ -238,3 +238,58 @@ def test_deep_flow_result(deep: list) -> None:
     state = f(return_state=True)
     assert state.result_uri is not None
     assert depth_of(load_result(state.result_uri)) == DEPTH
+
+
+def test_result_storage_key_names_the_result_file(headrace_home: Path) -> None:
+    """Mirrors Prefect 2.14.21 as observed: `out-{parameters[x]}-{flow_run.flow_name}.json`
+    with persist_result=True wrote `out-3-f.json` under result storage; without
+    persist_result nothing was written."""
+
+    @task(
+        persist_result=True,
+        result_storage_key="out-{parameters[x]}-{flow_run.flow_name}.json",
+        result_serializer="json",
+    )
+    def doubled(x: int) -> int:
+        return x * 2
+
+    @task(result_storage_key="np-{parameters[x]}.json")
+    def unpersisted(x: int) -> int:
+        return x
+
+    @flow
+    def f() -> tuple[str | None, str | None]:
+        kept = doubled(3, return_state=True)
+        dropped = unpersisted(3, return_state=True)
+        return kept.result_uri, dropped.result_uri
+
+    kept, dropped = f()
+    assert kept is not None and kept.endswith("/out-3-f.json")
+    assert dropped is None
+    assert list(headrace_home.rglob("out-3-f.json")) and not list(headrace_home.rglob("np-*"))
+
+
+def test_cache_result_in_memory_false_keeps_results_only_in_storage() -> None:
+    """Mirrors Prefect 2.14.21 as observed: with cache_result_in_memory=False on a task and a
+    flow, each state's data is a persisted reference (no value in memory), and result() still
+    gives 5 and 7, read back from storage."""
+
+    @task(cache_result_in_memory=False)
+    def five() -> int:
+        return 5
+
+    @flow(cache_result_in_memory=False)
+    def f() -> int:
+        state = five(return_state=True)
+        assert not state.has_data() and state.result_uri is not None
+        assert state.result() == 5 and five() == 5
+        return 7
+
+    state = f(return_state=True)
+    assert not state.has_data() and state.result_uri is not None
+    assert state.result() == 7
+
+
+def test_cache_result_in_memory_false_refuses_persist_result_false() -> None:
+    with pytest.raises(ValueError, match="only in result storage"):
+        task(cache_result_in_memory=False, persist_result=False)(lambda: 1)

@@ -169,3 +169,30 @@ def test_flow_retry_delay_seconds_list() -> None:
     assert f() == 3
     assert starts[1] - starts[0] >= 0.1
     assert starts[2] - starts[1] >= 0.3
+
+
+def test_retry_jitter_factor_spreads_delays_within_its_bounds() -> None:
+    """Prefect 2's bound: at most delay * (1 + factor); Headrace draws evenly from
+    delay * (1 +- factor), so the gaps vary and none is under half the delay here."""
+    starts: list[float] = []
+
+    @task(retries=10, retry_delay_seconds=0.1, retry_jitter_factor=0.5)
+    def flaky() -> None:
+        starts.append(time.monotonic())
+        raise ValueError("again")
+
+    @flow
+    def f() -> None:
+        flaky(return_state=True)
+
+    f(return_state=True)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert len(gaps) == 10
+    assert min(gaps) >= 0.045
+    assert max(gaps) <= 0.25  # 0.15 and scheduling slack on a busy machine
+    assert max(gaps) - min(gaps) > 0.01
+
+
+def test_negative_retry_jitter_factor_is_refused() -> None:
+    with pytest.raises(ValueError, match="retry_jitter_factor"):
+        task(retry_jitter_factor=-1)(lambda: None)

@@ -54,7 +54,7 @@ ASYNC_SLEEPING_FLOW = """
 
     @flow
     async def stuck():
-        await sleepy.submit()
+        sleepy.submit()
         Path(sys.argv[0]).with_suffix(".ready").write_text("ready")
         await asyncio.sleep(60)
 

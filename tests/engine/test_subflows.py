@@ -22,7 +22,7 @@ def sync_child(x: int) -> int:
 @flow
 async def async_child(x: int) -> int:
     await asyncio.sleep(0)
-    return await inc(x) * 100
+    return inc(x) * 100
 
 
 def test_sync_subflow_in_sync_flow() -> None:
@@ -96,7 +96,7 @@ def test_subflow_takes_futures_as_parameters(load_record) -> None:
 def test_async_subflow_takes_futures_as_parameters() -> None:
     @flow
     async def parent() -> int:
-        return await async_child(await inc.submit(1))
+        return await async_child(inc.submit(1))
 
     assert asyncio.run(parent()) == 300
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
-from typing import Any
+from typing import Any, cast
 
 from rich.console import Console
 
@@ -70,9 +70,9 @@ def run_entrypoint(entrypoint: str, parameters: dict[str, Any], progress: bool) 
         flow = load_flow(entrypoint)
         with shown:
             if flow.isasync:
-                state: State = asyncio.run(flow(**parameters, return_state=True))
-            else:
-                state = flow(**parameters, return_state=True)
+                state: State[Any] = asyncio.run(flow(**parameters, return_state=True))
+            else:  # a Flow[Any, Any] matches the async overload too: it is sync here
+                state = cast("State[Any]", flow(**parameters, return_state=True))
     except BaseException as error:
         write_termination_message(shown.tree, error)
         raise

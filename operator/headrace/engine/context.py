@@ -5,11 +5,26 @@ Context variables follow a run into event-loop tasks; worker threads set them pe
 
 from __future__ import annotations
 
+import asyncio
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from headrace.engine.runs import FlowRun, TaskRun
+    from headrace.tasks import Task
 
 current_flow_run: ContextVar[FlowRun | None] = ContextVar("headrace_flow_run", default=None)
 current_task_run: ContextVar[TaskRun | None] = ContextVar("headrace_task_run", default=None)
+# Tags from enclosing `headrace.tags(...)` blocks; runs take them when they are created.
+current_tags: ContextVar[frozenset[str]] = ContextVar("headrace_tags", default=frozenset())
+
+
+def hands_back_awaitables(task: Task[Any, Any] | None, flow_run: FlowRun) -> bool:
+    """Whether a task's call, `submit`, `map` and futures give coroutines: as in Prefect 2,
+    only for an async task in its async flow's event loop; a sync task's are always plain."""
+    return (
+        task is not None
+        and task.isasync
+        and flow_run.is_async
+        and asyncio._get_running_loop() is not None
+    )

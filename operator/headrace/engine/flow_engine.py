@@ -16,18 +16,19 @@ from typing import TYPE_CHECKING, Any
 
 from headrace import settings
 from headrace.engine.context import current_flow_run
-from headrace.engine.inputs import collect_futures, resolve
+from headrace.engine.hooks import hooks_for, run_hooks
+from headrace.engine.inputs import collect_futures, futures_to_states, resolve
 from headrace.engine.interrupts import SigtermHandler, deadline, interrupts, on_main_thread
-from headrace.engine.names import generate_name
+from headrace.engine.names import custom_name, generate_name
 from headrace.engine.orchestrator import get_engine
 from headrace.engine.runs import FlowRun, RunTree, TaskRun, new_id
+from headrace.engine.task_engine import nth_delay
 from headrace.exceptions import (
     FlowTimeout,
     ParameterValidationError,
     TerminationSignal,
     UpstreamTaskError,
 )
-from headrace.futures import HeadraceFuture
 from headrace.logging import print_to_log, setup_logging
 from headrace.records.reader import record_url
 from headrace.records.writer import RecordWriter
@@ -41,6 +42,8 @@ from headrace.states import (
     State,
     TimedOut,
     exception_message,
+    from_states,
+    stored_only,
 )
 
 if TYPE_CHECKING:
@@ -67,14 +70,14 @@ def _take_env_id() -> str:
         return settings.flow_run_id()
 
 
-def _run_name(flow: Flow[Any, Any], parameters: dict[str, Any], root: bool) -> str:
-    if flow.flow_run_name is not None:
-        if callable(flow.flow_run_name):
-            return flow.flow_run_name()
+def _run_name(flow_run: FlowRun, root: bool) -> str:
+    naming = flow_run.flow.flow_run_name
+    if naming is not None:
+        token = current_flow_run.set(flow_run)  # a callable reads the new run's `runtime`
         try:
-            return flow.flow_run_name.format(**parameters)
-        except (KeyError, IndexError, ValueError):
-            return flow.flow_run_name
+            return custom_name(naming, flow_run.parameters)
+        finally:
+            current_flow_run.reset(token)
     if root and settings.flow_run_name():
         return settings.flow_run_name()
     return generate_name()
@@ -118,12 +121,13 @@ class FlowRunSession:
             tree,
             parent_task_run,
             run_id,
-            _run_name(flow, parameters, self.root),
+            "",
             flow.task_runner,
             flow.result_store(),
             flow.persist_result,
             bool(flow.log_prints) or bool(flow.log_prints is None and parent and parent.log_prints),
         )
+        self.flow_run.name = _run_name(self.flow_run, self.root)
         if parent_task_run is not None:
             parent_task_run.subflow_run = self.flow_run
         self.sigterm: SigtermHandler | None = None
@@ -140,7 +144,7 @@ class FlowRunSession:
         self.attempt_start = 0  # where this attempt's task runs start in flow_run.task_runs
 
     # -- states ----------------------------------------------------------------------------
-    def set_state(self, state: State) -> None:
+    def set_state(self, state: State[Any]) -> None:
         self.flow_run.set_state(state)
         parent_task_run = self.flow_run.parent_task_run
         if parent_task_run is not None:
@@ -150,6 +154,9 @@ class FlowRunSession:
 
     def begin_attempt(self) -> None:
         self.attempt += 1
+        self.flow_run.run_count = self.attempt
+        if self.attempt > 1:
+            self.flow_run.begin_retry()
         self.attempt_start = len(self.flow_run.task_runs)
         if self.attempt == 1:
             logger.info(
@@ -162,22 +169,19 @@ class FlowRunSession:
         if self.sigterm is not None:
             self.sigterm.armed = True
 
-    def retry_delay(self, state: State) -> float | None:
+    def retry_delay(self, state: State[Any]) -> float | None:
         if state.is_failed() and self.attempt <= self.flow.retries:
             self.set_state(AwaitingRetry(f"retrying after: {state.message}"))
-            delays = self.flow.retry_delay_seconds
-            if isinstance(delays, list | tuple):  # like a task's: in order, the last repeats
-                return float(delays[min(self.attempt - 1, len(delays) - 1)]) if delays else 0.0
-            return float(delays or 0)
+            return nth_delay(self.flow.retry_delay_seconds, self.attempt)
         return None
 
     def make_timeout(self) -> BaseException:
         return FlowTimeout(self.flow_run.id)
 
-    def timed_out(self) -> State:
+    def timed_out(self) -> State[Any]:
         return TimedOut(f"flow run exceeded its timeout of {self.flow.timeout_seconds}s")
 
-    def classify(self, error: BaseException) -> tuple[State, bool]:
+    def classify(self, error: BaseException) -> tuple[State[Any], bool]:
         """The state an exception out of the body gives this run, and whether to re-raise it."""
         if isinstance(error, FlowTimeout):
             if not error.args or error.args[0] == self.flow_run.id:
@@ -206,7 +210,11 @@ class FlowRunSession:
         """Make this the current flow run (for tasks, loggers, `runtime`, `log_prints`)."""
         flow_run = self.flow_run
         token = current_flow_run.set(flow_run)
-        print_token = print_to_log.set(flow_run) if flow_run.log_prints else None
+        print_token = (
+            print_to_log.set(flow_run if flow_run.log_prints else None)
+            if flow_run.log_prints or print_to_log.get() is not None
+            else None
+        )
         try:
             yield
         finally:
@@ -214,14 +222,14 @@ class FlowRunSession:
                 print_to_log.reset(print_token)
             current_flow_run.reset(token)
 
-    def interrupted(self, error: BaseException) -> tuple[State, BaseException | None]:
+    def interrupted(self, error: BaseException) -> tuple[State[Any], BaseException | None]:
         """The state an exception out of the body gives, and the exception to re-raise."""
         state, again = self.classify(error)
         return state, error if again else None
 
     def cancelled(
         self, cancelled: asyncio.CancelledError, task: asyncio.Task[Any] | None
-    ) -> tuple[State, BaseException | None]:
+    ) -> tuple[State[Any], BaseException | None]:
         """A cancelled flow task: a signal delivered while its loop was idle, or a real cancel."""
         pending = interrupts.take_pending() if task is not None else None
         if pending is None:
@@ -230,28 +238,48 @@ class FlowRunSession:
         task.uncancel()
         return self.interrupted(pending)
 
-    def state_from_return(self, value: Any) -> State:
-        if isinstance(value, State):
+    def state_from_return(self, value: Any) -> State[Any]:
+        """The state a flow's return value gives it, by Prefect 2's rules.
+
+        A state the code made itself is the flow's state. Returned futures become their
+        states; a run's state, or a list, tuple or set of nothing but states, decides the
+        flow's state (`states.from_states`) and stays its result. Returning nothing, the flow
+        is judged by this attempt's task runs and subflows. Anything else completes it.
+        """
+        if type(value) in _PLAIN:
+            if value is None:
+                runs = self.flow_run.task_runs[self.attempt_start :]
+                return from_states([run.state for run in runs]) if runs else Completed(None)
+            return Completed(value)
+        value = futures_to_states(value)
+        if isinstance(value, State) and not self._is_run_state(value):
+            if not value.is_final():
+                return Failed(
+                    f"flow {self.flow.name!r} returned a {value.name} state; a flow can only "
+                    "end in a final state (Completed, Failed, Crashed or Cancelled)"
+                )
             return value
-        returned = collect_futures([value])
-        bad = [future for future in returned if not future.state.is_completed()]
-        if bad:
-            return _failed_from(bad, len(returned), "returned task runs")
-        if returned:
-            value = resolve(value)
-        if value is None:
-            # As in Prefect 2: a flow that returns nothing is judged by its task runs (called
-            # or submitted, subflows too); earlier attempts' runs do not count.
-            runs = self.flow_run.task_runs[self.attempt_start :]
-            failed = [run for run in runs if not run.state.is_completed()]
-            if failed:
-                return _failed_from(failed, len(runs), "task runs")
+        if isinstance(value, State):
+            return from_states([value], value)
+        if (
+            isinstance(value, list | tuple | set)
+            and value
+            and all(isinstance(item, State) for item in value)
+        ):
+            return from_states(list(value), value)
         return Completed(value)
+
+    def _is_run_state(self, state: State[Any]) -> bool:
+        """Whether `state` belongs to one of this tree's runs (not made by the flow's code)."""
+        tree = self.flow_run.tree
+        return any(run.state is state for run in tree.task_runs) or any(
+            run.state is state for run in tree.flow_runs
+        )
 
     def outstanding(self) -> list[TaskRun]:
         return [f.task_run for f in self.flow_run.futures if not f._done]
 
-    def finish(self, state: State) -> State:
+    def finish(self, state: State[Any]) -> State[Any]:
         if self.sigterm is not None:
             self.sigterm.armed = False
         outstanding = self.outstanding()
@@ -267,7 +295,11 @@ class FlowRunSession:
                     state.data,
                     self.flow_run.result_store.result_key(self.flow_run.id, "flow-result"),
                 )
-                state = Completed(state.data, state.message, uri)
+                state = (
+                    Completed(state.data, state.message, uri)
+                    if self.flow.cache_result_in_memory
+                    else stored_only(uri, state.message)
+                )
             except Exception as error:
                 logger.warning(
                     "Could not persist the flow result: %s",
@@ -276,6 +308,10 @@ class FlowRunSession:
                 )
         self.set_state(state)
         logger.info("Finished in state %r", state, extra={"headrace_run": self.flow_run})
+        hooks = hooks_for(self.flow, state, flow=True)
+        if hooks:
+            with self.current():
+                run_hooks(hooks, self.flow_run, state, flow=self.flow)
         if self.root:
             tree = self.flow_run.tree
             if tree.record is not None:
@@ -284,7 +320,7 @@ class FlowRunSession:
                 self.sigterm.uninstall()
         return state
 
-    def outcome(self, state: State, return_state: bool, error: BaseException | None) -> Any:
+    def outcome(self, state: State[Any], return_state: bool, error: BaseException | None) -> Any:
         if error is not None:
             if self.root and isinstance(error, TerminationSignal):
                 raise SystemExit(EXIT_TERMINATED) from None
@@ -301,15 +337,7 @@ class FlowRunSession:
         raise self.invalid
 
 
-def _failed_from(failed: list[HeadraceFuture[Any]] | list[TaskRun], total: int, what: str) -> State:
-    first_run = failed[0] if isinstance(failed[0], TaskRun) else failed[0].task_run
-    first = failed[0].state
-    message = (
-        f"{len(failed)}/{total} {what} did not complete; "
-        f"first: {first_run.name!r} is {first.name}: {first.message}"
-    )
-    error = first.data if isinstance(first.data, BaseException) else None
-    return Failed(message, error)
+_PLAIN = frozenset({int, float, str, bytes, bool, type(None)})
 
 
 def run_flow_sync(

@@ -6,27 +6,34 @@ both return at once for scalars, the common case on the hot path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from headrace.futures import HeadraceFuture
 from headrace.states import State
+from headrace.utilities.annotations import BaseAnnotation, allow_failure, quote
 
 _SCALARS = frozenset({int, float, str, bytes, bool, type(None), complex})
 _CONTAINERS = (list, tuple, set, frozenset, dict)
 
 
-def collect_futures(values: Any) -> list[HeadraceFuture[Any]]:
-    """Every future found in `values` (an iterable of parameter values), in order."""
+def collect_futures(values: Any, annotated: list[Any] | None = None) -> list[HeadraceFuture[Any]]:
+    """Every future found in `values` (an iterable of parameter values).
+
+    Futures inside `quote(...)` are skipped; those inside other annotations count, and the
+    annotations themselves are appended to `annotated` (rare: the caller then looks closer).
+    """
     found: list[HeadraceFuture[Any]] = []
     stack: list[Any] = []
-    for value in values:
-        kind = type(value)
-        if kind in _SCALARS:
+    for value in values:  # the top level by itself: scalars, the hot path, cost one check
+        if type(value) in _SCALARS:
             continue
         if isinstance(value, HeadraceFuture):
             found.append(value)
         elif isinstance(value, _CONTAINERS):
             stack.append(value)
+        elif isinstance(value, BaseAnnotation):
+            _annotation(value, stack, annotated)
     while stack:
         container = stack.pop()
         for value in container.values() if isinstance(container, dict) else container:
@@ -36,7 +43,26 @@ def collect_futures(values: Any) -> list[HeadraceFuture[Any]]:
                 found.append(value)
             elif isinstance(value, _CONTAINERS):
                 stack.append(value)
+            elif isinstance(value, BaseAnnotation):
+                _annotation(value, stack, annotated)
     return found
+
+
+def _annotation(value: BaseAnnotation[Any], stack: list[Any], annotated: list[Any] | None) -> None:
+    if annotated is not None:
+        annotated.append(value)
+    if not isinstance(value, quote):
+        stack.append((value.value,))
+
+
+def allowed_to_fail(annotated: list[Any]) -> frozenset[int]:
+    """Ids of the futures wrapped in `allow_failure(...)` among `annotated`."""
+    return frozenset(
+        id(future)
+        for annotation in annotated
+        if isinstance(annotation, allow_failure)
+        for future in collect_futures((annotation.value,))
+    )
 
 
 def _leaf(value: Any) -> Any:
@@ -44,7 +70,32 @@ def _leaf(value: Any) -> Any:
         return value.state.result()
     if isinstance(value, State):
         return value.result()
+    if isinstance(value, BaseAnnotation):
+        return _unwrap(value)
     return value
+
+
+def _leaf_lenient(value: Any) -> Any:
+    """An `allow_failure` leaf: a failed run gives its exception as the value (Prefect 2)."""
+    if isinstance(value, HeadraceFuture):
+        return value.state.result(raise_on_failure=False)
+    if isinstance(value, State):
+        return value.result(raise_on_failure=False)
+    if isinstance(value, BaseAnnotation):
+        return _unwrap(value)
+    return value
+
+
+def _unwrap(annotation: BaseAnnotation[Any]) -> Any:
+    if isinstance(annotation, quote):
+        return annotation.value
+    return resolve(
+        annotation.value, _leaf_lenient if isinstance(annotation, allow_failure) else _leaf
+    )
+
+
+def _leaf_state(value: Any) -> Any:
+    return value.state if isinstance(value, HeadraceFuture) else value
 
 
 def _rebuild(container: Any, items: list[Any]) -> Any:
@@ -55,12 +106,15 @@ def _rebuild(container: Any, items: list[Any]) -> Any:
     return type(container)(items)
 
 
-def resolve(value: Any) -> Any:
-    """`value` with every future or state replaced by its result; unchanged parts are kept."""
+def resolve(value: Any, leaf: Callable[[Any], Any] = _leaf) -> Any:
+    """`value` with every future or state replaced by its result; unchanged parts are kept.
+
+    `leaf` says what replaces each item that is not a container (`futures_to_states`).
+    """
     if type(value) in _SCALARS:
         return value
     if not isinstance(value, _CONTAINERS):
-        return _leaf(value)
+        return leaf(value)
     # Each frame: [container, iterator, new items, changed?, key of the child being built].
     frames: list[list[Any]] = [[value, _iter(value), [], False, None]]
     result: Any = None
@@ -75,7 +129,7 @@ def resolve(value: Any) -> Any:
                 frame[4] = key
                 descended = True
                 break
-            new = _leaf(child)
+            new = leaf(child)
             if new is not child:
                 frame[3] = True
             items.append((key, new) if isinstance(container, dict) else new)
@@ -96,6 +150,11 @@ def resolve(value: Any) -> Any:
 
 def _iter(container: Any) -> Any:
     return iter(container.items()) if isinstance(container, dict) else iter(container)
+
+
+def futures_to_states(value: Any) -> Any:
+    """`value` with every future replaced by its final state (what a flow returns)."""
+    return resolve(value, _leaf_state)
 
 
 def resolve_parameters(parameters: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from headrace.engine import debug
+from headrace.engine.hooks import hooks_for, run_hooks
 from headrace.engine.task_engine import (
     await_retry,
     execute_attempt,
@@ -188,13 +189,13 @@ class Engine:
             state = Crashed(f"task run crashed: {error!r}", error)
         self._on_attempt(task_run, token, state)
 
-    def attempt_done(self, task_run: TaskRun, token: int, state: State) -> None:
+    def attempt_done(self, task_run: TaskRun, token: int, state: State[Any]) -> None:
         self.post(self._on_attempt_item, (task_run, token, state))
 
-    def _on_attempt_item(self, item: tuple[TaskRun, int, State]) -> None:
+    def _on_attempt_item(self, item: tuple[TaskRun, int, State[Any]]) -> None:
         self._on_attempt(*item)
 
-    def _on_attempt(self, task_run: TaskRun, token: int, state: State) -> None:
+    def _on_attempt(self, task_run: TaskRun, token: int, state: State[Any]) -> None:
         if token != task_run.token or (task_run.future is not None and task_run.future._done):
             return  # a late result from an attempt that already timed out or was cancelled
         if task_run.timer is not None:
@@ -226,7 +227,7 @@ class Engine:
         elif isinstance(worker, asyncio.Task):
             worker.cancel()
 
-    def _finish(self, task_run: TaskRun, state: State) -> None:
+    def _finish(self, task_run: TaskRun, state: State[Any]) -> None:
         future = task_run.future
         if future is None or future._done:
             return
@@ -235,6 +236,20 @@ class Engine:
             task_run.timer = None
         task_run.token += 1
         task_run.set_state(state)
+        task = task_run.task
+        if task is not None and task.has_hooks:
+            hooks = hooks_for(task, state, flow=False)
+            if hooks:  # on a worker, not this thread; the future ends once they have run
+                pool = task_run.flow_run.task_runner.pool
+                pool.submit(_hooks_in_worker, (self, task_run, state, hooks))
+                return
+        self._settle(task_run, state)
+
+    def _settle(self, task_run: TaskRun, state: State[Any]) -> None:
+        """Finish the run's future and release the runs that wait on it."""
+        future = task_run.future
+        if future is None or future._done:
+            return  # cancelled while its hooks ran
         future._finish(state)
         dependents = future._dependents
         if dependents:
@@ -245,6 +260,9 @@ class Engine:
                 if dependent.pending == 0:
                     ready.append(dependent)
             self._release()
+
+    def _settle_item(self, item: tuple[TaskRun, State[Any]]) -> None:
+        self._settle(*item)
 
     # -- cancellation ----------------------------------------------------------------------
     def cancel(self, task_runs: list[TaskRun], message: str) -> None:
@@ -258,6 +276,15 @@ class Engine:
             if future is not None and not future._done:
                 self._interrupt(task_run, TaskTimeout)
                 self._finish(task_run, Cancelled(message))
+
+
+def _hooks_in_worker(worker: Worker, item: tuple[Engine, TaskRun, State[Any], Any]) -> None:
+    engine, task_run, state, hooks = item
+    task = task_run.task
+    try:
+        run_hooks(hooks, task_run, state, task=task)
+    finally:
+        engine.post(engine._settle_item, (task_run, state))
 
 
 def _run_in_worker(worker: Worker, item: tuple[Engine, TaskRun, int]) -> None:

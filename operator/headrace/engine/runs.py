@@ -10,6 +10,7 @@ import itertools
 from random import getrandbits
 from typing import TYPE_CHECKING, Any
 
+from headrace.engine.context import current_tags
 from headrace.states import FINAL_TYPES, Pending, State, StateType
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ class FlowRun:
         "_name_counters",
         "deadline",
         "dirty",
+        "earlier",
         "end_time",
         "flow",
         "futures",
@@ -88,8 +90,10 @@ class FlowRun:
         "parent_task_run",
         "persist_result",
         "result_store",
+        "run_count",
         "start_time",
         "state",
+        "tags",
         "task_runner",
         "task_runs",
         "tree",
@@ -119,16 +123,30 @@ class FlowRun:
         self.persist_result = persist_result
         self.log_prints = log_prints
         self.is_async = flow.isasync
+        self.tags = flow.tags | current_tags.get()
+        self.run_count = 0
         self.futures: list[HeadraceFuture[Any]] = []
         self.task_runs: list[TaskRun] = []  # every task run it made, called or submitted
-        self.state: State = Pending()
+        self.state: State[Any] = Pending()
         self.start_time: float | None = None
         self.end_time: float | None = None
         self.deadline: float | None = None
         self.dirty = False
         self._name_counters: dict[str, itertools.count[int]] = {}
+        # On a retry: the runs earlier attempts completed, by key, not to be run again.
+        self.earlier: dict[str, TaskRun] | None = None
         tree.flow_runs.append(self)
         tree.mark(self)
+
+    def begin_retry(self) -> None:
+        """Before a later attempt: keys count from 0 again, so the n-th call of a task finds
+        the run the n-th call completed before and takes its state (Prefect 2)."""
+        earlier = dict(self.earlier or {})
+        for run in self.task_runs:
+            if run.task is not None and run.state.type is StateType.COMPLETED:
+                earlier.setdefault(run.key, run)
+        self.earlier = earlier
+        self._name_counters.clear()
 
     def next_index(self, key: str) -> int:
         counter = self._name_counters.get(key)
@@ -136,7 +154,7 @@ class FlowRun:
             counter = self._name_counters.setdefault(key, itertools.count())
         return next(counter)
 
-    def set_state(self, state: State) -> None:
+    def set_state(self, state: State[Any]) -> None:
         if state.type is StateType.RUNNING and self.start_time is None:
             self.start_time = state.timestamp
         elif state.type in FINAL_TYPES and self.end_time is None:
@@ -147,6 +165,7 @@ class FlowRun:
 
 class TaskRun:
     __slots__ = (
+        "allowed",
         "attempt",
         "cache_key",
         "dirty",
@@ -154,6 +173,7 @@ class TaskRun:
         "flow_run",
         "future",
         "id",
+        "key",
         "log_prints",
         "map_index",
         "name",
@@ -162,6 +182,7 @@ class TaskRun:
         "start_time",
         "state",
         "subflow_run",
+        "tag_context",
         "task",
         "task_key",
         "timer",
@@ -183,11 +204,11 @@ class TaskRun:
         self.task = task
         self.task_key = task_key
         self.flow_run = flow_run
-        self.name = f"{task_key}-{flow_run.next_index(task_key)}"
+        self.name = self.key = f"{task_key}-{flow_run.next_index(task_key)}"
         self.parameters = parameters
         self.upstream = upstream
         self.map_index = map_index
-        self.state: State = Pending()
+        self.state: State[Any] = Pending()
         self.future: HeadraceFuture[Any] | None = None
         self.pending = 0
         self.attempt = 0
@@ -195,7 +216,10 @@ class TaskRun:
         self.timer: Any = None
         self.worker: Any = None
         self.cache_key: str | None = None
+        # Set only when an argument is annotated: ids of futures allowed to fail.
+        self.allowed: frozenset[int] | None = None
         self.subflow_run: FlowRun | None = None
+        self.tag_context = current_tags.get()
         self.start_time: float | None = None
         self.end_time: float | None = None
         self.log_prints = bool(task and task.log_prints) or (
@@ -207,7 +231,7 @@ class TaskRun:
         tree.task_runs.append(self)
         tree.mark(self)
 
-    def set_state(self, state: State) -> None:
+    def set_state(self, state: State[Any]) -> None:
         kind = state.type
         if kind is StateType.RUNNING:
             if self.start_time is None:
@@ -218,6 +242,11 @@ class TaskRun:
         if not self.dirty:
             self.dirty = True
             self.flow_run.tree.dirty.append(self)
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """The task's own tags and those of the `tags(...)` blocks it was created in."""
+        return self.tag_context | self.task.tags if self.task is not None else self.tag_context
 
     def upstream_ids(self) -> list[str]:
         seen: dict[str, None] = {}

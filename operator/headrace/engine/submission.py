@@ -11,7 +11,9 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from headrace.engine.inputs import collect_futures
+from headrace.engine.context import hands_back_awaitables
+from headrace.engine.hooks import hooks_for, run_hooks
+from headrace.engine.inputs import allowed_to_fail, collect_futures
 from headrace.engine.orchestrator import get_engine
 from headrace.engine.runs import FlowRun, TaskRun
 from headrace.engine.task_engine import (
@@ -27,29 +29,43 @@ if TYPE_CHECKING:
     from headrace.tasks import Task
 
 
-def _in_flow_loop(flow_run: FlowRun) -> bool:
-    return flow_run.is_async and asyncio._get_running_loop() is not None
+class _WaitFor:
+    """The futures of a `wait_for=`, and the annotations (`allow_failure`) among them."""
+
+    __slots__ = ("annotated", "futures")
+
+    def __init__(self, wait_for: Any) -> None:
+        self.annotated: list[Any] = []
+        if wait_for is None:
+            self.futures: list[HeadraceFuture[Any]] = []
+        elif isinstance(wait_for, list | tuple | set):
+            self.futures = collect_futures(wait_for, self.annotated)
+        else:
+            self.futures = collect_futures([wait_for], self.annotated)
 
 
-def _wait_for_futures(wait_for: Any) -> list[HeadraceFuture[Any]]:
-    if wait_for is None:
-        return []
-    if isinstance(wait_for, list | tuple | set):
-        return collect_futures(wait_for)
-    return collect_futures([wait_for])
+_NO_WAIT = _WaitFor(None)
+
+
+def _wait_for(wait_for: Any) -> _WaitFor:
+    return _NO_WAIT if wait_for is None else _WaitFor(wait_for)
 
 
 def _new_task_run(
     task: Task[Any, Any],
     flow_run: FlowRun,
     parameters: dict[str, Any],
-    extra_upstream: list[HeadraceFuture[Any]],
+    wait_for: _WaitFor,
     map_index: int | None = None,
 ) -> TaskRun:
-    upstream = collect_futures(parameters.values())
-    if extra_upstream:
-        upstream.extend(extra_upstream)
-    return TaskRun(task, flow_run, parameters, upstream, task.name, map_index)
+    annotated: list[Any] = []
+    upstream = collect_futures(parameters.values(), annotated)
+    if wait_for.futures:
+        upstream.extend(wait_for.futures)
+    task_run = TaskRun(task, flow_run, parameters, upstream, task.name, map_index)
+    if annotated or wait_for.annotated:
+        task_run.allowed = allowed_to_fail(annotated + wait_for.annotated)
+    return task_run
 
 
 def _with_future(task_run: TaskRun) -> HeadraceFuture[Any]:
@@ -63,7 +79,7 @@ def _interrupted(task_run: TaskRun, error: BaseException) -> None:
     task_run.set_state(Cancelled(f"interrupted by {type(error).__name__}"))
 
 
-def run_inline_sync(task_run: TaskRun) -> State:
+def run_inline_sync(task_run: TaskRun) -> State[Any]:
     """Run a sync task run to its final state in this thread, retries included."""
     task = task_run.task
     assert task is not None
@@ -81,10 +97,12 @@ def run_inline_sync(task_run: TaskRun) -> State:
         _interrupted(task_run, error)
         raise
     task_run.set_state(state)
+    if task.has_hooks:
+        run_hooks(hooks_for(task, state, flow=False), task_run, state, task=task)
     return state
 
 
-async def run_inline_async(task_run: TaskRun) -> State:
+async def run_inline_async(task_run: TaskRun) -> State[Any]:
     """Run an async task run to its final state in the current loop, retries included."""
     task = task_run.task
     assert task is not None
@@ -102,10 +120,12 @@ async def run_inline_async(task_run: TaskRun) -> State:
         _interrupted(task_run, error)
         raise
     task_run.set_state(state)
+    if task.has_hooks:
+        run_hooks(hooks_for(task, state, flow=False), task_run, state, task=task)
     return state
 
 
-def _outcome(state: State, return_state: bool) -> Any:
+def _outcome(state: State[Any], return_state: bool) -> Any:
     return state if return_state else state.result()
 
 
@@ -116,10 +136,13 @@ def call_task(
     wait_for: Any,
     return_state: bool,
 ) -> Any:
-    task_run = _new_task_run(task, flow_run, parameters, _wait_for_futures(wait_for))
-    if _in_flow_loop(flow_run):
+    task_run = _new_task_run(task, flow_run, parameters, _wait_for(wait_for))
+    if hands_back_awaitables(task, flow_run):
         return _call_in_loop(task_run, return_state)
-    if task.isasync:
+    if task.isasync or (flow_run.is_async and asyncio._get_running_loop() is not None):
+        # An async task outside its loop runs on the engine's; a sync task called in an event
+        # loop runs on a worker thread (code that starts its own loop still works) while the
+        # caller blocks, as a sync call does in Prefect 2.
         future = _with_future(task_run)
         get_engine().submit(task_run)
         state = future._wait_sync(None)
@@ -129,16 +152,7 @@ def call_task(
 
 
 async def _call_in_loop(task_run: TaskRun, return_state: bool) -> Any:
-    assert task_run.task is not None
-    if task_run.task.isasync:
-        state = await run_inline_async(task_run)
-    else:
-        future = _with_future(task_run)  # keep the flow's loop free: run on a worker
-        get_engine().submit(task_run)
-        waited = await future._wait_async(None)
-        assert waited is not None
-        state = waited
-    return _outcome(state, return_state)
+    return _outcome(await run_inline_async(task_run), return_state)
 
 
 def _start(task_run: TaskRun) -> HeadraceFuture[Any]:
@@ -155,10 +169,14 @@ def _start(task_run: TaskRun) -> HeadraceFuture[Any]:
 
 
 def _handed_back(
-    flow_run: FlowRun, value: Any, futures: list[HeadraceFuture[Any]], return_state: bool
+    task: Task[Any, Any],
+    flow_run: FlowRun,
+    value: Any,
+    futures: list[HeadraceFuture[Any]],
+    return_state: bool,
 ) -> Any:
     """What `submit`/`map` return: futures, or their final states with `return_state=True`."""
-    if _in_flow_loop(flow_run):
+    if hands_back_awaitables(task, flow_run):
         if not return_state:
             return awaitable(value)
 
@@ -180,37 +198,28 @@ def submit_task(
     wait_for: Any,
     return_state: bool,
 ) -> Any:
-    task_run = _new_task_run(task, flow_run, parameters, _wait_for_futures(wait_for))
+    task_run = _new_task_run(task, flow_run, parameters, _wait_for(wait_for))
     future = _start(task_run)
-    return _handed_back(flow_run, future, [future], return_state)
+    return _handed_back(task, flow_run, future, [future], return_state)
 
 
 def map_task(
     task: Task[Any, Any],
     flow_run: FlowRun,
-    mapped: dict[str, list[Any]],
-    static: dict[str, Any],
+    runs: list[dict[str, Any]],
     wait_for: Any,
     return_state: bool,
 ) -> Any:
-    extra = _wait_for_futures(wait_for)
-    names = [name for name in task.signature.names if name in mapped or name in static]
-    count = len(next(iter(mapped.values())))
+    extra = _wait_for(wait_for)
     futures: list[HeadraceFuture[Any]] = []
     if flow_run.task_runner.concurrent:
         task_runs = []
-        for index in range(count):
-            parameters = {
-                name: mapped[name][index] if name in mapped else static[name] for name in names
-            }
+        for index, parameters in enumerate(runs):
             task_run = _new_task_run(task, flow_run, parameters, extra, index)
             futures.append(_with_future(task_run))
             task_runs.append(task_run)
         get_engine().submit_many(task_runs)
     else:
-        for index in range(count):
-            parameters = {
-                name: mapped[name][index] if name in mapped else static[name] for name in names
-            }
+        for index, parameters in enumerate(runs):
             futures.append(_start(_new_task_run(task, flow_run, parameters, extra, index)))
-    return _handed_back(flow_run, futures, futures, return_state)
+    return _handed_back(task, flow_run, futures, futures, return_state)

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
+from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
 from headrace.engine.context import current_flow_run, current_task_run
 from headrace.engine.inputs import resolve_parameters
 from headrace.engine.interrupts import deadline
+from headrace.engine.names import custom_name
 from headrace.exceptions import TaskTimeout
 from headrace.logging import print_to_log
 from headrace.results.store import ResultStore
@@ -29,6 +32,7 @@ from headrace.states import (
     State,
     TimedOut,
     exception_message,
+    stored_only,
 )
 
 if TYPE_CHECKING:
@@ -37,10 +41,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger("headrace.task_runs")
 
 
-def not_ready_state(task_run: TaskRun) -> State | None:
+def not_ready_state(task_run: TaskRun) -> State[Any] | None:
     """A NotReady state if an upstream run did not complete, else None."""
+    allowed = task_run.allowed
     for future in task_run.upstream:
         state = future._state
+        if allowed is not None and state is not None and id(future) in allowed:
+            continue  # allow_failure(...): any final state will do
         if state is None or not state.is_completed():
             name = future.task_run.name
             shown = state.name if state is not None else "unfinished"
@@ -48,14 +55,19 @@ def not_ready_state(task_run: TaskRun) -> State | None:
     return None
 
 
-def prepare_inputs(task_run: TaskRun) -> State | None:
+def prepare_inputs(task_run: TaskRun) -> State[Any] | None:
     """Once every upstream run is final: swap their results into the parameters.
 
     Returns the state the run ends in instead of running (NotReady, or Crashed if the
     results cannot be read), or None when it may run.
     """
+    earlier = task_run.flow_run.earlier
+    if earlier is not None:
+        done = earlier.get(task_run.key)
+        if done is not None and done is not task_run:
+            return done.state  # completed in an earlier attempt of this flow run
     state = not_ready_state(task_run)
-    if state is not None or not task_run.upstream:
+    if state is not None or (not task_run.upstream and task_run.allowed is None):
         return state
     try:
         task_run.parameters = resolve_parameters(task_run.parameters)
@@ -64,7 +76,7 @@ def prepare_inputs(task_run: TaskRun) -> State | None:
     return None
 
 
-def await_retry(task_run: TaskRun, state: State) -> float | None:
+def await_retry(task_run: TaskRun, state: State[Any]) -> float | None:
     """If `state` earns another attempt, mark the run AwaitingRetry and return the delay."""
     delay = retry_delay(task_run, state)
     if delay is not None:
@@ -72,21 +84,37 @@ def await_retry(task_run: TaskRun, state: State) -> float | None:
     return delay
 
 
-def retry_delay(task_run: TaskRun, state: State) -> float | None:
+def retry_delay(task_run: TaskRun, state: State[Any]) -> float | None:
     """Seconds to wait before another attempt, or None when the state is final."""
     task = task_run.task
     if task is None or not state.is_failed() or task_run.attempt > task.retries:
         return None
-    delays = task.retry_delay_seconds
+    condition = task.retry_condition_fn
+    if condition is not None and not condition(task=task, task_run=task_run, state=state):
+        return None  # Prefect 2's retry_condition_fn said this failure is final
+    delay = nth_delay(task.retry_delay_seconds, task_run.attempt)
+    factor = task.retry_jitter_factor
+    if factor:
+        # Spread retries of many runs apart ("thundering herd"): at most delay * (1 + factor)
+        # as in Prefect 2, drawn evenly so the mean stays the delay (Prefect's draw is a
+        # clamped exponential; see docs/prefect-compatibility.md).
+        delay = random.uniform(max(0.0, delay * (1 - factor)), delay * (1 + factor))
+    return delay
+
+
+def nth_delay(delays: float | list[float] | tuple[float, ...], attempt: int) -> float:
+    """The wait after failed attempt `attempt` (from 1): a list is used in order, its last
+    delay repeating; for tasks and flows alike."""
     if isinstance(delays, list | tuple):
-        if not delays:
-            return 0.0
-        return float(delays[min(task_run.attempt - 1, len(delays) - 1)])
+        return float(delays[min(attempt - 1, len(delays) - 1)]) if delays else 0.0
     return float(delays or 0)
 
 
 def _begin(task_run: TaskRun) -> None:
     task_run.attempt += 1
+    if task_run.attempt == 1 and task_run.task is not None and task_run.task.task_run_name:
+        # Named once its inputs are resolved, in its own context, as in Prefect 2.
+        task_run.name = custom_name(task_run.task.task_run_name, task_run.parameters)
     task_run.set_state(
         Running() if task_run.attempt == 1 else Retrying(f"attempt {task_run.attempt}")
     )
@@ -103,14 +131,14 @@ def _should_persist(task_run: TaskRun) -> bool:
     assert task is not None
     if task.persist_result is not None:
         return task.persist_result
-    if task.cache_key_fn is not None:
-        return True  # a cache is persisted results; the flow's default does not switch it off
+    if task.cache_key_fn is not None or not task.cache_result_in_memory:
+        return True  # a cache, or a result kept only in storage: the flow's default cannot stop it
     if task_run.flow_run.persist_result is not None:
         return task_run.flow_run.persist_result
     return task_run.flow_run.flow.persist_tasks_default
 
 
-def _cache_lookup(task_run: TaskRun, parameters: dict[str, Any]) -> State | None:
+def _cache_lookup(task_run: TaskRun, parameters: dict[str, Any]) -> State[Any] | None:
     task = task_run.task
     assert task is not None
     if task.cache_key_fn is None:
@@ -125,7 +153,7 @@ def _cache_lookup(task_run: TaskRun, parameters: dict[str, Any]) -> State | None
     return Cached(message=f"cache hit for key {key!r}", result_uri=uri)
 
 
-def _completed(task_run: TaskRun, value: Any) -> State:
+def _completed(task_run: TaskRun, value: Any) -> State[Any]:
     if not _should_persist(task_run):
         return Completed(value)
     task = task_run.task
@@ -136,12 +164,26 @@ def _completed(task_run: TaskRun, value: Any) -> State:
         if task.cache_expiration is not None:
             expires = time.time() + task.cache_expiration.total_seconds()
         uri = store.write(value, store.cache_key_path(task_run.cache_key), expires)
+    elif task.result_storage_key is not None:
+        uri = store.write(value, _storage_key(task.result_storage_key, task_run))
     else:
         uri = store.write(value, store.result_key(task_run.flow_run.id, task_run.id))
+    if not task.cache_result_in_memory:
+        return stored_only(uri)
     return Completed(value, result_uri=uri)
 
 
-def _failed(task_run: TaskRun, error: Exception) -> State:
+def _storage_key(template: str, task_run: TaskRun) -> str:
+    """A `result_storage_key` filled in as Prefect 2 does: `{parameters[x]}`, and the
+    `flow_run` and `task_run` of `headrace.runtime` (`{flow_run.flow_name}`, ...)."""
+    from headrace import runtime
+
+    return template.format(
+        parameters=task_run.parameters, flow_run=runtime.flow_run, task_run=runtime.task_run
+    )
+
+
+def _failed(task_run: TaskRun, error: Exception) -> State[Any]:
     logger.error(
         "Task run %r failed (attempt %d): %s",
         task_run.name,
@@ -153,7 +195,7 @@ def _failed(task_run: TaskRun, error: Exception) -> State:
     return Failed(exception_message(error), error)
 
 
-def _timed_out(task_run: TaskRun) -> State:
+def _timed_out(task_run: TaskRun) -> State[Any]:
     seconds = task_run.task.timeout_seconds if task_run.task else None
     return TimedOut(f"task run exceeded its timeout of {seconds}s")
 
@@ -170,10 +212,20 @@ class _Attempt:
 
     def __enter__(self) -> None:
         task_run = self.task_run
-        _begin(task_run)
         self._flow = current_flow_run.set(task_run.flow_run)
         self._task = current_task_run.set(task_run)
-        self._print = print_to_log.set(task_run) if task_run.log_prints else None
+        try:
+            _begin(task_run)
+        except BaseException:  # a task_run_name that raised: leave no context behind
+            current_task_run.reset(self._task)
+            current_flow_run.reset(self._flow)
+            raise
+        if task_run.log_prints:
+            self._print: Token[Any] | None = print_to_log.set(task_run)
+        elif task_run.flow_run.log_prints:  # log_prints=False in a flow that logs prints
+            self._print = print_to_log.set(None)
+        else:
+            self._print = None
 
     def __exit__(self, *_: object) -> None:
         if self._print is not None:
@@ -182,16 +234,34 @@ class _Attempt:
         current_flow_run.reset(self._flow)
 
 
-def _settle(task_run: TaskRun, value: Any) -> State:
+def _settle(task_run: TaskRun, value: Any) -> State[Any]:
+    if isinstance(value, State):
+        return _returned_state(task_run, value)
     try:
         return _completed(task_run, value)
     except Exception as error:
         return Failed(f"persisting the result failed: {exception_message(error)}", error)
 
 
+def _returned_state(task_run: TaskRun, state: State[Any]) -> State[Any]:
+    """A task that returns a state takes it, as in Prefect 2 (a `Failed` one is retried)."""
+    if not state.is_final():
+        return Failed(
+            f"task {task_run.task_key!r} returned a {state.name} state; a task can only end in "
+            "a final state (Completed, Failed, Crashed or Cancelled)"
+        )
+    if state.is_completed() and state.result_uri is None and state.has_data():
+        try:
+            settled = _completed(task_run, state.data)
+        except Exception as error:
+            return Failed(f"persisting the result failed: {exception_message(error)}", error)
+        return State(state.type, state.name, state.message, state.data, settled.result_uri)
+    return state
+
+
 def execute_attempt(
     task_run: TaskRun, parameters: dict[str, Any], timeout: float | None = None
-) -> State:
+) -> State[Any]:
     """Run a sync task once. `timeout` is for direct calls; the engine times submitted runs."""
     task = task_run.task
     assert task is not None
@@ -211,7 +281,7 @@ def execute_attempt(
 
 async def execute_attempt_async(
     task_run: TaskRun, parameters: dict[str, Any], timeout: float | None = None
-) -> State:
+) -> State[Any]:
     """Run an async task once, in the current event loop."""
     task = task_run.task
     assert task is not None

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from typing import Any
 
 from headrace.engine.context import current_flow_run
 
 
 def __dir__() -> list[str]:
-    return ["flow_name", "flow_version", "id", "name", "parameters", "parent_flow_run_id", "tags"]
+    return [
+        "flow_name",
+        "flow_version",
+        "id",
+        "name",
+        "parameters",
+        "parent_flow_run_id",
+        "run_count",
+        "scheduled_start_time",
+        "tags",
+    ]
 
 
 def __getattr__(name: str) -> Any:
@@ -24,7 +36,14 @@ def __getattr__(name: str) -> Any:
     if name == "parameters":
         return dict(run.parameters) if run else {}
     if name == "tags":
-        return sorted(run.flow.tags) if run else []
+        return sorted(run.tags) if run else []
+    if name == "run_count":
+        return run.run_count if run else 0
+    if name == "scheduled_start_time":
+        # Prefect 2: the run's scheduled time, or now outside a run. A Headrace run starts
+        # when it is created, so its start time is its scheduled time.
+        started = run.start_time if run else None
+        return dt.datetime.fromtimestamp(started if started is not None else time.time(), dt.UTC)
     if name == "parent_flow_run_id":
         parent = run.parent_task_run if run else None
         return parent.flow_run.id if parent else None

@@ -8,7 +8,7 @@ from headrace.engine.context import current_task_run
 
 
 def __dir__() -> list[str]:
-    return ["id", "name", "parameters", "run_count", "task_name"]
+    return ["id", "name", "parameters", "run_count", "tags", "task_name"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,6 +21,8 @@ def __getattr__(name: str) -> Any:
         return run.task_key if run else None
     if name == "parameters":
         return dict(run.parameters) if run else {}
+    if name == "tags":
+        return sorted(run.tags) if run else []
     if name == "run_count":
         return run.attempt if run else 0
     raise AttributeError(f"headrace.runtime.task_run has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Helpers users import by Prefect 2's module paths (`headrace.utilities.annotations`)."""
