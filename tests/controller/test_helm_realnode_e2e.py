@@ -20,12 +20,14 @@ import shlex
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from prometheus_client.parser import text_string_to_metric_families
 
 from cluster.fixtures import RealCluster
 from cluster.helpers import wait_for
@@ -36,7 +38,6 @@ pytestmark = pytest.mark.cluster
 
 NAMESPACE = "headrace-system"
 RELEASE = "headrace"
-SECRET = "headrace-storage"
 MANIFEST = "examples/manifests/flowrun-hello.yaml"
 # The README's placeholders for what each user has: storage credentials, bucket, endpoint.
 PLACEHOLDER_BUCKET = "s3://BUCKET/headrace"
@@ -67,7 +68,8 @@ def fill_in(words: list[str], real: RealCluster, bucket: str, manifest: Path) ->
             word = str(manifest)
         filled.append(word)
     if words[:2] == ["kubectl", "create"] and "secret" in words:
-        given = {w.removeprefix("--from-literal=").split("=", 1)[0] for w in words if "=" in w}
+        literals = [w.removeprefix("--from-literal=") for w in words if w.startswith("--from-")]
+        given = {literal.split("=", 1)[0] for literal in literals}
         assert given >= set(storage), f"the README's Secret lacks {set(storage) - given}"
     if words[:2] == ["helm", "install"]:
         host, port = real.apiserver_for_pods()
@@ -239,6 +241,17 @@ def test_readme_helm_install_runs_a_flow_with_the_operator_in_cluster(
     ready = {c.type: c.status for c in pod.status.conditions}
     assert ready["Ready"] == "True", diagnosis(core)
     log = core.read_namespaced_pod_log(pod.metadata.name, NAMESPACE)
+    # Its metrics, scraped from the pod's address as Prometheus does through the Service's
+    # endpoints (the host is on the pod bridge; there is no kube-proxy for the ClusterIP).
+    url = f"http://{pod.status.pod_ip}:9090/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        families = {f.name: f for f in text_string_to_metric_families(response.read().decode())}
+    finished = {
+        (s.labels["state"], s.labels["namespace"]): s.value
+        for s in families["headrace_flowruns_finished"].samples
+        if s.name.endswith("_total")
+    }
+    assert finished == {("Completed", NAMESPACE): 1.0}
     assert "using the in-cluster service account" in log, log[-3000:]
     assert "forbidden" not in log.lower(), log[-3000:]
 
