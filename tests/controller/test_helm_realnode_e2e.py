@@ -152,7 +152,7 @@ class Steps:
                 env=self.env,
                 capture_output=True,
                 text=True,
-                timeout=240,
+                timeout=330,  # past the README's `kubectl wait --timeout=5m`
                 check=False,
             )
             out = result.stdout
@@ -207,6 +207,8 @@ def steps(real_cluster: RealCluster, tmp_path: Path) -> Iterator[Steps]:
             core.delete_namespace(NAMESPACE)
 
 
+# The session's real cluster may start here: images built cold take minutes.
+@pytest.mark.timeout(900)
 def test_readme_helm_install_runs_a_flow_with_the_operator_in_cluster(
     real_cluster: RealCluster, steps: Steps, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
