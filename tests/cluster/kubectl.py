@@ -4,7 +4,8 @@ Release binaries cannot be fetched in CI and Debian's `kubernetes-client` is 1.2
 kubectl is compiled like the control plane: ``go/kubectl`` is a module of its own (kubectl's
 ``main`` on ``k8s.io/kubectl`` at the control plane's minor, so its dependencies cannot move
 the versions the cluster is built with), cached under
-``~/.cache/headrace/kubectl/<version>-<hash>/kubectl``. Warm Go caches: ~20 s; then a no-op.
+``~/.cache/headrace/kubectl/<version>-<hash>/kubectl``. With the control plane's Go build
+cache warm it takes seconds (1.7 s here); then a no-op.
 
 Usage: ``python tests/cluster/kubectl.py [--force] [--print-path]``;
 ``HEADRACE_KUBECTL=/path/to/kubectl`` uses an existing binary instead.
