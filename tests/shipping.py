@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from cluster import helm as helm_build
+from cluster import kubectl as kubectl_build
 
 REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "charts" / "headrace"
@@ -47,6 +48,11 @@ def helm(
     if check and result.returncode != 0:
         raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def kubectl_binary() -> Path:
+    """kubectl built from its Go module (tests/cluster/kubectl.py), for README commands."""
+    return kubectl_build.build(quiet=True)
 
 
 def render(home: Path, *sets: str, namespace: str = "headrace-system") -> list[dict[str, Any]]:

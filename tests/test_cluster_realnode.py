@@ -339,6 +339,7 @@ def test_the_operators_flow_pod_runs_on_the_real_node(
         flow=flow,
         parameters={"name": "real node", "n": 4},
         result_storage="file:///tmp/headrace",
+        storage_secret=None,
         deadline=None,
         deployment=None,
         deployment_version=None,

@@ -97,8 +97,12 @@ def node_serving_cert(
     )
 
 
-def generate(directory: Path, node_name: str) -> CertPaths:
-    """Write a fresh CA, serving/client certs and the service-account key pair."""
+def generate(directory: Path, node_name: str, apiserver_ips: tuple[str, ...] = ()) -> CertPaths:
+    """Write a fresh CA, serving/client certs and the service-account key pair.
+
+    ``apiserver_ips``: more addresses the apiserver is reached at (besides 127.0.0.1), such
+    as a real node's bridge address, which pods dial with TLS hostname checks on.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     _ec_key(directory / "ca.key")
     _openssl(
@@ -110,11 +114,12 @@ def generate(directory: Path, node_name: str) -> CertPaths:
     )  # fmt: skip
     server_usage = ["keyUsage=critical,digitalSignature,keyEncipherment"]
     dns = ",".join(f"DNS:{name}" for name in APISERVER_DNS_NAMES)
+    ips = ",".join(f"IP:{ip}" for ip in ("127.0.0.1", *apiserver_ips))
     apiserver = _signed_cert(
         directory,
         "apiserver",
         "/CN=kube-apiserver",
-        [*server_usage, "extendedKeyUsage=serverAuth", f"subjectAltName={dns},IP:127.0.0.1"],
+        [*server_usage, "extendedKeyUsage=serverAuth", f"subjectAltName={dns},{ips}"],
     )
     kubelet = _signed_cert(
         directory,

@@ -103,10 +103,16 @@ class ControlPlane:
     with_kubelet: bool = True
     # Extra kube-apiserver flags (e.g. an audit policy for a benchmark that counts requests).
     apiserver_flags: list[str] = field(default_factory=list)
+    # Where kube-apiserver listens (one address, its flag allows no more). "0.0.0.0" plus
+    # `serving_ips` lets pods on a real node's bridge reach it (`RealCluster`).
+    bind_address: str = "127.0.0.1"
+    # More IPs for the apiserver's serving certificate, besides 127.0.0.1.
+    serving_ips: tuple[str, ...] = ()
     keep_workdir: bool = field(default_factory=lambda: _env_flag("HEADRACE_CLUSTER_KEEP", False))
     workdir: Path = field(init=False)
     kubeconfig_path: Path = field(init=False)
     server: str = field(init=False)
+    port: int = field(init=False)  # the apiserver's (secure) port
     admin_token: str = field(init=False)
     cert_paths: certs.CertPaths = field(init=False)
     processes: list[procs.ManagedProcess] = field(init=False, default_factory=list)
@@ -138,7 +144,7 @@ class ControlPlane:
 
     def _start_all(self, bin_dir: Path) -> None:
         step = time.monotonic()
-        self.cert_paths = certs.generate(self.workdir / "pki", NODE_NAME)
+        self.cert_paths = certs.generate(self.workdir / "pki", NODE_NAME, self.serving_ips)
         self.admin_token = secrets.token_hex(24)
         tokens = self.workdir / "tokens.csv"
         tokens.write_text(f'{self.admin_token},admin,admin-uid,"system:masters"\n')
@@ -222,6 +228,7 @@ class ControlPlane:
 
     def _start_apiserver(self, bin_dir: Path, etcd_url: str, tokens: Path) -> None:
         port = free_port()
+        self.port = port
         self.server = f"https://127.0.0.1:{port}"
         pki = self.cert_paths
         proc = self._spawn(
@@ -229,7 +236,7 @@ class ControlPlane:
             [
                 str(bin_dir / "kube-apiserver"),
                 f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
+                f"--bind-address={self.bind_address}",
                 "--advertise-address=127.0.0.1",
                 f"--secure-port={port}",
                 f"--cert-dir={self.workdir / 'apiserver-certs'}",

@@ -31,7 +31,7 @@ from kubernetes.client.exceptions import ApiException
 from cluster.controlplane import ControlPlane, ControlPlaneError
 from cluster.helpers import install_crds
 from cluster.kubeconfig import client_for_token, client_from_kubeconfig, write_kubeconfig
-from cluster.node import RealNode, RealNodeError, start_real_node
+from cluster.node import RealNode, RealNodeError, free_subnet, start_real_node
 from cluster.s3 import S3Server, S3ServerError
 
 PROCESS_KUBELET_LABEL = "headrace.dev/process-kubelet"
@@ -231,6 +231,14 @@ class RealCluster:
     node: RealNode
     s3: S3Server
 
+    def apiserver_for_pods(self) -> tuple[str, int]:
+        """Where pods reach the API server: the node's bridge address (in the apiserver's
+        certificate) and its port. There is no kube-proxy, so the `kubernetes` Service's
+        ClusterIP leads nowhere; an in-cluster client is pointed here with
+        KUBERNETES_SERVICE_HOST/PORT."""
+        assert self.cluster.control_plane is not None
+        return self.node.host_ip, self.cluster.control_plane.port
+
     def storage_env(self) -> dict[str, str]:
         """The storage's credentials as flow pods and the operator use them."""
         return {**self.s3.env(), "AWS_ENDPOINT_URL_S3": self.s3.endpoint_for(self.node.host_ip)}
@@ -238,17 +246,24 @@ class RealCluster:
 
 @pytest.fixture(scope="session")
 def real_cluster() -> Iterator[RealCluster]:
-    """A second control plane for the session, whose one node is real (see `RealCluster`)."""
+    """A second control plane for the session, whose one node is real (see `RealCluster`).
+
+    Its apiserver listens on every address and its certificate names the node's bridge
+    address, so pods (an operator in-cluster) reach it there; the subnet is picked first.
+    """
     if os.environ.get("HEADRACE_SKIP_CLUSTER") == "1":
         pytest.skip("HEADRACE_SKIP_CLUSTER=1")
     if os.environ.get("HEADRACE_TEST_KUBECONFIG"):
         pytest.skip("starts its own control plane and real node (HEADRACE_TEST_KUBECONFIG is set)")
-    plane = ControlPlane(with_kubelet=False).start()
+    subnet = free_subnet()
+    host_ip = str(subnet.network_address + 1)
+    plane = ControlPlane(with_kubelet=False, bind_address="0.0.0.0", serving_ips=(host_ip,))
+    plane.start()
     node: RealNode | None = None
     s3: S3Server | None = None
     api_client: client.ApiClient | None = None
     try:
-        node = start_real_node(plane, scheduler_name="default-scheduler")
+        node = start_real_node(plane, scheduler_name="default-scheduler", subnet=subnet)
         s3 = S3Server(bind_address=node.host_ip).start()
         api_client = client_from_kubeconfig(plane.kubeconfig_path)
         install_crds(api_client)

@@ -168,7 +168,7 @@ def prune_stale(base: Path) -> None:
                 _remove_cgroup_tree(top.name)
 
 
-def _free_subnet() -> ipaddress.IPv4Network:
+def free_subnet() -> ipaddress.IPv4Network:
     """A /24 in 10.213.0.0/16 that no interface of this machine uses."""
     used = subprocess.run(
         ["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True, check=True
@@ -211,6 +211,9 @@ class RealNode:
     keep_workdir: bool = False
     name: str = NODE_NAME
     scheduler_name: str = SCHEDULER_NAME
+    # The pod bridge's subnet, when the control plane had to know it first (its serving
+    # certificate names the bridge address); default: a free one picked at start.
+    requested_subnet: ipaddress.IPv4Network | None = None
     workdir: Path = field(init=False)
     subnet: ipaddress.IPv4Network = field(init=False)
     bridge: str = field(init=False)
@@ -306,7 +309,7 @@ class RealNode:
         (work / "cgroup").write_text(self.cgroup_root)
         for mount in _cgroup_mounts():
             (mount / self.cgroup_root).mkdir(exist_ok=True)
-        self.subnet = _free_subnet()
+        self.subnet = self.requested_subnet or free_subnet()
 
         step = time.monotonic()
         self._make_bridge()
@@ -574,7 +577,10 @@ class RealNode:
 
 
 def start_real_node(
-    plane: ControlPlane, keep_workdir: bool = False, scheduler_name: str = SCHEDULER_NAME
+    plane: ControlPlane,
+    keep_workdir: bool = False,
+    scheduler_name: str = SCHEDULER_NAME,
+    subnet: ipaddress.IPv4Network | None = None,
 ) -> RealNode:
     """Start a real node joined to ``plane`` (raises :class:`RealNodeError`).
 
@@ -582,7 +588,8 @@ def start_real_node(
     every default-scheduler pod itself and would race kube-scheduler for them.
     """
     try:
-        return RealNode(plane, keep_workdir=keep_workdir, scheduler_name=scheduler_name).start()
+        node = RealNode(plane, keep_workdir, scheduler_name=scheduler_name, requested_subnet=subnet)
+        return node.start()
     except (ControlPlaneError, images.ImageBuildError, subprocess.CalledProcessError) as exc:
         raise RealNodeError(str(exc)) from exc
 

@@ -393,3 +393,16 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def use_storage_env(monkeypatch: Any, env: dict[str, str]) -> None:
+    """Point this test process's s3 access at `env` (a test reads results as a user would).
+
+    fsspec keeps one filesystem per set of arguments, and env-configured ones all look alike:
+    one made for another server earlier in the session would be reused, so the cache goes.
+    """
+    import s3fs
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    s3fs.S3FileSystem.clear_instance_cache()

@@ -17,6 +17,7 @@ from kubernetes import client
 from operator_harness import FlowRuns, OperatorProcess
 
 from cluster.fixtures import Cluster, RealCluster, create_namespace, delete_namespace
+from cluster.s3 import use_storage_env
 from headrace.results import load_result
 
 pytestmark = pytest.mark.cluster
@@ -56,8 +57,7 @@ def real(
         HEADRACE_GRACE_SECONDS="3",
         **storage,
     ).start()
-    for key, value in storage.items():  # this test reads results as a user would
-        monkeypatch.setenv(key, value)
+    use_storage_env(monkeypatch, storage)  # this test reads results as a user would
     image = real_cluster.node.node_images.flows.ref
     flowruns = FlowRuns(cluster.api_client, namespace, image=image)
     try:

@@ -10,7 +10,7 @@ from kubernetes import client
 from operator_harness import FlowRuns, OperatorProcess
 
 from cluster.fixtures import Cluster
-from cluster.s3 import S3Server
+from cluster.s3 import S3Server, use_storage_env
 from headrace.records import RunRecord
 from headrace.results import load_result
 
@@ -57,8 +57,7 @@ def test_results_and_records_land_in_object_storage_with_credentials_from_a_secr
     assert status["recordLocation"].startswith(prefix + "/runs/")
     assert status["progress"]["counts"] == {"Completed": 5}
     assert "ResultsKept" not in {c["type"] for c in status["conditions"]}
-    for key, value in s3_server.env().items():  # what `headrace logs` and the UI use too
-        monkeypatch.setenv(key, value)
+    use_storage_env(monkeypatch, s3_server.env())  # this test reads results as a user would
     assert load_result(status["resultLocation"]) == {"greeting": "hello cluster", "total": 20}
     assert RunRecord.load(status["recordLocation"]).root["state"]["name"] == "Completed"
 
