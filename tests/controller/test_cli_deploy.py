@@ -50,6 +50,8 @@ def test_deploy_prints_a_manifest_with_the_flows_parameters(tmp_path: object) ->
     spec = manifest["spec"]
     assert spec["entrypoint"] == "/opt/flows/cluster_flows.py:hello"
     assert spec["parameters"] == {"name": "world", "n": 3}
+    # kubectl reads YAML 1.1, where a bare `n:` key is the boolean false.
+    assert '"n": 3' in result.stdout
     assert spec["parameterSchema"]["properties"]["n"]["type"] == "integer"
     assert spec["schedule"] == {"intervalSeconds": 60}
 

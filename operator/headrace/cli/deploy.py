@@ -19,6 +19,23 @@ from headrace.crd.models import GROUP, VERSION, DeploymentSpec
 from headrace.flows import Flow
 
 
+
+# Words YAML 1.1 readers (kubectl among them) take for booleans: a parameter named `n` or
+# `on` must stay a string key, so such strings are written quoted.
+_YAML11_BOOLS = frozenset(
+    "y Y yes Yes YES n N no No NO on On ON off Off OFF true True TRUE false False FALSE".split()
+)
+
+
+class _Manifest(yaml.SafeDumper):
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        if data in _YAML11_BOOLS:
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+        return super().represent_str(data)
+
+
+_Manifest.add_representer(str, _Manifest.represent_str)
+
 def parameter_schema(flow: Flow[Any, Any]) -> dict[str, Any]:
     """JSON schema of the flow's parameters, from their annotations (pydantic)."""
     fields: dict[str, Any] = {}
@@ -122,7 +139,7 @@ def apply_manifest(manifest: dict[str, Any], namespace: str | None) -> str:
 
 def deploy(manifest: dict[str, Any], apply: bool, namespace: str | None) -> int:
     if not apply:
-        sys.stdout.write(yaml.safe_dump(manifest, sort_keys=False))
+        sys.stdout.write(yaml.dump(manifest, Dumper=_Manifest, sort_keys=False))
         return 0
     print(apply_manifest(manifest, namespace))
     return 0
