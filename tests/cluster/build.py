@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 GO_MODULE_DIR = Path(__file__).resolve().parent / "go"
@@ -190,6 +190,57 @@ def _build_into(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     print(f"{what} built in {time.monotonic() - started:.1f}s: {target}", flush=True)
+
+
+def cached_go_binary(
+    target: Path,
+    *,
+    cache: Path,
+    module_dir: Path,
+    package: str,
+    ldflags: str,
+    label: str,
+    override_var: str,
+    force: bool = False,
+    quiet: bool = False,
+) -> Path:
+    """The tool at `target`, built from `package` of `module_dir` if missing (under the
+    cache's lock, so parallel test runs build it once). A missing file named by
+    `override_var` is an error, never a reason to build."""
+    if target.is_file() and not force:
+        if not quiet:
+            print(f"{label} cached at {target}", flush=True)
+        return target
+    if os.environ.get(override_var):
+        raise RuntimeError(f"{override_var}={target} does not exist")
+    with _build_lock(cache):
+        if force or not target.is_file():
+            _build_into(target.parent, module_dir, {target.name: package}, ldflags, label)
+    return target
+
+
+def tool_main(
+    description: str,
+    name: str,
+    binary_path: Callable[[], Path],
+    builds: Iterable[Callable[..., Path]],
+    argv: list[str] | None = None,
+) -> int:
+    """The command line of a cached tool build: build (or --force), or --print-path."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--force", action="store_true", help="rebuild even if cached")
+    parser.add_argument("--print-path", action="store_true", help="only print the binary path")
+    args = parser.parse_args(argv)
+    if args.print_path:
+        print(binary_path())
+        return 0
+    try:
+        for build_one in builds:
+            build_one(force=args.force)
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        print(f"{name} build failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def build(force: bool = False, quiet: bool = False) -> Path:

@@ -11,7 +11,6 @@ Usage: ``python tests/cluster/helm.py [--force] [--print-path]``;
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import shutil
@@ -24,7 +23,7 @@ from pathlib import Path
 if __name__ == "__main__" and not __package__:  # run as a script: make `cluster` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cluster.build import _build_lock, _go_env, find_go
+from cluster.build import _build_lock, _go_env, find_go, tool_main
 
 HELM_VERSION = "v3.22.0"
 # The Kubernetes minor of the k8s.io/client-go that release requires (v0.37.0 -> 1.37): what
@@ -96,19 +95,7 @@ def build(force: bool = False, quiet: bool = False) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--force", action="store_true", help="rebuild even if cached")
-    parser.add_argument("--print-path", action="store_true", help="only print the binary path")
-    args = parser.parse_args(argv)
-    if args.print_path:
-        print(binary_path())
-        return 0
-    try:
-        build(force=args.force)
-    except (RuntimeError, subprocess.CalledProcessError) as exc:
-        print(f"helm build failed: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return tool_main(__doc__.splitlines()[0], "helm", binary_path, [build], argv)
 
 
 if __name__ == "__main__":

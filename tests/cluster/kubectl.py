@@ -13,17 +13,15 @@ Usage: ``python tests/cluster/kubectl.py [--force] [--print-path]``;
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 if __name__ == "__main__" and not __package__:  # run as a script: make `cluster` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cluster.build import GO_MODULE_DIR, _build_into, _build_lock, inputs_digest
+from cluster.build import GO_MODULE_DIR, cached_go_binary, inputs_digest, tool_main
 
 MODULE_DIR = GO_MODULE_DIR / "kubectl"
 HASHED_INPUTS = ("go.mod", "go.sum", "main.go")
@@ -67,33 +65,21 @@ def binary_path() -> Path:
 
 def build(force: bool = False, quiet: bool = False) -> Path:
     """Build kubectl into the cache if missing; return the binary's path."""
-    target = binary_path()
-    if target.is_file() and not force:
-        if not quiet:
-            print(f"kubectl {version()} cached at {target}", flush=True)
-        return target
-    if os.environ.get("HEADRACE_KUBECTL"):
-        raise RuntimeError(f"HEADRACE_KUBECTL={target} does not exist")
-    with _build_lock(cache_root()):
-        if not target.is_file() or force:
-            _build_into(target.parent, MODULE_DIR, {"kubectl": "."}, ldflags(), "kubectl")
-    return target
+    return cached_go_binary(
+        binary_path(),
+        cache=cache_root(),
+        module_dir=MODULE_DIR,
+        package=".",
+        ldflags=ldflags(),
+        label=f"kubectl {version()}",
+        override_var="HEADRACE_KUBECTL",
+        force=force,
+        quiet=quiet,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--force", action="store_true", help="rebuild even if cached")
-    parser.add_argument("--print-path", action="store_true", help="only print the binary path")
-    args = parser.parse_args(argv)
-    if args.print_path:
-        print(binary_path())
-        return 0
-    try:
-        build(force=args.force)
-    except (RuntimeError, subprocess.CalledProcessError) as exc:
-        print(f"kubectl build failed: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return tool_main(__doc__.splitlines()[0], "kubectl", binary_path, [build], argv)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,10 @@ Usage: ``python tests/cluster/kwok.py [--force] [--print-path]`` builds both;
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -97,17 +95,17 @@ def scheduler_path() -> Path:
 
 def build_kwok(force: bool = False, quiet: bool = False) -> Path:
     """Build ``kwok`` into the cache if missing; return its path."""
-    target = binary_path()
-    if target.is_file() and not force:
-        if not quiet:
-            print(f"kwok {kwok_version()} cached at {target}", flush=True)
-        return target
-    if os.environ.get("HEADRACE_KWOK"):
-        raise RuntimeError(f"HEADRACE_KWOK={target} does not exist")
-    with build._build_lock(cache_root()):
-        if force or not target.is_file():
-            build._build_into(target.parent, MODULE_DIR, {"kwok": PACKAGE}, LDFLAGS, "kwok")
-    return target
+    return build.cached_go_binary(
+        binary_path(),
+        cache=cache_root(),
+        module_dir=MODULE_DIR,
+        package=PACKAGE,
+        ldflags=LDFLAGS,
+        label=f"kwok {kwok_version()}",
+        override_var="HEADRACE_KWOK",
+        force=force,
+        quiet=quiet,
+    )
 
 
 def build_scheduler(force: bool = False, quiet: bool = False) -> Path:
@@ -498,20 +496,8 @@ class Kwok:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--force", action="store_true", help="rebuild even if cached")
-    parser.add_argument("--print-path", action="store_true", help="only print the kwok path")
-    args = parser.parse_args(argv)
-    if args.print_path:
-        print(binary_path())
-        return 0
-    try:
-        build_kwok(force=args.force)
-        build_scheduler(force=args.force)
-    except (RuntimeError, subprocess.CalledProcessError) as exc:
-        print(f"kwok build failed: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    description = __doc__.splitlines()[0]
+    return build.tool_main(description, "kwok", binary_path, [build_kwok, build_scheduler], argv)
 
 
 if __name__ == "__main__":

@@ -97,17 +97,17 @@ def binary_path() -> Path:
 
 def build_weed(force: bool = False, quiet: bool = False) -> Path:
     """Build ``weed`` into the cache if missing; return its path."""
-    target = binary_path()
-    if target.is_file() and not force:
-        if not quiet:
-            print(f"weed (SeaweedFS {seaweedfs_commit()}) cached at {target}", flush=True)
-        return target
-    if os.environ.get("HEADRACE_WEED"):
-        raise RuntimeError(f"HEADRACE_WEED={target} does not exist")
-    with build._build_lock(cache_root()):
-        if force or not target.is_file():
-            build._build_into(target.parent, MODULE_DIR, {"weed": PACKAGE}, ldflags(), "weed")
-    return target
+    return build.cached_go_binary(
+        binary_path(),
+        cache=cache_root(),
+        module_dir=MODULE_DIR,
+        package=PACKAGE,
+        ldflags=ldflags(),
+        label=f"weed (SeaweedFS {seaweedfs_commit()})",
+        override_var="HEADRACE_WEED",
+        force=force,
+        quiet=quiet,
+    )
 
 
 # -- server --------------------------------------------------------------------------
