@@ -18,12 +18,33 @@ from headrace.cli.loader import load_flow
 from headrace.crd.models import GROUP, VERSION, DeploymentSpec
 from headrace.flows import Flow
 
-
-
 # Words YAML 1.1 readers (kubectl among them) take for booleans: a parameter named `n` or
 # `on` must stay a string key, so such strings are written quoted.
 _YAML11_BOOLS = frozenset(
-    "y Y yes Yes YES n N no No NO on On ON off Off OFF true True TRUE false False FALSE".split()
+    [
+        "y",
+        "Y",
+        "yes",
+        "Yes",
+        "YES",
+        "n",
+        "N",
+        "no",
+        "No",
+        "NO",
+        "on",
+        "On",
+        "ON",
+        "off",
+        "Off",
+        "OFF",
+        "true",
+        "True",
+        "TRUE",
+        "false",
+        "False",
+        "FALSE",
+    ]
 )
 
 
@@ -35,6 +56,7 @@ class _Manifest(yaml.SafeDumper):
 
 
 _Manifest.add_representer(str, _Manifest.represent_str)
+
 
 def parameter_schema(flow: Flow[Any, Any]) -> dict[str, Any]:
     """JSON schema of the flow's parameters, from their annotations (pydantic)."""
