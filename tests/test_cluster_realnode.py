@@ -19,6 +19,7 @@ from kubernetes import client, watch
 from cluster.fixtures import Cluster
 from cluster.helpers import finished_pod, pod_gone, pod_logs, wait_for
 from cluster.node import RealNode
+from headrace.controller.podspec import container_security
 
 pytestmark = pytest.mark.cluster
 
@@ -40,12 +41,7 @@ def real_pod(
         "image": image or node.node_images.project.ref,
         "imagePullPolicy": "Never",
         "command": command,
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
         **(container or {}),
     }

@@ -20,9 +20,14 @@ def test_the_cache_never_goes_back_to_an_older_copy() -> None:
     assert not store.put(pod("a", "9"))  # a watch event behind our own write's answer
     assert store.get("ns", "a")["metadata"]["resourceVersion"] == "10"  # type: ignore[index]
     assert store.put(pod("a", "3", uid="u2"))  # a new object of that name
-    store.remove(pod("a", "11", uid="u2"))
+    store.remove(pod("a", "11", uid="u2"), keep_last=True)
     assert store.get("ns", "a") is None
     assert store.last_seen("ns", "a")["metadata"]["resourceVersion"] == "11"  # type: ignore[index]
+    store.forget("ns", "a")
+    assert store.last_seen("ns", "a") is None
+    store.put(pod("b", "1"))
+    store.remove(pod("b", "2"))  # nobody waits for it: nothing is kept
+    assert store.last_seen("ns", "b") is None
 
 
 def test_a_key_is_reconciled_once_at_a_time_and_again_after_a_late_event() -> None:

@@ -63,14 +63,16 @@ class Store:
             self._gone.pop(key, None)
             return True
 
-    def remove(self, obj: dict[str, Any]) -> None:
-        """The object was deleted; its last copy stays readable through `last_seen`."""
+    def remove(self, obj: dict[str, Any], keep_last: bool = False) -> None:
+        """The object was deleted. With `keep_last`, its last copy stays readable through
+        `last_seen` until `forget`: only while someone still needs it, or it would pile up."""
         key = key_of(obj)
         with self._lock:
             known = self._objects.get(key)
             if known is None or known["metadata"].get("uid") == obj["metadata"].get("uid"):
                 self._objects.pop(key, None)
-                self._gone[key] = obj
+                if keep_last:
+                    self._gone[key] = self._shrink(obj)
 
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
         with self._lock:

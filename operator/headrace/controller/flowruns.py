@@ -72,8 +72,6 @@ class FlowRunReconciler:
     def __init__(self, kube: Kube, config: OperatorConfig) -> None:
         self.kube = kube
         self.config = config
-        # At most this many reconciles at once, whatever kopf and the daemons ask for.
-        self._slots = threading.BoundedSemaphore(config.max_reconciles)
         self.storage = StorageReads(config.readable_prefixes, config.storage_read_timeout)
         self._written: dict[tuple[str, str], float] = {}  # last status write, per live run
         self._written_lock = threading.Lock()
@@ -82,23 +80,24 @@ class FlowRunReconciler:
     def reconcile(self, namespace: str, name: str) -> float | None:
         """One step, from the cache; seconds until the run wants another look (None: final).
 
-        The work queue runs at most one step per run at a time.
+        The work queue runs at most one step per run at a time, on as many workers as
+        HEADRACE_MAX_RECONCILES allows.
         """
-        with self._slots:
-            run = self.kube.flowruns.get(namespace, name)
-            if run is None or run["metadata"].get("deletionTimestamp"):
-                self._release_pods(namespace, name, None)
-                return None
-            if (run.get("status") or {}).get("state") in FINAL_STATES:
-                self._release_pods(namespace, name, run["metadata"]["uid"])
-                return None
-            ref = run["spec"].get("deploymentRef")
-            if ref and not (run.get("status") or {}).get("attempts"):
-                # Not started yet: admission against the Deployment's limit is decided one
-                # run at a time, so two runs never take the same last slot.
-                with _lock(f"deployment:{namespace}/{ref['name']}"):
-                    return _Step(self, run).advance()
-            return _Step(self, run).advance()
+        run = self.kube.flowruns.get(namespace, name)
+        if run is None or run["metadata"].get("deletionTimestamp"):
+            self._release_pods(namespace, name, None)
+            self.written(namespace, name, final=True)
+            return None
+        if (run.get("status") or {}).get("state") in FINAL_STATES:
+            self._release_pods(namespace, name, run["metadata"]["uid"])
+            return None
+        ref = run["spec"].get("deploymentRef")
+        if ref and not (run.get("status") or {}).get("attempts"):
+            # Not started yet: admission against the Deployment's limit is decided one run
+            # at a time, so two runs never take the same last slot.
+            with _lock(f"deployment:{namespace}/{ref['name']}"):
+                return _Step(self, run).advance()
+        return _Step(self, run).advance()
 
     def written(self, namespace: str, name: str, final: bool) -> None:
         """A status write for the run: the next progress-only write waits an interval."""
@@ -571,6 +570,7 @@ class _Step:
         for url in {self.status.get("recordLocation"), self.patch.get("recordLocation")}:
             if url:
                 self.owner.storage.forget(url)
+        self.kube.pods.forget(self.namespace, self.pod_name(attempt_no))
         completion = now_iso()
         self.patch["completionTime"] = completion
         self.patch["duration"] = _duration(self.get("startTime"), completion)

@@ -24,7 +24,7 @@ from headrace.controller.kube import Conflict, Kube
 from headrace.controller.podspec import LABEL_RUN
 from headrace.controller.problems import ProblemLog
 from headrace.controller.workqueue import WorkQueue
-from headrace.crd.models import GROUP, VERSION
+from headrace.crd.models import FINAL_STATES, GROUP, VERSION
 
 logger = logging.getLogger("headrace.operator")
 
@@ -116,12 +116,23 @@ async def on_deployment_event(type: str, body: kopf.Body, **_: Any) -> None:
         store.put(dict(body))
 
 
+def _awaited(kube: Kube, meta: kopf.Meta) -> bool:
+    """Whether an unfinished FlowRun owns the pod (it may not have read the outcome yet)."""
+    namespace = meta.get("namespace") or ""
+    for owner in meta.get("ownerReferences") or []:
+        run = kube.flowruns.get(namespace, owner.get("name", ""))
+        if run is not None and run["metadata"].get("uid") == owner.get("uid"):
+            return (run.get("status") or {}).get("state") not in FINAL_STATES
+    return False
+
+
 @kopf.on.event("", "v1", "pods", labels={LABEL_RUN: kopf.PRESENT})
 async def on_pod_event(type: str, body: kopf.Body, meta: kopf.Meta, **_: Any) -> None:
     pod = dict(body)
     kube = reconciler().kube
     if type == "DELETED":
-        kube.pods.remove(pod)  # its last copy holds the exit code, should we not have it yet
+        # Its last copy holds the exit code: kept while a run still waits for that.
+        kube.pods.remove(pod, keep_last=_awaited(kube, meta))
     else:
         kube.pods.put(pod)
     namespace = meta.get("namespace") or ""

@@ -93,6 +93,16 @@ class RunPlan:
     deployment_version: str | None
 
 
+def container_security() -> dict[str, Any]:
+    """The flow container's confinement: no privileges to gain, nothing written but /tmp."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
 def pod_local(storage_url: str) -> bool:
     """Whether results written there stay inside the pod (flow pods mount no volumes)."""
     return "://" not in storage_url or storage_url.startswith("file://")
@@ -137,12 +147,7 @@ def build_pod(plan: RunPlan, config: OperatorConfig) -> dict[str, Any]:
         "env": env,
         "terminationMessagePath": TERMINATION_PATH,
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
     if plan.storage_secret:
