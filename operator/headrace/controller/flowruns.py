@@ -28,6 +28,7 @@ from headrace.controller.podspec import (
     RunPlan,
     build_pod,
     owns,
+    pod_deadline,
     pod_local,
     pod_name,
     storage_urls,
@@ -338,49 +339,10 @@ class _Step:
             final = self.get("state") in FINAL_STATES
             return None if final else owner.config.progress_interval_seconds
         if attempt is None and not stopping:
-            # The deadline counts from the attempt's pod creation; the engine gets the same
-            # instant, so on SIGTERM it knows whether it is being timed out or cancelled.
-            try:
-                resolved = self.get("resolved") or owner.resolve(self.run, self.deployment)
-                timeout = owner.settings_of(self.run, resolved)[0]
-                deadline = now + timeout if timeout is not None else None
-                plan = owner.plan(self.run, resolved, attempt_no, deadline)
-                body = build_pod(plan, owner.config)
-            except PlanError as error:
-                self._fail(str(error), error.reason)
-                return None
-            except (ValueError, TypeError, RecursionError) as error:
-                self._fail(f"cannot make the flow pod: {error}", "InvalidPod")
-                return None
-            try:
-                pod, created = self.kube.create_pod(self.namespace, body)
-            except ApiException as error:
-                return self._pod_refused(error)
-            except (ValueError, TypeError, RecursionError) as error:
-                # The client refused the pod before sending it: it cannot get better.
-                self._fail(f"the flow pod is invalid: {error}", "InvalidPod")
-                return None
-            if not owns(self.meta["uid"], pod):
-                self._name_taken(pod["metadata"]["name"])
-                return None
-            self.patch["resolved"] = resolved
-            self.attempts().append(
-                {
-                    "number": attempt_no,
-                    "podName": pod["metadata"]["name"],
-                    "state": "Pending",
-                    "startTime": now_iso(),
-                }
-            )
-            _, records = storage_urls(plan.result_storage)
-            self.patch["recordLocation"] = record_url(self.meta["uid"], records)
-            self.patch["deadline"] = iso(deadline) if deadline is not None else None
-            if created:
-                metrics.pod_created(self.run, attempt_no)
-            self.set_state(
-                "Pending", f"attempt {attempt_no}: waiting for pod {pod['metadata']['name']}"
-            )
-            return owner.config.progress_interval_seconds
+            ended, wait, pod = self._start(attempt_no, now, pod)
+            if ended:
+                return wait
+            attempt = self.current_attempt()
 
         timeout, retries, retry_delay = owner.settings_of(self.run, self.resolved())
         if not stopping and attempt is not None:
@@ -407,6 +369,76 @@ class _Step:
         if not outcome.final:
             return self._running(outcome, now)
         return self._ended(outcome, attempt_no, retries, retry_delay)
+
+    def _start(
+        self, attempt_no: int, now: float, pod: dict[str, Any] | None
+    ) -> tuple[bool, float | None, dict[str, Any] | None]:
+        """Make the attempt's pod, or adopt the one the cache already has, and record the
+        attempt: (True, wait, _) when this step ends here, (False, _, pod) to read the pod on.
+
+        A pod just made is recorded by the next step, not this one, unless a concurrency limit
+        counts recorded attempts: under a burst, every new run's pod is made before any run's
+        status is written, and a pod that has ended by then costs one status write, not two.
+        """
+        owner = self.owner
+        # The deadline counts from the attempt's pod creation; the engine gets the same
+        # instant, so on SIGTERM it knows whether it is being timed out or cancelled.
+        try:
+            resolved = self.get("resolved") or owner.resolve(self.run, self.deployment)
+            timeout = owner.settings_of(self.run, resolved)[0]
+            deadline = pod_deadline(pod) if pod is not None else None
+            if deadline is None and timeout is not None:
+                deadline = now + timeout
+            plan = owner.plan(self.run, resolved, attempt_no, deadline)
+            body = build_pod(plan, owner.config) if pod is None else None
+        except PlanError as error:
+            self._fail(str(error), error.reason)
+            return True, None, None
+        except (ValueError, TypeError, RecursionError) as error:
+            self._fail(f"cannot make the flow pod: {error}", "InvalidPod")
+            return True, None, None
+        started = pod["metadata"].get("creationTimestamp") if pod is not None else None
+        if body is not None:
+            try:
+                pod, created = self.kube.create_pod(self.namespace, body)
+            except ApiException as error:
+                return True, self._pod_refused(error), None
+            except (ValueError, TypeError, RecursionError) as error:
+                # The client refused the pod before sending it: it cannot get better.
+                self._fail(f"the flow pod is invalid: {error}", "InvalidPod")
+                return True, None, None
+            if not owns(self.meta["uid"], pod):
+                self._name_taken(pod["metadata"]["name"])
+                return True, None, None
+            if created:
+                metrics.pod_created(self.run, attempt_no)
+                if self._limit() is None and not self.status:
+                    self.patch.clear()  # recorded by the next step (see above)
+                    return True, 0.0, None
+        assert pod is not None
+        self.patch["resolved"] = resolved
+        self.attempts().append(
+            {
+                "number": attempt_no,
+                "podName": pod["metadata"]["name"],
+                "state": "Pending",
+                "startTime": started or now_iso(),
+            }
+        )
+        _, records = storage_urls(plan.result_storage)
+        self.patch["recordLocation"] = record_url(self.meta["uid"], records)
+        self.patch["deadline"] = iso(deadline) if deadline is not None else None
+        self.set_state(
+            "Pending", f"attempt {attempt_no}: waiting for pod {pod['metadata']['name']}"
+        )
+        return False, None, pod
+
+    def _limit(self) -> int | None:
+        """The Deployment's concurrencyLimit over this run, if any."""
+        if self.deployment is None:
+            return None
+        limit: int | None = self.deployment["spec"].get("concurrencyLimit")
+        return limit
 
     def _apply_timeout(self, attempt: dict[str, Any], timeout: int | None) -> None:
         """A timeoutSeconds changed while the attempt runs moves its deadline."""

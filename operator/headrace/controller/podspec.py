@@ -216,3 +216,16 @@ def build_pod(plan: RunPlan, config: OperatorConfig) -> dict[str, Any]:
     if overrides and overrides.annotations:
         metadata["annotations"] = dict(overrides.annotations)
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+def pod_deadline(pod: dict[str, Any]) -> float | None:
+    """The deadline (Unix time) a pod was made with: an adopted attempt keeps the instant its
+    engine was told, not one recomputed from the second-rounded creationTimestamp."""
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for env in container.get("env") or []:
+            if env.get("name") == "HEADRACE_DEADLINE":
+                try:
+                    return float(env.get("value") or "")
+                except ValueError:
+                    return None
+    return None
