@@ -90,6 +90,7 @@ class FlowRunReconciler:
             return None
         if (run.get("status") or {}).get("state") in FINAL_STATES:
             self._release_pods(namespace, name, run["metadata"]["uid"])
+            self._acknowledge(run)
             return None
         ref = run["spec"].get("deploymentRef")
         if ref and not (run.get("status") or {}).get("attempts"):
@@ -98,6 +99,23 @@ class FlowRunReconciler:
             with _lock(f"deployment:{namespace}/{ref['name']}"):
                 return _Step(self, run).advance()
         return _Step(self, run).advance()
+
+    def _acknowledge(self, run: dict[str, Any]) -> None:
+        """An ended run is final: a later spec change (only cancel and timeoutSeconds may
+        change) does nothing, and the status says it was seen, so `observedGeneration`
+        stays true and health checks do not wait for a run that will never come."""
+        meta, status = run["metadata"], run.get("status") or {}
+        generation = meta.get("generation")
+        if generation is None or status.get("observedGeneration") == generation:
+            return
+        conditions = [
+            {**condition, "observedGeneration": generation}
+            for condition in status.get("conditions") or []
+        ]
+        patch = {"observedGeneration": generation, "conditions": conditions}
+        self.kube.patch_status(
+            PLURAL, meta["namespace"], meta["name"], patch, meta.get("resourceVersion")
+        )
 
     def written(self, namespace: str, name: str, final: bool) -> None:
         """A status write for the run: the next progress-only write waits an interval."""
@@ -576,5 +594,5 @@ class _Step:
         self.patch["duration"] = _duration(self.get("startTime"), completion)
         if outcome.state == "Completed" and report.get("result"):
             self.patch["resultLocation"] = report["result"]
-        self.set_state(outcome.state, outcome.message)
+        self.set_state(outcome.state, outcome.message, outcome.reason)
         return None

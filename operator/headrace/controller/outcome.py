@@ -42,6 +42,7 @@ class Outcome:
     started_at: str | None = None
     finished_at: str | None = None
     report: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None  # a condition reason more precise than the state
 
     @property
     def final(self) -> bool:
@@ -100,7 +101,9 @@ def pod_outcome(
     if pod is None:
         if stopping:
             return Outcome(stopping, f"the run was stopped ({stopping})")
-        return Outcome("Crashed", "the attempt's pod disappeared before it finished")
+        return Outcome(
+            "Crashed", "the attempt's pod disappeared before it finished", reason="PodLost"
+        )
     if stopping and (ended := _stopped_without_a_node(pod, stopping, now)) is not None:
         return ended
     status = pod.get("status") or {}
