@@ -119,19 +119,25 @@ class DeploymentReconciler:
         for run in runs:
             state = (run.get("status") or {}).get("state") or "Scheduled"
             counts[state] = counts.get(state, 0) + 1
-        patch["runs"] = counts
+        # A merge patch keeps keys it does not name: a state no run is in any more is nulled.
+        gone = dict.fromkeys(set(status.get("runs") or {}) - set(counts))
+        patch["runs"] = {**gone, **counts}
         generation = deployment["metadata"].get("generation")
         patch["observedGeneration"] = generation
         ready = "False" if problem else "True"
+        stalled = "True" if problem else "False"
+        # Ready for Argo CD and `kubectl wait`; Stalled for kstatus (Flux's `wait: true`),
+        # which counts an invalid Deployment as failed rather than still in progress.
         patch["conditions"] = [
             {
-                "type": "Ready",
-                "status": ready,
+                "type": kind,
+                "status": value,
                 "reason": ready_reason,
                 "message": ready_message,
                 "observedGeneration": generation,
-                "lastTransitionTime": _transition(status, "Ready", ready),
+                "lastTransitionTime": _transition(status, kind, value),
             }
+            for kind, value in (("Ready", ready), ("Stalled", stalled))
         ]
         self.kube.patch_status("deployments", namespace, name, patch)
         return wait

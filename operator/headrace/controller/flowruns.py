@@ -104,9 +104,18 @@ class FlowRunReconciler:
         """An ended run is final: a later spec change (only cancel and timeoutSeconds may
         change) does nothing, and the status says it was seen, so `observedGeneration`
         stays true and health checks do not wait for a run that will never come."""
-        meta, status = run["metadata"], run.get("status") or {}
+        generation = run["metadata"].get("generation")
+        if generation is None or (run.get("status") or {}).get("observedGeneration") == generation:
+            return
+        meta = run["metadata"]
+        # The cache keeps only the essentials of an ended run: read its conditions afresh.
+        fresh = self.kube.get_custom(PLURAL, meta["namespace"], meta["name"])
+        if fresh is None:
+            return
+        meta, status = fresh["metadata"], fresh.get("status") or {}
         generation = meta.get("generation")
-        if generation is None or status.get("observedGeneration") == generation:
+        if status.get("observedGeneration") == generation:
+            self.kube.flowruns.put(fresh)
             return
         conditions = [
             {**condition, "observedGeneration": generation}
