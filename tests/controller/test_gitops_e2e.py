@@ -275,6 +275,29 @@ def test_an_edit_of_an_ended_flowrun_is_refused_and_a_timeout_edit_is_acknowledg
     assert health == "Degraded" and message.startswith("InvalidSchedule: spec.schedule.cron")
 
 
+def test_a_run_whose_pod_is_lost_ends_crashed_and_argo_cd_shows_it_degraded(
+    operator_process: OperatorProcess, flowruns: FlowRuns
+) -> None:
+    """The pod is removed for good (its finalizer forced off, as after a lost node) while
+    it runs: without an exit to read, the run must not stay Running forever."""
+    flowruns.sleeper("lost", 600)
+    flowruns.wait_running("lost", operator_process)
+    [pod] = flowruns.pods("lost")
+    flowruns.core.patch_namespaced_pod(
+        pod.metadata.name, flowruns.namespace, {"metadata": {"finalizers": None}}
+    )
+    flowruns.core.delete_namespaced_pod(
+        pod.metadata.name, flowruns.namespace, grace_period_seconds=0
+    )
+    status = flowruns.wait_final("lost", timeout=30, operator=operator_process)
+    assert status["state"] == "Crashed"
+    assert condition({"status": status}, "Ready")["reason"] == "PodLost"
+    assert argo_health(get(flowruns, "FlowRun", "lost")) == (
+        "Degraded",
+        "Crashed (PodLost): the attempt's pod was deleted before it finished",
+    )
+
+
 def kubectl(cluster: Cluster, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(kubectl_binary()), f"--kubeconfig={cluster.kubeconfig}", *args],

@@ -21,7 +21,7 @@ from headrace.controller.conditions import run_conditions
 from headrace.controller.config import OperatorConfig
 from headrace.controller.deployments import runs_of
 from headrace.controller.kube import Kube, api_message, iso, now_iso, parse_time
-from headrace.controller.outcome import Outcome, bounded, pod_outcome
+from headrace.controller.outcome import Outcome, bounded, lost_pod, pod_outcome
 from headrace.controller.parameters import ParameterError, check_parameters
 from headrace.controller.podspec import (
     OUTCOME_FINALIZER,
@@ -345,9 +345,8 @@ class _Step:
         attempt = self.current_attempt()
         current_pod = self.pod_name(attempt_no)
         # A pod deleted before we recorded its outcome: its last copy still has the exit code.
-        pod = self.kube.pods.get(self.namespace, current_pod) or self.kube.pods.last_seen(
-            self.namespace, current_pod
-        )
+        live = self.kube.pods.get(self.namespace, current_pod)
+        pod = live or self.kube.pods.last_seen(self.namespace, current_pod)
         if pod is not None and not owns(self.meta["uid"], pod):
             self._name_taken(current_pod)
             return None
@@ -427,6 +426,10 @@ class _Step:
             )
         except NotReadYet:
             return 0.5  # the engine's report is being read from storage, off this slot
+        if live is None and pod is not None and not stopping and not outcome.final:
+            # Gone (its finalizer forced off) while its last copy says it still ran: no
+            # exit will ever be reported, so the run would stay Running forever.
+            outcome = lost_pod("the attempt's pod was deleted before it finished")
         if outcome.final and pod is not None:
             self.kube.remove_finalizer(pod, OUTCOME_FINALIZER)  # its outcome is now recorded
         if stopping and not outcome.final:

@@ -49,6 +49,12 @@ class Outcome:
         return self.state in {"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"}
 
 
+def lost_pod(message: str) -> Outcome:
+    """An attempt whose pod is gone without an exit: Crashed, with reason PodLost (what
+    health checks show as lost), and retried like any crash."""
+    return Outcome("Crashed", message, reason="PodLost")
+
+
 def _container_status(pod: dict[str, Any]) -> dict[str, Any]:
     for status in (pod.get("status") or {}).get("containerStatuses") or []:
         if status.get("name") == CONTAINER:
@@ -101,9 +107,7 @@ def pod_outcome(
     if pod is None:
         if stopping:
             return Outcome(stopping, f"the run was stopped ({stopping})")
-        return Outcome(
-            "Crashed", "the attempt's pod disappeared before it finished", reason="PodLost"
-        )
+        return lost_pod("the attempt's pod disappeared before it finished")
     if stopping and (ended := _stopped_without_a_node(pod, stopping, now)) is not None:
         return ended
     status = pod.get("status") or {}
