@@ -21,7 +21,7 @@ from headrace.controller.conditions import run_conditions
 from headrace.controller.config import OperatorConfig
 from headrace.controller.deployments import runs_of
 from headrace.controller.kube import Kube, api_message, iso, now_iso, parse_time
-from headrace.controller.outcome import Outcome, bounded, pod_outcome
+from headrace.controller.outcome import Outcome, bounded, lost_pod, pod_outcome
 from headrace.controller.parameters import ParameterError, check_parameters
 from headrace.controller.podspec import (
     OUTCOME_FINALIZER,
@@ -91,6 +91,7 @@ class FlowRunReconciler:
             return None
         if (run.get("status") or {}).get("state") in FINAL_STATES:
             self._release_pods(namespace, name, run["metadata"]["uid"])
+            self._acknowledge(run)
             return None
         ref = run["spec"].get("deploymentRef")
         if ref and not (run.get("status") or {}).get("attempts"):
@@ -99,6 +100,32 @@ class FlowRunReconciler:
             with _lock(f"deployment:{namespace}/{ref['name']}"):
                 return _Step(self, run).advance()
         return _Step(self, run).advance()
+
+    def _acknowledge(self, run: dict[str, Any]) -> None:
+        """An ended run is final: a later spec change (only cancel and timeoutSeconds may
+        change) does nothing, and the status says it was seen, so `observedGeneration`
+        stays true and health checks do not wait for a run that will never come."""
+        generation = run["metadata"].get("generation")
+        if generation is None or (run.get("status") or {}).get("observedGeneration") == generation:
+            return
+        meta = run["metadata"]
+        # The cache keeps only the essentials of an ended run: read its conditions afresh.
+        fresh = self.kube.get_custom(PLURAL, meta["namespace"], meta["name"])
+        if fresh is None:
+            return
+        meta, status = fresh["metadata"], fresh.get("status") or {}
+        generation = meta.get("generation")
+        if status.get("observedGeneration") == generation:
+            self.kube.flowruns.put(fresh)
+            return
+        conditions = [
+            {**condition, "observedGeneration": generation}
+            for condition in status.get("conditions") or []
+        ]
+        patch = {"observedGeneration": generation, "conditions": conditions}
+        self.kube.patch_status(
+            PLURAL, meta["namespace"], meta["name"], patch, meta.get("resourceVersion")
+        )
 
     def written(self, namespace: str, name: str, final: bool) -> None:
         """A status write for the run: the next progress-only write waits an interval."""
@@ -319,9 +346,8 @@ class _Step:
         attempt = self.current_attempt()
         current_pod = self.pod_name(attempt_no)
         # A pod deleted before we recorded its outcome: its last copy still has the exit code.
-        pod = self.kube.pods.get(self.namespace, current_pod) or self.kube.pods.last_seen(
-            self.namespace, current_pod
-        )
+        live = self.kube.pods.get(self.namespace, current_pod)
+        pod = live or self.kube.pods.last_seen(self.namespace, current_pod)
         if pod is not None and not owns(self.meta["uid"], pod):
             self._name_taken(current_pod)
             return None
@@ -362,6 +388,10 @@ class _Step:
             )
         except NotReadYet:
             return 0.5  # the engine's report is being read from storage, off this slot
+        if live is None and pod is not None and not stopping and not outcome.final:
+            # Gone (its finalizer forced off) while its last copy says it still ran: no
+            # exit will ever be reported, so the run would stay Running forever.
+            outcome = lost_pod("the attempt's pod was deleted before it finished")
         if outcome.final and pod is not None:
             self.kube.remove_finalizer(pod, OUTCOME_FINALIZER)  # its outcome is now recorded
         if stopping and not outcome.final:
@@ -608,5 +638,5 @@ class _Step:
         self.patch["duration"] = _duration(self.get("startTime"), completion)
         if outcome.state == "Completed" and report.get("result"):
             self.patch["resultLocation"] = report["result"]
-        self.set_state(outcome.state, outcome.message)
+        self.set_state(outcome.state, outcome.message, outcome.reason)
         return None

@@ -68,7 +68,7 @@ def ended_run_essentials(run: dict[str, Any]) -> dict[str, Any]:
     if status.get("state") not in FINAL_STATES:
         return run
     spec = run.get("spec") or {}
-    kept = {"state", "completionTime", "startTime", "deployment"}
+    kept = {"state", "completionTime", "startTime", "deployment", "observedGeneration"}
     return {
         **run,
         "spec": {"deploymentRef": spec["deploymentRef"]} if spec.get("deploymentRef") else {},
