@@ -368,6 +368,7 @@ class _Step:
             ended, wait, pod = self._start(attempt_no, now, pod)
             if ended:
                 return wait
+            live = self.kube.pods.get(self.namespace, current_pod)  # made just now, perhaps
             attempt = self.current_attempt()
 
         timeout, retries, retry_delay = owner.settings_of(self.run, self.resolved())
