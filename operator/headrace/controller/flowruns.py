@@ -127,6 +127,14 @@ class FlowRunReconciler:
             PLURAL, meta["namespace"], meta["name"], patch, meta.get("resourceVersion")
         )
 
+    def forget(self, run: dict[str, Any]) -> None:
+        """A deleted run, ended or not: nothing of it is read again."""
+        url = (run.get("status") or {}).get("recordLocation")
+        if url:
+            self.storage.forget(url)
+        meta = run["metadata"]
+        self.written(meta.get("namespace") or "", meta["name"], final=True)
+
     def written(self, namespace: str, name: str, final: bool) -> None:
         """A status write for the run: the next progress-only write waits an interval."""
         with self._written_lock:

@@ -140,6 +140,7 @@ def flowrun_changed(kind: str, run: dict[str, Any]) -> None:
     store = reconciler().kube.flowruns
     if kind == "DELETED":
         store.remove(run)
+        reconciler().forget(run)
     elif not store.put(run):
         return  # older than what our own write already told us
     new = not (run.get("status") or {}).get("state")
