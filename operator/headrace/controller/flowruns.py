@@ -19,7 +19,7 @@ from headrace.controller import metrics
 from headrace.controller.concurrency import admit
 from headrace.controller.conditions import run_conditions
 from headrace.controller.config import OperatorConfig
-from headrace.controller.deployments import runs_of
+from headrace.controller.deployments import SCHEDULED_TIME, runs_of
 from headrace.controller.kube import Kube, api_message, iso, now_iso, parse_time
 from headrace.controller.outcome import Outcome, bounded, lost_pod, pod_outcome
 from headrace.controller.parameters import ParameterError, check_parameters
@@ -223,6 +223,8 @@ class FlowRunReconciler:
             deadline=deadline,
             deployment=resolved.get("deployment"),
             deployment_version=resolved.get("deploymentVersion"),
+            scheduled_time=(meta.get("annotations") or {}).get(SCHEDULED_TIME)
+            or meta.get("creationTimestamp"),
         )
 
     def settings_of(
