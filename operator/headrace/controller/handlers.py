@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import kopf
@@ -74,23 +74,6 @@ def deployments() -> DeploymentReconciler:
 watched_namespaces: list[str] = []
 
 
-class NoDiffBase(kopf.DiffBaseStorage):
-    """No diff base: every handler here reacts to events or runs as a daemon, none compares an
-    object's old and new spec. kopf's own builds a deep copy of every object on every watch
-    event, the largest share of its CPU under a thousand runs."""
-
-    def build(
-        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
-    ) -> kopf.BodyEssence:
-        return kopf.BodyEssence()
-
-    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
-        return None
-
-    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
-        return None
-
-
 # FlowRuns and pods, watched by the operator's own informers (controller/informer.py).
 _informers: list[Informer] = []
 
@@ -114,7 +97,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.enabled = False  # we post our own Events, with our own reasons
     settings.persistence.finalizer = f"{GROUP}/operator"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = NoDiffBase()
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
     settings.watching.server_timeout = 60
     settings.execution.max_workers = 16
 
