@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import inspect
 import json
 import sys
 from dataclasses import dataclass
@@ -20,9 +21,9 @@ from typing import Any
 
 from aiohttp import web
 
-from headrace import settings
+from headrace import settings, states
 from headrace.records.reader import find_record
-from headrace.ui.graph import graph_payload
+from headrace.ui.graph import graph_delta, graph_payload
 from headrace.ui.sources import (
     FlowRunSource,
     RecordCache,
@@ -93,12 +94,26 @@ async def index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(page, headers={"Cache-Control": "no-cache"})
 
 
+def state_vocabulary() -> list[tuple[str, str]]:
+    """Every state name headrace/states.py makes, with its type: the page's state names and
+    chips come from here, so there is no second list of them in the front end."""
+    found: dict[str, str] = {}
+    for name, make in vars(states).items():
+        if name[:1].isupper() and inspect.isfunction(make):
+            with contextlib.suppress(TypeError):  # needs arguments: not a state factory
+                state = make()
+                if isinstance(state, states.State):
+                    found.setdefault(state.name, state.type.value)
+    return list(found.items())
+
+
 async def api_config(request: web.Request) -> web.Response:
     return _json(
         {
             "kube": request.app[KUBE] is not None,
             "namespace": request.app[NAMESPACE],
             "records": settings.record_storage(),
+            "states": state_vocabulary(),
         }
     )
 
@@ -117,10 +132,14 @@ async def api_flowruns(request: web.Request) -> web.Response:
     states = sorted({r["state"] for r in runs})
     if query.get("deployment"):
         runs = [r for r in runs if r["deployment"] == query["deployment"]]
-    if query.get("state"):
-        runs = [r for r in runs if r["state"] == query["state"]]
     if query.get("q"):
         runs = [r for r in runs if query["q"].lower() in (r["name"] or "").lower()]
+    # Counted before the state filter: the chips show what each state would give.
+    state_counts: dict[str, int] = {}
+    for r in runs:
+        state_counts[r["state"]] = state_counts.get(r["state"], 0) + 1
+    if query.get("state"):
+        runs = [r for r in runs if r["state"] == query["state"]]
     page_size = max(1, min(500, int(query.get("pageSize", "50"))))
     page = max(0, int(query.get("page", "0")))
     return _json(
@@ -131,6 +150,7 @@ async def api_flowruns(request: web.Request) -> web.Response:
             "pageSize": page_size,
             "deployments": deployments,
             "states": states,
+            "stateCounts": state_counts,
             "kube": True,
         }
     )
@@ -155,19 +175,29 @@ async def api_run(request: web.Request) -> web.Response:
 
 
 async def api_graph(request: web.Request) -> web.Response:
-    """The record as columns; polled with If-None-Match, so an idle run costs a 304."""
+    """The record as columns. A page that has a cursor asks `?since=CURSOR` and gets only the
+    task runs changed after it (or a 304), so a live 10,000-task run is not sent every second;
+    without one it is polled with If-None-Match, so an idle run costs a 304."""
     run = await resolve(request)
     if run.record is None:
         return _json({"waiting": "the run has no record yet"})
     cache = request.app[RECORDS]
+    since = request.query.get("since")
     try:
+        if since:
+            record, cursor, changed = await _thread(cache.changes, run.record, since)
+            if changed is not None:
+                if cursor == since:
+                    return web.Response(status=304, headers={"X-Cursor": cursor})
+                delta = await _thread(graph_delta, record, changed)
+                return _json({**delta, "cursor": cursor}, request)
         payload, tag = await _thread(cache.payload, run.record, graph_payload)
     except FileNotFoundError:
         return _json({"waiting": f"no run record at {run.record} yet"})
     etag = '"' + hashlib.sha1(tag.encode()).hexdigest()[:16] + '"'
     if request.headers.get("If-None-Match") == etag:
         return web.Response(status=304, headers={"ETag": etag})
-    return _json(payload, request, etag)
+    return _json({**payload, "cursor": tag.rpartition("#")[2]}, request, etag)
 
 
 async def api_logs(request: web.Request) -> web.Response:
