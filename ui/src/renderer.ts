@@ -2,8 +2,10 @@
 // frame, culled to the viewport, not 10,000 DOM nodes. Pan by dragging, zoom with the wheel,
 // click a node for its details, click a subflow's header to collapse or expand it.
 
-import { Box, Layout, LayoutKind, stageLayout, timelineLayout } from "./layout";
-import { Graph, downstream, isPending, stateColor } from "./model";
+import { Box, Layout, LayoutKind, Placement, refreshStates, stageLayout, timelineLayout } from "./layout";
+import { Applied, BLOCKED_COLOR, Graph, WILL_NOT_RUN, blockedText, downstream, isFailed, isPending, stateColor } from "./model";
+
+const NODE_LABEL_MIN_W = 36; // screen px a node needs before its name is drawn
 
 export interface GraphViewEvents {
   onSelect(task: number | null): void;
@@ -22,8 +24,11 @@ export class GraphView {
   kind: LayoutKind = "stage";
   collapsed = new Set<string>(); // flow-run ids of collapsed subflows
   search = "";
+  stateFilter = new Set<string>(); // state names (and "Will not run") the chips keep lit
   matches: Uint8Array = new Uint8Array(0);
   matchCount = 0;
+  private placement = new Placement();
+  relayouts = 0;
   selected: number | null = null;
   private k = 1;
   private tx = 20;
@@ -34,6 +39,7 @@ export class GraphView {
   renders = 0;
   drawnNodes = 0;
   drawnEdges = 0;
+  drawnLabels = 0;
   timings: Timings = { layoutMs: 0, drawMs: 0 };
   private tooltip: HTMLDivElement;
 
@@ -43,6 +49,7 @@ export class GraphView {
   ) {
     this.canvas = document.createElement("canvas");
     this.canvas.className = "graph-canvas";
+    this.canvas.tabIndex = 0; // takes keyboard focus, so the page's shortcuts work after a click
     this.ctx = this.canvas.getContext("2d", { alpha: false })!;
     this.tooltip = document.createElement("div");
     this.tooltip.className = "graph-tooltip";
@@ -54,24 +61,48 @@ export class GraphView {
 
   setGraph(g: Graph): void {
     this.graph = g;
+    this.placement = new Placement();
     this.relayout();
+  }
+
+  /** After a delta: new task runs or flows are placed (what is placed stays put); a poll
+   * that only changed states redraws with new counts and edges, without a layout. */
+  update(applied: Applied): void {
+    const g = this.graph;
+    if (!g || !this.layout) return;
+    if (applied.added || applied.newFlows || this.kind === "timeline") this.relayout();
+    else if (applied.changed || applied.newStages) {
+      const t = performance.now();
+      refreshStates(g, this.layout);
+      this.computeMatches();
+      this.timings.layoutMs = performance.now() - t;
+      this.requestDraw();
+    }
   }
 
   setKind(kind: LayoutKind): void {
     if (kind === this.kind) return;
     this.kind = kind;
     this.fitted = false;
+    this.placement = new Placement();
     this.relayout();
   }
 
   toggleSubflow(flowId: string): void {
     if (this.collapsed.has(flowId)) this.collapsed.delete(flowId);
     else this.collapsed.add(flowId);
+    this.placement = new Placement(); // the reader asked for a new shape: start over
     this.relayout();
   }
 
   setSearch(text: string): void {
     this.search = text.trim().toLowerCase();
+    this.computeMatches();
+    this.requestDraw();
+  }
+
+  setStateFilter(names: Set<string>): void {
+    this.stateFilter = names;
     this.computeMatches();
     this.requestDraw();
   }
@@ -82,8 +113,9 @@ export class GraphView {
     const t = performance.now();
     this.layout =
       this.kind === "stage"
-        ? stageLayout(g, this.collapsed)
-        : timelineLayout(g, this.collapsed, Date.now() / 1000);
+        ? stageLayout(g, this.collapsed, this.placement)
+        : timelineLayout(g, this.collapsed, Date.now() / 1000, this.placement);
+    this.relayouts++;
     this.timings.layoutMs = performance.now() - t;
     this.computeMatches();
     if (!this.fitted) {
@@ -98,15 +130,70 @@ export class GraphView {
     if (!g) return;
     this.matches = new Uint8Array(g.n);
     this.matchCount = 0;
-    if (!this.search) return;
+    if (!this.filtering) return;
     const names = g.payload.tasks.name;
     const ids = g.payload.tasks.id;
-    for (let i = 0; i < g.n; i++) {
-      if (names[i].toLowerCase().includes(this.search) || ids[i].startsWith(this.search)) {
-        this.matches[i] = 1;
-        this.matchCount++;
-      }
+    const states = g.payload.tasks.state;
+    // `state:fail` matches state names starting so; a bare word matches a name or id, or a
+    // state's whole name ("failed", "will not run").
+    let text = this.search;
+    let stateOnly = false;
+    if (text.startsWith("state:")) {
+      text = text.slice(6).trim();
+      stateOnly = true;
     }
+    const filter = this.stateFilter;
+    for (let i = 0; i < g.n; i++) {
+      const state = g.blockedBy[i] >= 0 ? WILL_NOT_RUN : states[i];
+      if (filter.size && !filter.has(state)) continue;
+      if (text) {
+        const s = state.toLowerCase();
+        const hit = stateOnly
+          ? s.startsWith(text) || states[i].toLowerCase().startsWith(text)
+          : names[i].toLowerCase().includes(text) || ids[i].startsWith(text) || s === text || states[i].toLowerCase() === text;
+        if (!hit) continue;
+      }
+      this.matches[i] = 1;
+      this.matchCount++;
+    }
+  }
+
+  get filtering(): boolean {
+    return this.search.length > 0 || this.stateFilter.size > 0;
+  }
+
+  /** Failed and crashed task runs in reading order: by column, then top to bottom. */
+  failedRuns(): number[] {
+    const g = this.graph;
+    const L = this.layout;
+    if (!g || !L) return [];
+    const out: number[] = [];
+    for (let i = 0; i < g.n; i++) if (isFailed(g, i) && L.rep[i] >= 0) out.push(i);
+    const at = (i: number) => L.rep[i];
+    out.sort((a, b) => L.x[at(a)] - L.x[at(b)] || L.y[at(a)] - L.y[at(b)] || a - b);
+    return out;
+  }
+
+  /** Select and centre the next (+1) or previous (-1) failed run after the selected one. */
+  stepFailed(dir: 1 | -1): number | null {
+    const list = this.failedRuns();
+    if (!list.length) return null;
+    const here = this.selected === null ? -1 : list.indexOf(this.selected);
+    const next = here < 0 ? (dir > 0 ? 0 : list.length - 1) : (here + dir + list.length) % list.length;
+    this.centreOn(list[next]);
+    return next;
+  }
+
+  centreOn(t: number): void {
+    const L = this.layout;
+    if (!L) return;
+    const i = L.rep[t] >= 0 ? L.rep[t] : t;
+    this.k = Math.max(this.k, 1);
+    this.tx = this.canvas.clientWidth / 2 - (L.x[i] + L.w[i] / 2) * this.k;
+    this.ty = this.canvas.clientHeight / 2 - (L.y[i] + L.h[i] / 2) * this.k;
+    this.selected = t;
+    this.events.onSelect(t);
+    this.requestDraw();
   }
 
   /** Centre the view on the first visible match of the search. */
@@ -115,12 +202,7 @@ export class GraphView {
     if (!L) return;
     for (let i = 0; i < this.matches.length; i++) {
       if (this.matches[i] && L.visible[i]) {
-        this.k = Math.max(this.k, 1);
-        this.tx = this.canvas.clientWidth / 2 - (L.x[i] + L.w[i] / 2) * this.k;
-        this.ty = this.canvas.clientHeight / 2 - (L.y[i] + L.h[i] / 2) * this.k;
-        this.selected = i;
-        this.events.onSelect(i);
-        this.requestDraw();
+        this.centreOn(i);
         return;
       }
     }
@@ -146,6 +228,10 @@ export class GraphView {
     this.ty = y - ((y - this.ty) * k) / this.k;
     this.k = k;
     this.requestDraw();
+  }
+
+  get zoom(): number {
+    return this.k;
   }
 
   /** Page coordinates of a task's node centre, or of a subflow box's header (for tests). */
@@ -217,6 +303,7 @@ export class GraphView {
     const c = this.canvas;
     let drag: { x: number; y: number; tx: number; ty: number; moved: boolean } | null = null;
     c.addEventListener("mousedown", (e) => {
+      c.focus({ preventScroll: true });
       drag = { x: e.clientX, y: e.clientY, tx: this.tx, ty: this.ty, moved: false };
     });
     window.addEventListener("mousemove", (e) => {
@@ -277,7 +364,7 @@ export class GraphView {
     }
     const tk = g.payload.tasks;
     const r = this.container.getBoundingClientRect();
-    this.tooltip.textContent = `${tk.name[t]} · ${tk.state[t]}`;
+    this.tooltip.textContent = `${tk.name[t]} · ${blockedText(g, t) ?? tk.state[t]}`;
     this.tooltip.style.display = "block";
     this.tooltip.style.left = `${e.clientX - r.left + 12}px`;
     this.tooltip.style.top = `${e.clientY - r.top + 12}px`;
@@ -297,6 +384,7 @@ export class GraphView {
     const g = this.graph;
     this.drawnNodes = 0;
     this.drawnEdges = 0;
+    this.drawnLabels = 0;
     if (!L || !g) return;
     const k = this.k;
     ctx.setTransform(dpr * k, 0, 0, dpr * k, dpr * this.tx, dpr * this.ty);
@@ -310,60 +398,59 @@ export class GraphView {
 
     if (L.kind === "timeline") this.drawAxis(L, vy0, vy1, px);
 
-    // Boxes: stage blocks and subflows, labels where readable.
+    // Boxes: stage blocks and subflows (their labels are drawn last, in screen space).
+    const boxesInView: Box[] = [];
     for (const b of L.boxes) {
       if (!inView(b.x, b.y, b.w, b.h)) continue;
+      boxesInView.push(b);
       ctx.fillStyle = b.kind === "subflow" ? "#f3f0fb" : "#f6f7f9";
       ctx.fillRect(b.x, b.y, b.w, b.h);
       ctx.lineWidth = px;
       ctx.strokeStyle = b.kind === "subflow" ? "#8c6cd6" : "#d5d9e0";
       ctx.strokeRect(b.x, b.y, b.w, b.h);
-      if (12 * k >= 5) {
-        ctx.fillStyle = b.kind === "subflow" ? "#5b3fb0" : "#1f2937";
-        ctx.font = `600 12px system-ui, sans-serif`;
-        ctx.fillText(b.label, b.x + 8, b.y + 16, Math.max(20, b.w - 16));
-        if (b.detail && b.kind === "stage") {
-          const lw = ctx.measureText(b.label).width;
-          ctx.font = `11px system-ui, sans-serif`;
-          ctx.fillStyle = "#6b7280";
-          ctx.fillText(b.detail, b.x + 16 + lw, b.y + 16, Math.max(0, b.w - lw - 28));
-        }
-      }
     }
 
-    // Edges under the nodes.
+    // Edges under the nodes: settled ones grey; each edge into a pending run in its
+    // upstream's colour (red when that upstream failed: the run will not start).
     const tk = g.payload.tasks;
     const e = L.edges;
     const sel = this.selected;
-    const batches: [string, number][] = [
-      ["rgba(100,116,139,0.35)", 0],
-      [L.pendingEdges > 300 ? "rgba(217,119,6,0.3)" : "rgba(217,119,6,0.9)", 1],
-    ];
-    for (const [color, wantPending] of batches) {
+    const byColor = new Map<string, number[]>();
+    for (let i = 0; i < e.length; i += 2) {
+      const u = e[i];
+      const t = e[i + 1];
+      const x0 = L.x[u] + L.w[u];
+      const y0 = L.y[u] + L.h[u] / 2;
+      const x1 = L.x[t];
+      const y1 = L.y[t] + L.h[t] / 2;
+      if (!inView(Math.min(x0, x1), Math.min(y0, y1), Math.abs(x1 - x0), Math.abs(y1 - y0))) continue;
+      const color = isPending(g, t) ? stateColor(tk.type[u], tk.state[u]) : "";
+      let list = byColor.get(color);
+      if (!list) byColor.set(color, (list = []));
+      list.push(u, t);
+    }
+    const faint = L.pendingEdges > 300;
+    for (const [color, list] of byColor) {
       ctx.beginPath();
-      let any = false;
-      for (let i = 0; i < e.length; i += 2) {
-        const u = e[i];
-        const t = e[i + 1];
-        const pending = isPending(g, t) ? 1 : 0;
-        if (pending !== wantPending) continue;
+      for (let i = 0; i < list.length; i += 2) {
+        const u = list[i];
+        const t = list[i + 1];
         const x0 = L.x[u] + L.w[u];
         const y0 = L.y[u] + L.h[u] / 2;
         const x1 = L.x[t];
         const y1 = L.y[t] + L.h[t] / 2;
-        if (!inView(Math.min(x0, x1), Math.min(y0, y1), Math.abs(x1 - x0), Math.abs(y1 - y0))) continue;
         const mx = (x0 + x1) / 2;
         ctx.moveTo(x0, y0);
         ctx.bezierCurveTo(mx, y0, mx, y1, x1, y1);
         this.drawnEdges++;
-        any = true;
       }
-      if (any) {
-        ctx.strokeStyle = color;
-        ctx.lineWidth = (wantPending ? 1.6 : 1) * px;
-        ctx.stroke();
-      }
+      ctx.strokeStyle = color || "rgba(100,116,139,0.35)";
+      ctx.globalAlpha = color && faint ? 0.35 : color ? 0.9 : 1;
+      ctx.lineWidth = (color ? 1.6 : 1) * px;
+      ctx.stroke();
     }
+    ctx.globalAlpha = 1;
+    const aggLabels: [string, number, number][] = [];
     for (const a of L.aggEdges) {
       const from = L.boxes[a.from];
       const to = L.boxes[a.to];
@@ -379,22 +466,23 @@ export class GraphView {
       ctx.lineWidth = Math.min(14, 2 + Math.log2(a.count)) * px;
       ctx.stroke();
       this.drawnEdges++;
-      if (11 * k >= 5) {
-        ctx.font = "11px system-ui, sans-serif";
-        ctx.fillStyle = "#374151";
-        ctx.fillText(`${a.count} edges`, mx - 20, (y0 + y1) / 2 - 6 * px);
-      }
+      aggLabels.push([`${a.count} edges`, mx, (y0 + y1) / 2]);
     }
     if (sel !== null && L.visible[sel]) this.drawSelectionEdges(L, sel, px);
 
-    // Nodes, batched by colour; dimmed when a search does not match them.
-    const searching = this.matchCount > 0 || this.search.length > 0;
+    // Nodes, batched by colour; dimmed when a search or a state chip leaves them out.
+    const filtering = this.filtering;
     const buckets = new Map<string, number[]>();
     const pendingNodes: number[] = [];
+    const blockedNodes: number[] = [];
     for (let i = 0; i < g.n; i++) {
       if (!L.visible[i] || !inView(L.x[i], L.y[i], L.w[i], L.h[i])) continue;
       if (L.boxed[i]) continue; // an expanded subflow: drawn as its box
       this.drawnNodes++;
+      if (g.blockedBy[i] >= 0) {
+        blockedNodes.push(i);
+        continue;
+      }
       if (isPending(g, i)) {
         pendingNodes.push(i);
         continue;
@@ -404,54 +492,106 @@ export class GraphView {
       if (!list) buckets.set(color, (list = []));
       list.push(i);
     }
-    const minSide = Math.max(px, 0);
+    const dim = filtering ? 0.2 : 1;
+    ctx.globalAlpha = dim;
     for (const [color, list] of buckets) {
       ctx.fillStyle = color;
       ctx.beginPath();
-      for (const i of list) ctx.rect(L.x[i], L.y[i], Math.max(L.w[i], minSide), Math.max(L.h[i], minSide));
-      ctx.globalAlpha = searching ? 0.25 : 1;
+      for (const i of list) ctx.rect(L.x[i], L.y[i], Math.max(L.w[i], px), Math.max(L.h[i], px));
       ctx.fill();
     }
-    ctx.globalAlpha = searching ? 0.25 : 1;
-    if (pendingNodes.length) {
+    const outlined = (list: number[], fill: string, stroke: string) => {
+      if (!list.length) return;
       ctx.beginPath();
-      for (const i of pendingNodes) ctx.rect(L.x[i], L.y[i], L.w[i], L.h[i]);
-      ctx.fillStyle = "#ffffff";
+      for (const i of list) ctx.rect(L.x[i], L.y[i], L.w[i], L.h[i]);
+      ctx.fillStyle = fill;
       ctx.fill();
       ctx.setLineDash([3 * px, 2 * px]);
       ctx.lineWidth = 1.5 * px;
-      ctx.strokeStyle = stateColor("PENDING");
+      ctx.strokeStyle = stroke;
       ctx.stroke();
       ctx.setLineDash([]);
-    }
+    };
+    outlined(pendingNodes, "#ffffff", stateColor("PENDING"));
+    outlined(blockedNodes, "#fdecec", BLOCKED_COLOR);
     ctx.globalAlpha = 1;
-    if (searching) {
+    if (filtering) {
       ctx.lineWidth = 2 * px;
       ctx.strokeStyle = "#111827";
       for (let i = 0; i < g.n; i++) {
-        if (!this.matches[i] || !L.visible[i] || !inView(L.x[i], L.y[i], L.w[i], L.h[i])) continue;
-        ctx.fillStyle = isPending(g, i) ? "#ffffff" : stateColor(tk.type[i], tk.state[i]);
+        if (!this.matches[i] || !L.visible[i] || L.boxed[i] || !inView(L.x[i], L.y[i], L.w[i], L.h[i])) continue;
+        ctx.fillStyle = g.blockedBy[i] >= 0 ? "#fdecec" : isPending(g, i) ? "#ffffff" : stateColor(tk.type[i], tk.state[i]);
         ctx.fillRect(L.x[i], L.y[i], L.w[i], L.h[i]);
         ctx.strokeRect(L.x[i], L.y[i], L.w[i], L.h[i]);
       }
     }
     for (const i of [this.hover, sel]) {
-      if (i === null || !L.visible[i]) continue;
+      if (i === null || i >= g.n || !L.visible[i]) continue;
       ctx.lineWidth = 2.5 * px;
       ctx.strokeStyle = "#111827";
       ctx.strokeRect(L.x[i] - px, L.y[i] - px, L.w[i] + 2 * px, L.h[i] + 2 * px);
     }
 
-    // Labels inside nodes wide enough on screen to hold them.
-    if (L.kind === "stage" ? 12 * k >= 6 : 9 * k >= 7) {
-      ctx.font = `${L.kind === "stage" ? 11 : 8}px system-ui, sans-serif`;
+    // Text in screen space, so it is crisp and legible at any zoom: node labels once a
+    // node is wide enough on screen to hold some of its name (grid cells included: names
+    // appear as you zoom in), then stage and subflow names with their counts.
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const sx = (x: number) => x * k + this.tx;
+    const sy = (y: number) => y * k + this.ty;
+    const nodeFont = Math.min(11, L.kind === "stage" ? 11 : 9);
+    {
+      ctx.font = `${nodeFont}px system-ui, sans-serif`;
+      ctx.textBaseline = "middle";
       for (let i = 0; i < g.n; i++) {
-        if (!L.visible[i] || L.w[i] * k < 50 || !inView(L.x[i], L.y[i], L.w[i], L.h[i])) continue;
-        if (L.boxed[i]) continue;
-        ctx.fillStyle = isPending(g, i) ? "#374151" : "#ffffff";
+        if (!L.visible[i] || L.boxed[i]) continue;
+        const w = L.w[i] * k;
+        const h = L.h[i] * k;
+        if (w < NODE_LABEL_MIN_W || h < nodeFont + 2 || !inView(L.x[i], L.y[i], L.w[i], L.h[i])) continue;
+        const pending = isPending(g, i);
+        ctx.fillStyle = pending ? "#374151" : "#ffffff";
+        if (filtering && !this.matches[i]) ctx.fillStyle = "#9ca3af";
         const prefix = tk.sub[i] >= 0 ? "▸ " : "";
-        ctx.fillText(`${prefix}${tk.name[i]}  ${tk.state[i]}`, L.x[i] + 5, L.y[i] + L.h[i] / 2 + 4, L.w[i] - 8);
+        const wide = w >= 120;
+        const detail = wide ? `  ${blockedText(g, i) ?? tk.state[i]}` : "";
+        ctx.fillText(`${prefix}${tk.name[i]}${detail}`, sx(L.x[i]) + 4, sy(L.y[i]) + h / 2, w - 7);
+        this.drawnLabels++;
       }
+      ctx.textBaseline = "alphabetic";
+    }
+    for (const b of boxesInView) {
+      const bx = sx(b.x);
+      const bw = b.w * k;
+      if (bw < 24) continue;
+      // The label sits on the box's top edge, or at the top of the view while the box
+      // is taller than what is scrolled past: a stage's name stays in sight.
+      const top = Math.max(sy(b.y), Math.min(0, sy(b.y + b.h) - 40));
+      const label = b.kind === "stage" ? `${b.label} · ${b.count}` : b.label;
+      ctx.font = "600 12px system-ui, sans-serif";
+      const lw = Math.min(ctx.measureText(label).width, bw - 12);
+      const headerFits = b.header * k >= 14;
+      if (!headerFits) {
+        // Zoomed far out: a backing plate keeps the label readable over the cells.
+        ctx.fillStyle = "rgba(255,255,255,0.85)";
+        ctx.fillRect(bx + 2, top + 2, lw + 8, 16);
+      }
+      ctx.fillStyle = b.kind === "subflow" ? "#5b3fb0" : "#1f2937";
+      ctx.fillText(label, bx + 6, top + 15, Math.max(12, bw - 12));
+      if (b.detail && b.kind === "stage" && bw - lw > 60) {
+        ctx.font = "11px system-ui, sans-serif";
+        ctx.fillStyle = "#6b7280";
+        const dw = Math.min(ctx.measureText(b.detail).width, bw - lw - 28);
+        if (!headerFits) {
+          ctx.fillStyle = "rgba(255,255,255,0.85)";
+          ctx.fillRect(bx + 14 + lw, top + 2, dw + 6, 16);
+          ctx.fillStyle = "#6b7280";
+        }
+        ctx.fillText(b.detail, bx + 16 + lw, top + 15, Math.max(0, bw - lw - 28));
+      }
+    }
+    if (k >= 0.4) {
+      ctx.font = "11px system-ui, sans-serif";
+      ctx.fillStyle = "#374151";
+      for (const [text, x, y] of aggLabels) ctx.fillText(text, sx(x) - 20, sy(y) - 6);
     }
     this.renders++;
     this.timings.drawMs = performance.now() - t0;
