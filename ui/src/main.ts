@@ -228,6 +228,7 @@ async function historyPage(params: URLSearchParams): Promise<void> {
 // -- the flow-run page --------------------------------------------------------------------
 interface HeadraceGraphHook {
   ready: boolean;
+  fullEveryPoll?: boolean;
   fetches: Record<string, number>;
   state(): Json;
   positions(names: string[]): Record<string, number[] | null>;
@@ -615,6 +616,11 @@ function runPage(base: string, title: string): void {
   let etag = "";
   let lastInfo: Json = null;
   async function fetchGraph(): Promise<boolean> {
+    // benchmarks/ui_render.py's baseline: the old way, the whole run fetched and laid out per poll.
+    if (window.headraceGraph?.fullEveryPoll) {
+      cursor = "";
+      etag = "";
+    }
     const url = cursor ? `${base}/graph?since=${encodeURIComponent(cursor)}` : `${base}/graph`;
     const r = await fetch(url, { headers: !cursor && etag ? { "If-None-Match": etag } : {} });
     if (graph?.payload.final) fetches.afterFinal++;

@@ -5,6 +5,7 @@
 import { Box, Layout, LayoutKind, Placement, refreshStates, stageLayout, timelineLayout } from "./layout";
 import { Applied, BLOCKED_COLOR, Graph, WILL_NOT_RUN, blockedText, downstream, isFailed, isPending, stateColor } from "./model";
 
+const CACHE_MARGIN = 400; // css px of scene drawn beyond each edge of the view
 const NODE_LABEL_MIN_W = 36; // screen px a node needs before its name is drawn
 
 export interface GraphViewEvents {
@@ -19,6 +20,14 @@ export interface Timings {
 export class GraphView {
   readonly canvas: HTMLCanvasElement;
   private ctx: CanvasRenderingContext2D;
+  // The scene as last drawn, a margin wider than the view: a pan copies from it.
+  private cache = document.createElement("canvas");
+  private cacheCtx = this.cache.getContext("2d", { alpha: false })!;
+  private cacheTx = 0;
+  private cacheTy = 0;
+  private cacheK = 0;
+  private dirty = true;
+  frames = 0;
   graph: Graph | null = null;
   layout: Layout | null = null;
   kind: LayoutKind = "stage";
@@ -252,7 +261,10 @@ export class GraphView {
     this.requestDraw();
   }
 
-  requestDraw(): void {
+  /** Draw at the next frame; `changed` false when only the view moved (a pan), which then
+   * costs one copy of the cached scene instead of drawing 10,000 nodes again. */
+  requestDraw(changed = true): void {
+    if (changed) this.dirty = true;
     if (this.frame) return;
     this.frame = requestAnimationFrame(() => {
       this.frame = 0;
@@ -313,7 +325,8 @@ export class GraphView {
         if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
         this.tx = drag.tx + dx;
         this.ty = drag.ty + dy;
-        this.requestDraw();
+        this.requestDraw(false); // a pan: the scene is the same, only where it is shown
+
         return;
       }
       if (e.target !== c) return;
@@ -371,12 +384,36 @@ export class GraphView {
   }
 
   // -- drawing ----------------------------------------------------------------------------
+  /** Shows the scene: a copy from the cache when only the view moved and the cache covers
+   * it, else the scene drawn again into the cache (the view plus a margin on each side). */
   draw(): void {
     const t0 = performance.now();
-    const ctx = this.ctx;
     const dpr = window.devicePixelRatio || 1;
-    const cw = this.canvas.width / dpr;
-    const ch = this.canvas.height / dpr;
+    const cache = this.cache;
+    const dx = Math.round((this.tx - this.cacheTx) * dpr);
+    const dy = Math.round((this.ty - this.cacheTy) * dpr);
+    const covered =
+      dx <= 0 && dy <= 0 && dx + cache.width >= this.canvas.width && dy + cache.height >= this.canvas.height;
+    if (this.dirty || !covered || this.cacheK !== this.k) {
+      const m = CACHE_MARGIN;
+      cache.width = this.canvas.width + 2 * Math.round(m * dpr);
+      cache.height = this.canvas.height + 2 * Math.round(m * dpr);
+      this.cacheTx = this.tx + m;
+      this.cacheTy = this.ty + m;
+      this.cacheK = this.k;
+      this.dirty = false;
+      this.render(this.cacheCtx, cache.width / dpr, cache.height / dpr, this.cacheTx, this.cacheTy);
+      this.renders++;
+    }
+    const ctx = this.ctx;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(cache, Math.round((this.tx - this.cacheTx) * dpr), Math.round((this.ty - this.cacheTy) * dpr));
+    this.frames++;
+    this.timings.drawMs = performance.now() - t0;
+  }
+
+  private render(ctx: CanvasRenderingContext2D, cw: number, ch: number, tx: number, ty: number): void {
+    const dpr = window.devicePixelRatio || 1;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.fillStyle = "#ffffff";
     ctx.fillRect(0, 0, cw, ch);
@@ -387,16 +424,16 @@ export class GraphView {
     this.drawnLabels = 0;
     if (!L || !g) return;
     const k = this.k;
-    ctx.setTransform(dpr * k, 0, 0, dpr * k, dpr * this.tx, dpr * this.ty);
-    const vx0 = -this.tx / k;
-    const vy0 = -this.ty / k;
+    ctx.setTransform(dpr * k, 0, 0, dpr * k, dpr * tx, dpr * ty);
+    const vx0 = -tx / k;
+    const vy0 = -ty / k;
     const vx1 = vx0 + cw / k;
     const vy1 = vy0 + ch / k;
     const inView = (x: number, y: number, w: number, h: number) =>
       x + w >= vx0 && x <= vx1 && y + h >= vy0 && y <= vy1;
     const px = 1 / k; // one screen pixel in world units
 
-    if (L.kind === "timeline") this.drawAxis(L, vy0, vy1, px);
+    if (L.kind === "timeline") this.drawAxis(ctx, L, vy0, vy1, px);
 
     // Boxes: stage blocks and subflows (their labels are drawn last, in screen space).
     const boxesInView: Box[] = [];
@@ -468,7 +505,7 @@ export class GraphView {
       this.drawnEdges++;
       aggLabels.push([`${a.count} edges`, mx, (y0 + y1) / 2]);
     }
-    if (sel !== null && L.visible[sel]) this.drawSelectionEdges(L, sel, px);
+    if (sel !== null && L.visible[sel]) this.drawSelectionEdges(ctx, L, sel, px);
 
     // Nodes, batched by colour; dimmed when a search or a state chip leaves them out.
     const filtering = this.filtering;
@@ -536,8 +573,8 @@ export class GraphView {
     // node is wide enough on screen to hold some of its name (grid cells included: names
     // appear as you zoom in), then stage and subflow names with their counts.
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    const sx = (x: number) => x * k + this.tx;
-    const sy = (y: number) => y * k + this.ty;
+    const sx = (x: number) => x * k + tx;
+    const sy = (y: number) => y * k + ty;
     const nodeFont = Math.min(11, L.kind === "stage" ? 11 : 9);
     {
       ctx.font = `${nodeFont}px system-ui, sans-serif`;
@@ -593,13 +630,10 @@ export class GraphView {
       ctx.fillStyle = "#374151";
       for (const [text, x, y] of aggLabels) ctx.fillText(text, sx(x) - 20, sy(y) - 6);
     }
-    this.renders++;
-    this.timings.drawMs = performance.now() - t0;
   }
 
-  private drawSelectionEdges(L: Layout, sel: number, px: number): void {
+  private drawSelectionEdges(ctx: CanvasRenderingContext2D, L: Layout, sel: number, px: number): void {
     const g = this.graph!;
-    const ctx = this.ctx;
     const tk = g.payload.tasks;
     ctx.beginPath();
     const line = (u: number, t: number) => {
@@ -618,8 +652,7 @@ export class GraphView {
     ctx.stroke();
   }
 
-  private drawAxis(L: Layout, vy0: number, vy1: number, px: number): void {
-    const ctx = this.ctx;
+  private drawAxis(ctx: CanvasRenderingContext2D, L: Layout, vy0: number, vy1: number, px: number): void {
     const span = (L.tNow - L.t0) || 1;
     const steps = [0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 600, 1800, 3600];
     const target = 120 * px; // a tick every ~120 screen px
