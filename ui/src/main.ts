@@ -511,7 +511,7 @@ function runPage(base: string, title: string): void {
     const flows = graph?.payload.flows ?? [];
     return flows.findIndex((f) => f.id === nameOrId || f.name === nameOrId || f.flowName === nameOrId);
   };
-  const fetches = { full: 0, delta: 0, notModified: 0, bytes: 0, afterFinal: 0 };
+  const fetches = { full: 0, delta: 0, notModified: 0, bytes: 0, afterFinal: 0, applyMaxMs: 0 };
   window.headraceGraph = {
     ready: false,
     timings: {},
@@ -543,6 +543,8 @@ function runPage(base: string, title: string): void {
         visibleNodes: L.visibleCount,
         drawnNodes: view.drawnNodes,
         drawnLabels: view.drawnLabels,
+        boxLabels: view.drawnBoxLabels,
+        pxPerSec: L.pxPerSec,
         visibleEdges: L.edges.length / 2 + L.aggEdges.length,
         individualEdges: L.edges.length / 2,
         aggregatedEdges: L.aggEdges.map((a) => ({ from: L.boxes[a.from].label, to: L.boxes[a.to].label, count: a.count })),
@@ -564,6 +566,7 @@ function runPage(base: string, title: string): void {
         zoom: view.zoom,
         layoutMs: view.timings.layoutMs,
         drawMs: view.timings.drawMs,
+        renderMaxMs: view.timings.renderMaxMs,
       };
     },
     positions(names) {
@@ -626,6 +629,8 @@ function runPage(base: string, title: string): void {
     if (graph?.payload.final) fetches.afterFinal++;
     if (r.status === 304) {
       fetches.notModified++;
+      // Nothing changed, but time went on: running bars and "now" move right.
+      if (view.kind === "timeline" && graph && !graph.payload.final) view.relayout();
       return graph?.payload.final ?? false;
     }
     if (!r.ok) throw new Error(`${r.status} ${await r.text()}`);
@@ -641,8 +646,10 @@ function runPage(base: string, title: string): void {
     if ("delta" in payload && payload.delta && graph) {
       fetches.delta++;
       cursor = payload.cursor ?? "";
+      const t = performance.now();
       const applied = applyDelta(graph, payload);
       view.update(applied);
+      fetches.applyMaxMs = Math.max(fetches.applyMaxMs, performance.now() - t);
     } else {
       fetches.full++;
       etag = r.headers.get("ETag") ?? "";

@@ -15,6 +15,7 @@ export interface GraphViewEvents {
 export interface Timings {
   layoutMs: number;
   drawMs: number;
+  renderMaxMs: number; // the longest redraw of the whole scene so far
 }
 
 export class GraphView {
@@ -49,7 +50,9 @@ export class GraphView {
   drawnNodes = 0;
   drawnEdges = 0;
   drawnLabels = 0;
-  timings: Timings = { layoutMs: 0, drawMs: 0 };
+  // Stage and subflow labels as last drawn, in view coordinates (for tests and the hook).
+  drawnBoxLabels: { label: string; x: number; y: number; px: number }[] = [];
+  timings: Timings = { layoutMs: 0, drawMs: 0, renderMaxMs: 0 };
   private tooltip: HTMLDivElement;
 
   constructor(
@@ -402,8 +405,10 @@ export class GraphView {
       this.cacheTy = this.ty + m;
       this.cacheK = this.k;
       this.dirty = false;
+      const r0 = performance.now();
       this.render(this.cacheCtx, cache.width / dpr, cache.height / dpr, this.cacheTx, this.cacheTy);
       this.renders++;
+      this.timings.renderMaxMs = Math.max(this.timings.renderMaxMs, performance.now() - r0);
     }
     const ctx = this.ctx;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
@@ -422,6 +427,7 @@ export class GraphView {
     this.drawnNodes = 0;
     this.drawnEdges = 0;
     this.drawnLabels = 0;
+    this.drawnBoxLabels = [];
     if (!L || !g) return;
     const k = this.k;
     ctx.setTransform(dpr * k, 0, 0, dpr * k, dpr * tx, dpr * ty);
@@ -601,7 +607,8 @@ export class GraphView {
       if (bw < 24) continue;
       // The label sits on the box's top edge, or at the top of the view while the box
       // is taller than what is scrolled past: a stage's name stays in sight.
-      const top = Math.max(sy(b.y), Math.min(0, sy(b.y + b.h) - 40));
+      const viewTop = ty - this.ty; // the view's top edge in the cache's frame
+      const top = Math.max(sy(b.y), Math.min(viewTop, sy(b.y + b.h) - 40));
       const label = b.kind === "stage" ? `${b.label} · ${b.count}` : b.label;
       ctx.font = "600 12px system-ui, sans-serif";
       const lw = Math.min(ctx.measureText(label).width, bw - 12);
@@ -613,16 +620,19 @@ export class GraphView {
       }
       ctx.fillStyle = b.kind === "subflow" ? "#5b3fb0" : "#1f2937";
       ctx.fillText(label, bx + 6, top + 15, Math.max(12, bw - 12));
-      if (b.detail && b.kind === "stage" && bw - lw > 60) {
-        ctx.font = "11px system-ui, sans-serif";
-        ctx.fillStyle = "#6b7280";
-        const dw = Math.min(ctx.measureText(b.detail).width, bw - lw - 28);
+      const ox = this.tx - tx; // from the cache's frame to the view's
+      const oy = this.ty - ty;
+      this.drawnBoxLabels.push({ label, x: bx + 6 + ox, y: top + 15 + oy, px: 12 });
+      ctx.font = "11px system-ui, sans-serif";
+      const dw = b.detail && b.kind === "stage" ? ctx.measureText(b.detail).width : Infinity;
+      if (dw <= bw - lw - 28) {
+        // The counts by state, only when they fit whole: squeezed text is not readable.
         if (!headerFits) {
           ctx.fillStyle = "rgba(255,255,255,0.85)";
           ctx.fillRect(bx + 14 + lw, top + 2, dw + 6, 16);
-          ctx.fillStyle = "#6b7280";
         }
-        ctx.fillText(b.detail, bx + 16 + lw, top + 15, Math.max(0, bw - lw - 28));
+        ctx.fillStyle = "#6b7280";
+        ctx.fillText(b.detail, bx + 16 + lw, top + 15);
       }
     }
     if (k >= 0.4) {
