@@ -685,9 +685,10 @@ function runPage(base: string, title: string): void {
   async function poll(): Promise<void> {
     let final = false;
     try {
-      const info = await getJson(base);
+      // The FlowRun's status and the graph at once: one round trip, not two, before a paint.
+      const [info, graphFinal] = await Promise.all([getJson(base), fetchGraph()]);
       lastInfo = info;
-      final = await fetchGraph();
+      final = graphFinal;
       renderHeader(info);
       if (current === "logs") await loadLogs();
       if (current === "results" && !final) await loadResults();
