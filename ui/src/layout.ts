@@ -39,6 +39,9 @@ export interface Layout {
   h: Float32Array;
   visible: Uint8Array;
   boxed: Uint8Array; // an expanded subflow's node, drawn as its box
+  collapsedFlows: Set<string>; // subflows drawn as their node
+  flowTotals: Int32Array; // task runs in each flow and its subflows
+  flowFailed: Int32Array; // of which failed or crashed
   rep: Int32Array; // each task's visible representative (itself, or a collapsed subflow's node)
   boxes: Box[];
   stageBox: Int32Array;
@@ -84,6 +87,9 @@ function newLayout(g: Graph, kind: LayoutKind): Layout {
     h: new Float32Array(n),
     visible: new Uint8Array(n),
     boxed: new Uint8Array(n),
+    collapsedFlows: new Set(),
+    flowTotals: new Int32Array(0),
+    flowFailed: new Int32Array(0),
     rep: new Int32Array(n).fill(-1),
     boxes: [],
     stageBox: new Int32Array(g.stages.length).fill(-1),
@@ -159,11 +165,19 @@ interface FlowPlace {
 
 const MIN_COLS = 12;
 
-export function stageLayout(g: Graph, collapsed: Set<string>, memory: Placement = new Placement()): Layout {
+/** Subflows are expanded by default in a list stage and collapsed in a grid (a map may call
+ * thousands); `collapsed` and `expanded` are the reader's choices against those defaults. */
+export function stageLayout(
+  g: Graph,
+  collapsed: Set<string>,
+  memory: Placement = new Placement(),
+  expanded: Set<string> = new Set(),
+): Layout {
   const L = newLayout(g, "stage");
   const tk = g.payload.tasks;
   const flows = g.payload.flows;
   const isExpanded = (t: number) => tk.sub[t] >= 0 && !collapsed.has(flows[tk.sub[t]].id);
+  const gridExpanded = (t: number) => tk.sub[t] >= 0 && expanded.has(flows[tk.sub[t]].id);
 
   // Phase 1: where each stage is, relative to its flow's origin, and each flow's size.
   const placeFlow = (f: number): Size => {
@@ -233,10 +247,16 @@ export function stageLayout(g: Graph, collapsed: Set<string>, memory: Placement 
       return { w: w + 2 * PAD, h: HEADER + h - NODE_GAP + PAD };
     }
     const rows = Math.ceil(tasks.length / p.cols);
-    return {
-      w: Math.max(NODE_W, p.cols * (CELL + CELL_GAP) - CELL_GAP) + 2 * PAD,
-      h: HEADER + rows * (CELL + CELL_GAP) - CELL_GAP + PAD,
-    };
+    let w = Math.max(NODE_W, p.cols * (CELL + CELL_GAP) - CELL_GAP);
+    let h = HEADER + rows * (CELL + CELL_GAP) - CELL_GAP + PAD;
+    // Subflows opened from a grid: boxes below its cells, which stay where they are.
+    for (const t of tasks) {
+      if (!gridExpanded(t)) continue;
+      const box = subBoxSize(tk.sub[t]);
+      w = Math.max(w, box.w);
+      h += box.h + NODE_GAP;
+    }
+    return { w: w + 2 * PAD, h };
   };
 
   const placeTask = (t: number, x: number, y: number, w: number, h: number) => {
@@ -297,15 +317,42 @@ export function stageLayout(g: Graph, collapsed: Set<string>, memory: Placement 
             ty += box.h + NODE_GAP;
           } else {
             placeTask(t, x + PAD, ty, p.w - 2 * PAD, NODE_H);
-            if (sub >= 0) hideFlow(g, L, sub, t);
+            if (sub >= 0) {
+              hideFlow(g, L, sub, t);
+              L.collapsedFlows.add(flows[sub].id);
+            }
             ty += NODE_H + NODE_GAP;
           }
         }
       } else {
         const cols = p.cols;
+        let by = y + HEADER + Math.ceil(st.tasks.length / cols) * (CELL + CELL_GAP) - CELL_GAP + PAD;
         st.tasks.forEach((t, i) => {
           placeTask(t, x + PAD + (i % cols) * (CELL + CELL_GAP), y + HEADER + Math.floor(i / cols) * (CELL + CELL_GAP), CELL, CELL);
-          if (tk.sub[t] >= 0) hideFlow(g, L, tk.sub[t], t); // mapped subflows stay collapsed
+          const sub = tk.sub[t];
+          if (sub < 0) return;
+          if (!gridExpanded(t)) {
+            hideFlow(g, L, sub, t);
+            L.collapsedFlows.add(flows[sub].id);
+            return;
+          }
+          const box = subBoxSize(sub);
+          L.boxes.push({
+            x: x + PAD,
+            y: by,
+            w: box.w,
+            h: box.h,
+            kind: "subflow",
+            label: `▾ ${flowLabel(g, sub)}`,
+            detail: flows[sub].state,
+            flow: sub,
+            stage: -1,
+            collapsed: false,
+            header: HEADER,
+            count: 0,
+          });
+          emitFlow(sub, x + 2 * PAD, by + HEADER);
+          by += box.h + NODE_GAP;
         });
       }
     }
@@ -450,7 +497,10 @@ export function timelineLayout(
         L.rep[t] = t;
         maxX = Math.max(maxX, indent + x + w);
         if (tk.sub[t] >= 0) {
-          if (collapsed.has(flows[tk.sub[t]].id)) hideFlow(g, L, tk.sub[t], t);
+          if (collapsed.has(flows[tk.sub[t]].id)) {
+            hideFlow(g, L, tk.sub[t], t);
+            L.collapsedFlows.add(flows[tk.sub[t]].id);
+          }
           else subs.push(t);
         }
       }
@@ -519,6 +569,19 @@ export function refreshStates(g: Graph, L: Layout): void {
   for (const b of L.boxes) {
     if (b.kind === "stage") b.detail = stageDetail(g, g.stages[b.stage].tasks);
     else b.detail = g.payload.flows[b.flow].state;
+  }
+  // Counts of each flow with its subflows, for collapsed subflows' labels.
+  const flows = g.payload.flows;
+  L.flowTotals = new Int32Array(flows.length);
+  L.flowFailed = new Int32Array(flows.length);
+  for (let t = 0; t < g.n; t++) {
+    const failed = tk.type[t] === "FAILED" || tk.type[t] === "CRASHED";
+    for (let f = tk.flow[t], hops = 0; f >= 0 && hops < 64; hops++) {
+      L.flowTotals[f]++;
+      if (failed) L.flowFailed[f]++;
+      const parent = flows[f].parentTask;
+      f = parent >= 0 ? tk.flow[parent] : -1;
+    }
   }
   const rep = L.rep;
   let total = 0;

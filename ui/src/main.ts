@@ -300,6 +300,10 @@ function runPage(base: string, title: string): void {
   search.onkeydown = (e) => {
     if (e.key === "Enter") view.focusFirstMatch();
   };
+  const expandAll = h("button", { text: "Expand all", class: "expand-all", title: "open every subflow" });
+  expandAll.onclick = () => view.foldAll(true);
+  const collapseAll = h("button", { text: "Collapse all", class: "collapse-all", title: "close every subflow" });
+  collapseAll.onclick = () => view.foldAll(false);
   const fit = h("button", { text: "Fit" });
   fit.onclick = () => view.fit();
   const zin = h("button", { text: "+" });
@@ -351,6 +355,8 @@ function runPage(base: string, title: string): void {
     zout,
     zin,
     fit,
+    expandAll,
+    collapseAll,
     graphInfo,
   );
   const chipsOn = new Set<string>();
@@ -557,7 +563,13 @@ function runPage(base: string, title: string): void {
         stages: g.stages.map((s) => ({ flow: g.payload.flows[s.flow]?.name, key: s.key, depth: s.depth, count: s.tasks.length, visible: L.stageBox[s.index] >= 0 })),
         subflows: g.payload.flows
           .filter((f) => f.parentTask >= 0)
-          .map((f) => ({ id: f.id, name: f.name, flowName: f.flowName, collapsed: view.collapsed.has(f.id) })),
+          .map((f) => ({
+            id: f.id,
+            name: f.name,
+            flowName: f.flowName,
+            collapsed: view.isCollapsed(f.id),
+            label: L.collapsedFlows.has(f.id) ? view.nodeLabel(f.parentTask, true) : null,
+          })),
         matches: view.matchCount,
         selected: view.selected === null ? null : tk.name[view.selected],
         final: g.payload.final,

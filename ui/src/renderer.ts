@@ -32,7 +32,8 @@ export class GraphView {
   graph: Graph | null = null;
   layout: Layout | null = null;
   kind: LayoutKind = "stage";
-  collapsed = new Set<string>(); // flow-run ids of collapsed subflows
+  collapsed = new Set<string>(); // subflows the reader collapsed (in lists they start open)
+  expanded = new Set<string>(); // subflows the reader opened (in grids they start closed)
   search = "";
   stateFilter = new Set<string>(); // state names (and "Will not run") the chips keep lit
   matches: Uint8Array = new Uint8Array(0);
@@ -100,11 +101,45 @@ export class GraphView {
     this.relayout();
   }
 
+  isCollapsed(flowId: string): boolean {
+    return this.layout?.collapsedFlows.has(flowId) ?? this.collapsed.has(flowId);
+  }
+
   toggleSubflow(flowId: string): void {
-    if (this.collapsed.has(flowId)) this.collapsed.delete(flowId);
-    else this.collapsed.add(flowId);
+    if (this.isCollapsed(flowId)) {
+      this.collapsed.delete(flowId);
+      this.expanded.add(flowId);
+    } else {
+      this.collapsed.add(flowId);
+      this.expanded.delete(flowId);
+    }
     this.placement = new Placement(); // the reader asked for a new shape: start over
     this.relayout();
+  }
+
+  /** Expand (true) or collapse every subflow. */
+  foldAll(expand: boolean): void {
+    const g = this.graph;
+    if (!g) return;
+    this.collapsed.clear();
+    this.expanded.clear();
+    for (const f of g.payload.flows) if (f.parentTask >= 0) (expand ? this.expanded : this.collapsed).add(f.id);
+    this.placement = new Placement();
+    this.relayout();
+  }
+
+  /** What a node says: its name, then its state (or why it will not run); a collapsed
+   * subflow adds how many task runs it holds and how many failed. */
+  nodeLabel(i: number, wide: boolean): string {
+    const g = this.graph!;
+    const L = this.layout!;
+    const tk = g.payload.tasks;
+    const sub = tk.sub[i];
+    if (sub < 0) return wide ? `${tk.name[i]}  ${blockedText(g, i) ?? tk.state[i]}` : tk.name[i];
+    const total = L.flowTotals[sub] ?? 0;
+    const failed = L.flowFailed[sub] ?? 0;
+    const counts = `${total} task run${total === 1 ? "" : "s"}${failed ? `, ${failed} failed` : ""}`;
+    return wide ? `▸ ${tk.name[i]}  ${tk.state[i]} · ${counts}` : `▸ ${tk.name[i]}`;
   }
 
   setSearch(text: string): void {
@@ -125,7 +160,7 @@ export class GraphView {
     const t = performance.now();
     this.layout =
       this.kind === "stage"
-        ? stageLayout(g, this.collapsed, this.placement)
+        ? stageLayout(g, this.collapsed, this.placement, this.expanded)
         : timelineLayout(g, this.collapsed, Date.now() / 1000, this.placement);
     this.relayouts++;
     this.timings.layoutMs = performance.now() - t;
@@ -353,7 +388,7 @@ export class GraphView {
       }
       const t = this.taskAt(p.x, p.y);
       const tk = this.graph?.payload.tasks;
-      if (t !== null && tk && tk.sub[t] >= 0 && this.collapsed.has(this.graph!.payload.flows[tk.sub[t]].id)) {
+      if (t !== null && tk && tk.sub[t] >= 0 && this.isCollapsed(this.graph!.payload.flows[tk.sub[t]].id)) {
         this.toggleSubflow(this.graph!.payload.flows[tk.sub[t]].id); // expand a collapsed subflow
       }
       this.selected = t;
@@ -380,7 +415,7 @@ export class GraphView {
     }
     const tk = g.payload.tasks;
     const r = this.container.getBoundingClientRect();
-    this.tooltip.textContent = `${tk.name[t]} · ${blockedText(g, t) ?? tk.state[t]}`;
+    this.tooltip.textContent = tk.sub[t] >= 0 ? this.nodeLabel(t, true) : `${tk.name[t]} · ${blockedText(g, t) ?? tk.state[t]}`;
     this.tooltip.style.display = "block";
     this.tooltip.style.left = `${e.clientX - r.left + 12}px`;
     this.tooltip.style.top = `${e.clientY - r.top + 12}px`;
@@ -593,10 +628,7 @@ export class GraphView {
         const pending = isPending(g, i);
         ctx.fillStyle = pending ? "#374151" : "#ffffff";
         if (filtering && !this.matches[i]) ctx.fillStyle = "#9ca3af";
-        const prefix = tk.sub[i] >= 0 ? "▸ " : "";
-        const wide = w >= 120;
-        const detail = wide ? `  ${blockedText(g, i) ?? tk.state[i]}` : "";
-        ctx.fillText(`${prefix}${tk.name[i]}${detail}`, sx(L.x[i]) + 4, sy(L.y[i]) + h / 2, w - 7);
+        ctx.fillText(this.nodeLabel(i, w >= 120), sx(L.x[i]) + 4, sy(L.y[i]) + h / 2, w - 7);
         this.drawnLabels++;
       }
       ctx.textBaseline = "alphabetic";
