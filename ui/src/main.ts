@@ -39,9 +39,18 @@ function h<K extends keyof HTMLElementTagNameMap>(
   return el;
 }
 
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 async function getJson(url: string): Promise<Json> {
   const r = await fetch(url);
-  if (!r.ok) throw new Error(`${r.status} ${await r.text()}`);
+  if (!r.ok) throw new HttpError(r.status, await r.text());
   return r.json();
 }
 
@@ -248,7 +257,20 @@ declare global {
   }
 }
 
-function runPage(base: string, title: string): void {
+/** The page's place in the URL (tab, layout, selected task run, viewport), replaced in the
+ * history as it changes, so a link or a reload opens the same view. */
+function saveUrl(patch: Record<string, string | null>): void {
+  const [path, query] = location.hash.split("?");
+  const qs = new URLSearchParams(query ?? "");
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null || v === "") qs.delete(k);
+    else qs.set(k, v);
+  }
+  const text = qs.toString();
+  history.replaceState(null, "", `${path}${text ? `?${text}` : ""}`);
+}
+
+function runPage(base: string, title: string, params: URLSearchParams = new URLSearchParams()): void {
   let stopped = false;
   let timer = 0;
   stopPage = () => {
@@ -272,13 +294,22 @@ function runPage(base: string, title: string): void {
   const side = h("aside", { class: "details", text: "Click a task run for its details." });
   graphPane.append(toolbar, chipBox, h("div", { class: "graph-main" }, canvasBox, side));
   let graph: Graph | null = null;
+  let urlTimer = 0;
   const view = new GraphView(canvasBox, {
-    onSelect: (t) => showDetails(t),
+    onSelect: (t) => {
+      showDetails(t);
+      saveUrl({ task: t === null || !graph ? null : graph.payload.tasks.id[t] });
+    },
+    onView: () => {
+      clearTimeout(urlTimer);
+      urlTimer = window.setTimeout(() => !stopped && saveUrl({ view: view.viewString() }), 250);
+    },
   });
   const stageBtn = h("button", { class: "on", text: "Stages", "data-layout": "stage" });
   const timeBtn = h("button", { text: "Timeline", "data-layout": "timeline" });
   const setLayout = (kind: LayoutKind) => {
     view.setKind(kind);
+    saveUrl({ layout: kind === "stage" ? null : kind });
     stageBtn.classList.toggle("on", kind === "stage");
     timeBtn.classList.toggle("on", kind === "timeline");
   };
@@ -344,6 +375,8 @@ function runPage(base: string, title: string): void {
   }
   legendItem(WILL_NOT_RUN, "#fdecec", BLOCKED_COLOR);
   canvasBox.append(legend);
+  const emptyNote = h("div", { class: "empty-note" });
+  canvasBox.append(emptyNote);
   const graphInfo = h("span", { class: "muted graph-info" });
   toolbar.append(
     h("span", { class: "seg" }, stageBtn, timeBtn),
@@ -392,8 +425,16 @@ function runPage(base: string, title: string): void {
     if (tk.result[t]) rows.push(["result", h("a", { href: `${base}/results/file?id=${encodeURIComponent(tk.id[t])}`, text: tk.result[t]!, target: "_blank" })]);
     const ups = tk.up[t];
     const waits = ups.filter((u) => !FINAL_TYPES.has(tk.type[u]));
+    const link = (u: number) => {
+      const a = h("a", { href: "#", class: "task-link", text: tk.name[u], "data-task": tk.name[u] });
+      a.onclick = (e) => {
+        e.preventDefault();
+        view.centreOn(u); // selects it, so the panel shows it next
+      };
+      return a;
+    };
     const list = (items: number[]) =>
-      h("ul", {}, ...items.slice(0, 50).map((u) => h("li", {}, `${tk.name[u]} `, badge(tk.state[u]))), items.length > 50 ? h("li", { text: `… ${items.length - 50} more` }) : null);
+      h("ul", {}, ...items.slice(0, 50).map((u) => h("li", {}, link(u), " ", badge(tk.state[u]))), items.length > 50 ? h("li", { text: `… ${items.length - 50} more` }) : null);
     const parts: Node[] = [h("h3", { text: tk.name[t] })];
     if (blocked) parts.push(h("p", { class: "blocked", text: blocked }));
     parts.push(h("dl", {}, ...rows.flatMap(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)])));
@@ -460,18 +501,33 @@ function runPage(base: string, title: string): void {
   const logBox = h("pre", { class: "log" });
   const podBox = h("div", { class: "pods" });
   let logLines: Json[] = [];
+  const LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
+  const levelPick = h("select", { name: "level" }, ...LEVELS.slice(0, 4).map((l) => h("option", { value: l, text: `${l} and up` })));
+  levelPick.value = "DEBUG";
   const renderLogs = () => {
     const f = logFilter.value;
-    let lines = f ? logLines.filter((e) => (e.task_run_name ?? "").startsWith(f)) : logLines;
+    const min = LEVELS.indexOf(levelPick.value);
+    let lines = logLines.filter(
+      (e) => (!f || (e.task_run_name ?? "").startsWith(f)) && Math.max(0, LEVELS.indexOf(String(e.level))) >= min,
+    );
     if (newestFirst.checked) lines = [...lines].reverse();
-    logBox.textContent = lines
-      .map((e) => `${new Date(e.ts * 1000).toISOString().slice(11, 23)} | ${String(e.level).padEnd(7)} | ${e.task_run_name ?? "flow"} | ${e.message}`)
-      .join("\n");
+    // A subflow's lines say which subflow: the root's own lines need no label.
+    const flows = graph?.payload.flows ?? [];
+    const rootId = graph && graph.payload.root >= 0 ? flows[graph.payload.root].id : null;
+    const flowName = new Map(flows.map((fl) => [fl.id, fl.name]));
+    logBox.replaceChildren(
+      ...lines.map((e) => {
+        const sub = rootId && e.flow_run_id && e.flow_run_id !== rootId ? `[${flowName.get(e.flow_run_id) ?? "subflow"}] ` : "";
+        const text = `${new Date(e.ts * 1000).toISOString().slice(11, 23)} | ${String(e.level).padEnd(7)} | ${sub}${e.task_run_name ?? "flow"} | ${e.message}\n`;
+        return h("span", { class: `line lvl-${e.level}`, text });
+      }),
+    );
   };
+  levelPick.onchange = renderLogs;
   logFilter.oninput = renderLogs;
   newestFirst.onchange = renderLogs;
   logsPane.append(
-    h("div", { class: "filters" }, logFilter, h("label", {}, newestFirst, " newest first")),
+    h("div", { class: "filters" }, logFilter, levelPick, h("label", {}, newestFirst, " newest first")),
     logBox,
     h("h3", { text: "Pod output" }),
     podBox,
@@ -502,6 +558,7 @@ function runPage(base: string, title: string): void {
     const b = h("button", { text: name[0].toUpperCase() + name.slice(1), "data-tab": name });
     b.onclick = () => {
       current = name;
+      saveUrl({ tab: name === "graph" ? null : name });
       tabButtons.forEach((x) => x.classList.toggle("on", x === b));
       body.replaceChildren(panes[name][0]);
       void panes[name][1]();
@@ -511,6 +568,9 @@ function runPage(base: string, title: string): void {
   }
   tabButtons[0].classList.add("on");
   body.append(graphPane);
+  if (params.get("layout") === "timeline") setLayout("timeline");
+  const wantedTab = tabButtons.find((b) => b.dataset.tab === params.get("tab"));
+  if (wantedTab && params.get("tab") !== "graph") wantedTab.click();
 
   // The test and benchmark hook: a canvas has no DOM to query.
   const boxByFlow = (nameOrId: string) => {
@@ -653,6 +713,11 @@ function runPage(base: string, title: string): void {
     marks.parsed = performance.now();
     if (payload.waiting) {
       graphInfo.textContent = payload.waiting;
+      emptyNote.textContent =
+        `Nothing to draw yet: ${payload.waiting}. The engine writes the run record when the flow ` +
+        "starts, so a FlowRun whose pod is still pending or pulling its image has none; the page " +
+        "keeps asking.";
+      emptyNote.style.display = "block";
       return false;
     }
     if ("delta" in payload && payload.delta && graph) {
@@ -668,8 +733,18 @@ function runPage(base: string, title: string): void {
       cursor = payload.cursor ?? "";
       graph = buildGraph(payload as GraphPayload);
       marks.built = performance.now();
+      if (current === "logs") renderLogs(); // now subflow lines can be named
+      const first = !window.headraceGraph!.ready;
+      if (first && params.get("view")) view.restoreView(params.get("view")!); // before the fit
       view.setGraph(graph);
       marks.laidOut = performance.now();
+      if (first && params.get("task")) {
+        const t = graph.payload.tasks.id.indexOf(params.get("task")!);
+        if (t >= 0) {
+          view.selected = t;
+          showDetails(t);
+        }
+      }
       if (!window.headraceGraph!.ready) {
         view.draw(); // the first paint now, not at the next frame
         marks.painted = performance.now();
@@ -688,6 +763,12 @@ function runPage(base: string, title: string): void {
       }
     }
     graphInfo.textContent = `${graph!.n} task runs · ${graph!.stages.length} stages`;
+    if (graph!.n === 0) {
+      emptyNote.textContent = graph!.payload.final
+        ? "This run ended without running any task."
+        : "The flow has started and has not submitted a task run yet.";
+      emptyNote.style.display = "block";
+    } else emptyNote.style.display = "none";
     renderChips();
     showMatches();
     if (view.selected !== null) showDetails(view.selected);
@@ -706,6 +787,21 @@ function runPage(base: string, title: string): void {
       if (current === "results" && !final) await loadResults();
       if (info.flowrun) final = final && isFinalName(info.flowrun.state);
     } catch (error) {
+      if (error instanceof HttpError && error.status === 404) {
+        // Not a run (or not any more): say so, and do not keep asking.
+        stopped = true;
+        document.removeEventListener("keydown", onKey);
+        app.replaceChildren(
+          h(
+            "section",
+            { class: "not-found" },
+            h("h1", { text: "Run not found" }),
+            h("p", { text: error.message }),
+            h("p", {}, h("a", { href: "#/", text: "Back to the run history" })),
+          ),
+        );
+        return;
+      }
       graphInfo.textContent = String(error);
     }
     if (!stopped && !final) timer = window.setTimeout(poll, 1000);
@@ -764,9 +860,9 @@ function route(): void {
   const [path, query] = location.hash.replace(/^#/, "").split("?");
   const parts = (path || "/").split("/").filter(Boolean).map(decodeURIComponent);
   if (parts[0] === "flowrun" && parts.length === 3) {
-    runPage(`/api/flowruns/${encodeURIComponent(parts[1])}/${encodeURIComponent(parts[2])}`, `${parts[1]}/${parts[2]}`);
+    runPage(`/api/flowruns/${encodeURIComponent(parts[1])}/${encodeURIComponent(parts[2])}`, `${parts[1]}/${parts[2]}`, new URLSearchParams(query ?? ""));
   } else if (parts[0] === "local" && parts.length === 2) {
-    runPage(`/api/local/${encodeURIComponent(parts[1])}`, parts[1]);
+    runPage(`/api/local/${encodeURIComponent(parts[1])}`, parts[1], new URLSearchParams(query ?? ""));
   } else {
     historyPage(new URLSearchParams(query ?? "")).catch((e) => app.replaceChildren(h("p", { class: "error", text: String(e) })));
   }

@@ -10,6 +10,7 @@ const NODE_LABEL_MIN_W = 36; // screen px a node needs before its name is drawn
 
 export interface GraphViewEvents {
   onSelect(task: number | null): void;
+  onView?(): void; // the viewport moved or zoomed
 }
 
 export interface Timings {
@@ -28,6 +29,7 @@ export class GraphView {
   private cacheTy = 0;
   private cacheK = 0;
   private dirty = true;
+  private lastView = "";
   frames = 0;
   graph: Graph | null = null;
   layout: Layout | null = null;
@@ -255,6 +257,22 @@ export class GraphView {
     }
   }
 
+  /** "k,tx,ty": the viewport, for the URL. */
+  viewString(): string {
+    return `${+this.k.toFixed(4)},${Math.round(this.tx)},${Math.round(this.ty)}`;
+  }
+
+  /** Takes a viewport from the URL; the first layout then keeps it instead of fitting. */
+  restoreView(text: string): void {
+    const [k, tx, ty] = text.split(",").map(Number);
+    if (![k, tx, ty].every(Number.isFinite) || k <= 0) return;
+    this.k = Math.min(8, Math.max(0.01, k));
+    this.tx = tx;
+    this.ty = ty;
+    this.fitted = true;
+    this.requestDraw();
+  }
+
   fit(): void {
     const L = this.layout;
     if (!L) return;
@@ -405,6 +423,32 @@ export class GraphView {
       { passive: false },
     );
     c.addEventListener("mouseleave", () => (this.tooltip.style.display = "none"));
+    // Keys while the canvas has focus: arrows pan, + and - zoom, Enter opens or closes the
+    // selected subflow, Escape clears the selection.
+    c.addEventListener("keydown", (e) => {
+      const step = 80;
+      const pan: Record<string, [number, number]> = {
+        ArrowLeft: [step, 0],
+        ArrowRight: [-step, 0],
+        ArrowUp: [0, step],
+        ArrowDown: [0, -step],
+      };
+      if (pan[e.key]) {
+        this.tx += pan[e.key][0];
+        this.ty += pan[e.key][1];
+        this.requestDraw(false);
+      } else if (e.key === "+" || e.key === "=") this.zoomBy(1.25);
+      else if (e.key === "-" || e.key === "_") this.zoomBy(0.8);
+      else if (e.key === "Enter" && this.selected !== null && this.graph) {
+        const sub = this.graph.payload.tasks.sub[this.selected];
+        if (sub >= 0) this.toggleSubflow(this.graph.payload.flows[sub].id);
+      } else if (e.key === "Escape") {
+        this.selected = null;
+        this.events.onSelect(null);
+        this.requestDraw();
+      } else return;
+      e.preventDefault();
+    });
   }
 
   private showTooltip(e: MouseEvent, t: number | null): void {
@@ -449,6 +493,11 @@ export class GraphView {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.drawImage(cache, Math.round((this.tx - this.cacheTx) * dpr), Math.round((this.ty - this.cacheTy) * dpr));
     this.frames++;
+    const where = `${this.k},${this.tx},${this.ty}`;
+    if (where !== this.lastView) {
+      this.lastView = where;
+      this.events.onView?.();
+    }
     this.timings.drawMs = performance.now() - t0;
   }
 
