@@ -6,6 +6,7 @@ import { LayoutKind } from "./layout";
 import {
   BLOCKED_COLOR,
   Graph,
+  LOST,
   GraphDelta,
   GraphPayload,
   STATE_TYPE,
@@ -55,6 +56,7 @@ async function getJson(url: string): Promise<Json> {
 }
 
 const FINAL_TYPES = new Set(["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]);
+let lostAfter = 30; // seconds without a heartbeat; the server's value replaces it
 const isFinalName = (state: string) => FINAL_TYPES.has(STATE_TYPE[state] ?? "");
 // Failures first: the order chips and counts are shown in.
 const TYPE_ORDER = ["FAILED", "CRASHED", "CANCELLED", "RUNNING", "SCHEDULED", "PENDING", "COMPLETED"];
@@ -689,6 +691,7 @@ function runPage(base: string, title: string, params: URLSearchParams = new URLS
   // task runs changed since, applied in place. A final run is not fetched again.
   let cursor = "";
   let etag = "";
+  let skew = 0; // server clock minus this browser's
   let lastInfo: Json = null;
   async function fetchGraph(): Promise<boolean> {
     // benchmarks/ui_render.py's baseline: the old way, the whole run fetched and laid out per poll.
@@ -711,6 +714,7 @@ function runPage(base: string, title: string, params: URLSearchParams = new URLS
     marks.fetched = performance.now();
     const payload = JSON.parse(text) as (GraphPayload | GraphDelta) & { waiting?: string };
     marks.parsed = performance.now();
+    if (payload.now) skew = payload.now - Date.now() / 1000;
     if (payload.waiting) {
       graphInfo.textContent = payload.waiting;
       emptyNote.textContent =
@@ -815,8 +819,16 @@ function runPage(base: string, title: string, params: URLSearchParams = new URLS
     const items: (Node | string)[] = [h("h1", { text: title })];
     const flowName = root?.flowName ?? fr?.entrypoint ?? "";
     if (flowName) items.push(h("span", { class: "flow-name", text: flowName }));
-    const state: string = fr?.state ?? root?.state ?? "";
+    let state: string = fr?.state ?? root?.state ?? "";
+    const seen = graph?.payload.lastSeen;
+    const ago = seen ? Date.now() / 1000 + skew - seen : 0;
+    const lost = !!graph && !graph.payload.final && !!seen && ago > lostAfter && !isFinalName(state);
+    if (lost) state = LOST;
     if (state) items.push(badge(state));
+    if (lost && seen) {
+      const when = new Date(seen * 1000).toLocaleTimeString();
+      items.push(h("span", { class: "lost", text: `last seen ${when}, ${Math.round(ago)} s ago` }));
+    }
     if (graph) {
       const counts = runCounts(graph);
       const order = [WILL_NOT_RUN, ...stateNames()].filter((n) => counts.get(n));
@@ -870,6 +882,9 @@ function route(): void {
 
 window.addEventListener("hashchange", route);
 getJson("/api/config")
-  .then((config) => setVocabulary(config.states))
+  .then((config) => {
+    setVocabulary(config.states);
+    lostAfter = config.lostAfter ?? lostAfter;
+  })
   .catch(() => {})
   .finally(route);

@@ -41,6 +41,8 @@ export interface GraphPayload {
   tasks: TaskColumns;
   summary: { counts?: Record<string, number>; total?: number } | null;
   cursor?: string;
+  lastSeen?: number | null; // the engine's newest heartbeat (server clock)
+  now?: number; // the server's clock when it answered
 }
 
 export interface GraphDelta extends Omit<GraphPayload, "tasks"> {
@@ -194,6 +196,7 @@ export function applyDelta(g: Graph, d: GraphDelta): Applied {
   g.payload.final = d.final;
   g.payload.summary = d.summary;
   g.payload.cursor = d.cursor;
+  g.payload.lastSeen = d.lastSeen;
   while (g.flowStages.length < d.flows.length) g.flowStages.push([]);
   let added = 0;
   let changed = 0;
@@ -321,6 +324,9 @@ const NAMED: Record<string, string> = {
   NotReady: "#9aa3b2",
 };
 export const BLOCKED_COLOR = "#d64545";
+// Not a state the engine writes: the UI's word for a run whose heartbeat stopped.
+export const LOST = "Lost";
+const LOST_COLOR = "#4b5563";
 
 export function stateColor(type: string, name?: string): string {
   return (name && NAMED[name]) || COLORS[type] || "#9aa3b2";
@@ -335,5 +341,6 @@ export function setVocabulary(states: [string, string][]): void {
 
 export function nameColor(name: string): string {
   if (name === WILL_NOT_RUN) return BLOCKED_COLOR;
+  if (name === LOST) return LOST_COLOR;
   return stateColor(STATE_TYPE[name] ?? "", name);
 }

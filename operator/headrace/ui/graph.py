@@ -7,6 +7,7 @@ UI computes the same stages in the browser; `headrace graph` prints them as text
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,6 +121,14 @@ def blocked_text(record: RunRecord, cause: str) -> str:
     return f"will not run: upstream {run['name']} {_VERBS[run['state']['type']]}"
 
 
+def lost_text(last_seen: float, now: float | None = None) -> str:
+    """`Lost (last seen 12:00:01, 45 s ago)`, the same words as the web UI's."""
+    ago = (time.time() if now is None else now) - last_seen
+    return (
+        f"Lost (last seen {time.strftime('%H:%M:%S', time.localtime(last_seen))}, {ago:.0f} s ago)"
+    )
+
+
 def _state_counts(counts: Counter[str]) -> str:
     return ", ".join(f"{name} {count}" for name, count in counts.most_common())
 
@@ -134,11 +143,16 @@ def render_text(record: RunRecord, max_pending: int = 20) -> str:
         if parent is not None:
             subflows_of.setdefault(parent, []).append(run)
 
+    lost = record.lost()
+
     def flow_block(run: dict[str, Any], indent: str) -> None:
         total = sum(1 for t in record.task_runs.values() if t.get("flow_run_id") == run["id"])
+        state = run["state"]["name"]
+        if lost and run["state"]["type"] not in FINAL_TYPES:
+            state = lost_text(record.last_seen or 0.0)
         lines.append(
             f"{indent}flow run {run['name']} ({run.get('flow_name', '')}): "
-            f"{run['state']['name']}, {total} task runs"
+            f"{state}, {total} task runs"
         )
         for stage in flow_stages(record, run["id"]):
             after = f"  after {', '.join(sorted(stage.upstream_stages))}"
@@ -246,6 +260,7 @@ def _flows_part(record: RunRecord, task_index: dict[str, int]) -> dict[str, Any]
         "root": root,
         "flows": flows,
         "summary": record.summary,
+        "lastSeen": record.last_seen,
     }
 
 

@@ -15,6 +15,7 @@ import hashlib
 import inspect
 import json
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from headrace import settings, states
-from headrace.records.reader import find_record
+from headrace.records.reader import LOST_AFTER, find_record
 from headrace.ui.graph import graph_delta, graph_payload
 from headrace.ui.sources import (
     FlowRunSource,
@@ -114,6 +115,7 @@ async def api_config(request: web.Request) -> web.Response:
             "namespace": request.app[NAMESPACE],
             "records": settings.record_storage(),
             "states": state_vocabulary(),
+            "lostAfter": LOST_AFTER,
         }
     )
 
@@ -188,16 +190,18 @@ async def api_graph(request: web.Request) -> web.Response:
             record, cursor, changed = await _thread(cache.changes, run.record, since)
             if changed is not None:
                 if cursor == since:
-                    return web.Response(status=304, headers={"X-Cursor": cursor})
+                    return web.Response(status=304, headers={"X-Now": str(time.time())})
                 delta = await _thread(graph_delta, record, changed)
-                return _json({**delta, "cursor": cursor}, request)
+                return _json({**delta, "cursor": cursor, "now": time.time()}, request)
         payload, tag = await _thread(cache.payload, run.record, graph_payload)
     except FileNotFoundError:
         return _json({"waiting": f"no run record at {run.record} yet"})
     etag = '"' + hashlib.sha1(tag.encode()).hexdigest()[:16] + '"'
     if request.headers.get("If-None-Match") == etag:
         return web.Response(status=304, headers={"ETag": etag})
-    return _json({**payload, "cursor": tag.rpartition("#")[2]}, request, etag)
+    # `now` lets the page judge `lastSeen` by this server's clock, not the browser's.
+    body = {**payload, "cursor": tag.rpartition("#")[2], "now": time.time()}
+    return _json(body, request, etag)
 
 
 async def api_logs(request: web.Request) -> web.Response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 
 from headrace import settings
 from headrace.crd.models import GROUP, VERSION
-from headrace.records.reader import RunRecord, read_summary
+from headrace.records.reader import FINAL_TYPES, LOST_AFTER, RunRecord, read_summary
 from headrace.results.store import local_path, read_bytes
 
 PREVIEW_BYTES = 4096  # JSON results up to this size are previewed inline
@@ -300,6 +301,15 @@ def local_runs(limit: int = 200) -> list[dict[str, Any]]:
     return runs
 
 
+def _last_seen(text: str) -> float | None:
+    """The newest heartbeat or summary time in a record's tail."""
+    for line in reversed(text.splitlines()):
+        if '"kind": "heartbeat"' in line or '"kind": "summary"' in line:
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                return float(json.loads(line)["ts"])
+    return None
+
+
 def _root_line(text: str, newest: bool) -> dict[str, Any] | None:
     lines = text.splitlines()
     for line in reversed(lines) if newest else lines:
@@ -327,6 +337,11 @@ def _first_flow_run(path: Path, tail_bytes: int = 256 * 1024) -> dict[str, Any]:
         info.update(name=first.get("name"), flowName=first.get("flow_name"))
     if last is not None:
         info.update(state=last["state"]["name"], start=last.get("start"), end=last.get("end"))
+        seen = _last_seen(tail)
+        info["lastSeen"] = seen
+        final = last["state"]["type"] in FINAL_TYPES
+        if seen is not None and not final and time.time() - seen > LOST_AFTER:
+            info["state"] = "Lost"
     summary = read_summary(path.as_uri())
     if summary is not None:
         info["counts"] = summary.get("counts", {})
