@@ -682,9 +682,11 @@ export class GraphView {
       }
       ctx.textBaseline = "alphabetic";
     }
+    const viewLeft = tx - this.tx; // the view's left edge in the cache's frame
     for (const b of boxesInView) {
-      const bx = sx(b.x);
-      const bw = b.w * k;
+      // A box cut by the view's left edge keeps its label in sight, as it does at the top.
+      const bx = Math.max(sx(b.x), Math.min(viewLeft, sx(b.x + b.w) - 160));
+      const bw = sx(b.x + b.w) - bx;
       if (bw < 24) continue;
       // The label sits on the box's top edge, or at the top of the view while the box
       // is taller than what is scrolled past: a stage's name stays in sight.
