@@ -95,3 +95,26 @@ def test_timeline_extends_its_scale_while_live(
     # Seconds later the run is longer, and the scale is the one it had: the axis grew.
     assert state_of(page)["pxPerSec"] == scale
     assert state_of(page)["zoom"] == zoom
+
+
+def test_timeline_usable_at_10k(tmp_path: Path, ui_server: UiServer, page: Any) -> None:
+    """3 stages of 3,333 runs all running at once: bands fold past 48 lanes, so the whole
+    run fits the view at a zoom where bars are visible, each band named."""
+    now = time.time()
+    lines: list[dict[str, Any]] = [flow("root", "Running", start=now - 30)]
+    for s, key in enumerate(("double", "halve", "triple")):
+        lines += [
+            {**task(f"{key}-{i}", key, "Running"), "start": now - 30 + s * 5 + (i % 10) * 0.1}
+            for i in range(3333)
+        ]
+    write(tmp_path / "home" / "runs" / "root" / "record.jsonl", lines)
+    base = ui_server(KUBECONFIG=str(tmp_path / "none"))
+    page.goto(f"{base}/#/local/root?layout=timeline")
+    page.wait_for_function("window.headraceGraph && window.headraceGraph.ready", timeout=60_000)
+    state = state_of(page)
+    assert state["layout"] == "timeline"
+    assert state["zoom"] > 0.2  # with a lane per concurrent run it was about 0.02
+    labels = labels_in_view(page)
+    for key in ("double", "halve", "triple"):
+        assert f"{key} (up to 3333 at once, folded) · 3333" in labels, sorted(labels)
+    page.screenshot(path=str(ARTIFACTS / "ui_timeline_10k.png"))

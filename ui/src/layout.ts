@@ -417,6 +417,9 @@ const LANE = 12;
 const BAR = 9;
 const TIMELINE_WIDTH = 1400;
 const PENDING_PER_ROW = 20;
+// A band holds at most this many lanes: more concurrent runs than that fold over the band
+// (lane modulo MAX_LANES), so 3,000 runs at once are a dense band, not 36,000 px of lanes.
+const MAX_LANES = 48;
 
 export function timelineLayout(
   g: Graph,
@@ -469,6 +472,9 @@ export function timelineLayout(
       const bandY = y + HEADER;
       const subs: number[] = [];
       let pendingSeen = 0;
+      let pendingTotal = 0;
+      for (const t of tasks) if (tk.start[t] == null) pendingTotal++;
+      const perRow = Math.max(PENDING_PER_ROW, Math.ceil(pendingTotal / MAX_LANES));
       for (const t of tasks) {
         const pending = tk.start[t] == null;
         let x: number;
@@ -477,9 +483,9 @@ export function timelineLayout(
         if (pending) {
           // Pending runs have no time yet: a block of markers just right of "now".
           const p = pendingSeen++;
-          x = nowX + 6 + (p % PENDING_PER_ROW) * (pendingW + 2);
+          x = nowX + 6 + (p % perRow) * (pendingW + 2);
           w = pendingW;
-          lane = Math.floor(p / PENDING_PER_ROW);
+          lane = Math.floor(p / perRow);
           lanes = Math.max(lanes, lane + 1);
         } else {
           const start = tk.start[t]!;
@@ -490,7 +496,7 @@ export function timelineLayout(
           heap.push((x + w + 2) / pps + t0, lane); // a lane frees up after its drawn bar
         }
         L.x[t] = indent + x;
-        L.y[t] = bandY + lane * LANE;
+        L.y[t] = bandY + (lane % MAX_LANES) * LANE;
         L.w[t] = w;
         L.h[t] = BAR;
         L.visible[t] = 1;
@@ -504,7 +510,7 @@ export function timelineLayout(
           else subs.push(t);
         }
       }
-      const bandH = HEADER + Math.max(1, lanes) * LANE + PAD;
+      const bandH = HEADER + Math.max(1, Math.min(lanes, MAX_LANES)) * LANE + PAD;
       L.stageBox[s] = L.boxes.length;
       L.boxes.push({
         x: indent - PAD,
@@ -512,7 +518,7 @@ export function timelineLayout(
         w: 0, // set once the width is known
         h: bandH,
         kind: "stage",
-        label: st.key,
+        label: lanes > MAX_LANES ? `${st.key} (up to ${lanes} at once, folded)` : st.key,
         detail: stageDetail(g, st.tasks),
         flow: f,
         stage: s,

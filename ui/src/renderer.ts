@@ -578,7 +578,9 @@ export class GraphView {
     }
     ctx.globalAlpha = 1;
     const aggLabels: [string, number, number][] = [];
-    for (const a of L.aggEdges) {
+    // One edge per stage pair means "this stage feeds that one": a Stages idea; in the
+    // Timeline, where a band spans the whole run, it would only cross the bands.
+    for (const a of L.kind === "stage" ? L.aggEdges : []) {
       const from = L.boxes[a.from];
       const to = L.boxes[a.to];
       const x0 = from.x + from.w;
