@@ -51,8 +51,17 @@ class HttpError extends Error {
 
 async function getJson(url: string): Promise<Json> {
   const r = await fetch(url);
-  if (!r.ok) throw new HttpError(r.status, await r.text());
+  if (!r.ok) throw new HttpError(r.status, errorText(await r.text()));
   return r.json();
+}
+
+/** The server's `{"error": …}` text, or the body as it came. */
+function errorText(body: string): string {
+  try {
+    return JSON.parse(body).error ?? body;
+  } catch {
+    return body;
+  }
 }
 
 const FINAL_TYPES = new Set(["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]);
@@ -141,7 +150,7 @@ async function historyPage(params: URLSearchParams): Promise<void> {
   };
   const qs = new URLSearchParams({ pageSize: "50", page: String(filters.page) });
   for (const k of ["namespace", "deployment", "state", "q"] as const) if (filters[k]) qs.set(k, filters[k]);
-  const [data, local] = await Promise.all([getJson(`/api/flowruns?${qs}`), getJson("/api/local")]);
+  const [data, local] = await Promise.all([getJson(`/api/flowruns?${qs}`), authOn ? { items: [] } : getJson("/api/local")]);
 
   const deployment = h("select", { name: "deployment" }, h("option", { value: "", text: "all deployments" }));
   for (const d of data.deployments as string[]) deployment.append(h("option", { value: d, text: d }));
@@ -708,7 +717,7 @@ function runPage(base: string, title: string, params: URLSearchParams = new URLS
       if (view.kind === "timeline" && graph && !graph.payload.final) view.relayout();
       return graph?.payload.final ?? false;
     }
-    if (!r.ok) throw new Error(`${r.status} ${await r.text()}`);
+    if (!r.ok) throw new HttpError(r.status, errorText(await r.text()));
     const text = await r.text();
     fetches.bytes += text.length;
     marks.fetched = performance.now();
@@ -791,6 +800,11 @@ function runPage(base: string, title: string, params: URLSearchParams = new URLS
       if (current === "results" && !final) await loadResults();
       if (info.flowrun) final = final && isFinalName(info.flowrun.state);
     } catch (error) {
+      if (error instanceof HttpError && error.status === 401) {
+        stopped = true;
+        signIn(error.message);
+        return;
+      }
       if (error instanceof HttpError && error.status === 404) {
         // Not a run (or not any more): say so, and do not keep asking.
         stopped = true;
@@ -864,6 +878,39 @@ function runPage(base: string, title: string, params: URLSearchParams = new URLS
   void poll();
 }
 
+// -- signing in (headrace ui --auth kubernetes) ----------------------------------------------
+const TOKEN_COOKIE = "headrace-token";
+let authOn = false;
+
+/** Asks for a Kubernetes token; the server checks it on every request (TokenReview) and
+ * shows only the namespaces it may list FlowRuns in (SubjectAccessReview). */
+function signIn(reason: string): void {
+  stopPage?.();
+  stopPage = null;
+  const token = h("textarea", { name: "token", rows: "4", placeholder: "eyJhbGciOi…" });
+  const go = h("button", { text: "Sign in", type: "submit" });
+  const form = h(
+    "form",
+    { class: "sign-in" },
+    h("h1", { text: "Sign in with a Kubernetes token" }),
+    h("p", { class: "error", text: reason }),
+    h("p", { text: "Paste a token the cluster accepts, for example: kubectl create token NAME -n NAMESPACE" }),
+    token,
+    h("div", {}, go),
+  );
+  form.onsubmit = (e) => {
+    e.preventDefault();
+    document.cookie = `${TOKEN_COOKIE}=${encodeURIComponent(token.value.trim())}; path=/; SameSite=Strict`;
+    route();
+  };
+  app.replaceChildren(form);
+}
+
+function signOut(): void {
+  document.cookie = `${TOKEN_COOKIE}=; path=/; max-age=0; SameSite=Strict`;
+  signIn("Signed out.");
+}
+
 // -- routing ------------------------------------------------------------------------------
 function route(): void {
   stopPage?.();
@@ -876,7 +923,10 @@ function route(): void {
   } else if (parts[0] === "local" && parts.length === 2) {
     runPage(`/api/local/${encodeURIComponent(parts[1])}`, parts[1], new URLSearchParams(query ?? ""));
   } else {
-    historyPage(new URLSearchParams(query ?? "")).catch((e) => app.replaceChildren(h("p", { class: "error", text: String(e) })));
+    historyPage(new URLSearchParams(query ?? "")).catch((e) => {
+      if (e instanceof HttpError && e.status === 401) signIn(e.message);
+      else app.replaceChildren(h("p", { class: "error", text: e instanceof HttpError ? `${e.status}: ${e.message}` : String(e) }));
+    });
   }
 }
 
@@ -884,6 +934,15 @@ window.addEventListener("hashchange", route);
 getJson("/api/config")
   .then((config) => {
     setVocabulary(config.states);
+    authOn = !!config.auth;
+    if (authOn) {
+      const out = h("a", { href: "#/", text: "Sign out", class: "sign-out" });
+      out.onclick = (e) => {
+        e.preventDefault();
+        signOut();
+      };
+      document.querySelector(".topbar nav")?.append(out);
+    }
     lostAfter = config.lostAfter ?? lostAfter;
   })
   .catch(() => {})
