@@ -124,6 +124,24 @@ def test_live_run_updates_in_place_and_stays_put(
     assert canvas_box(page) == canvas
     assert fetches(page)["full"] == 1
 
+    # More task runs for a grid with room below it (halve, alone in its column): they take
+    # the next cells, and nothing is laid out again.
+    relayouts = state_of(page)["relayouts"]
+    halve_box = {b["key"]: b for b in page.evaluate("window.headraceGraph.stageBoxes()")}["halve"]
+    append(record, [task(f"halve-{i}", "halve", "Pending", [f"double-{i}"]) for i in range(60, 72)])
+    poll(lambda: state_of(page)["tasks"] == 552, 10, "the new halve runs")
+    assert state_of(page)["relayouts"] == relayouts
+    grown = page.evaluate(
+        "n => window.headraceGraph.positions(n)", ["halve-0", "halve-12", "halve-60"]
+    )
+    # 12 to a row: halve-60 starts row 5 under halve-0, as halve-12 starts row 1.
+    assert grown["halve-60"][0] == grown["halve-0"][0]
+    row = grown["halve-12"][1] - grown["halve-0"][1]
+    assert grown["halve-60"][1] == grown["halve-0"][1] + 5 * row
+    after_box = {b["key"]: b for b in page.evaluate("window.headraceGraph.stageBoxes()")}["halve"]
+    assert after_box["y"] == halve_box["y"] and after_box["h"] == halve_box["h"] + row
+    assert state_of(page)["pendingNodes"] >= 12
+
     # Failures and filters change the rows above the canvas, never the canvas.
     append(record, [task("halve-31", "halve", "Failed", ["double-31"], message="boom")])
     page.wait_for_selector("#graph-chips .chip[data-state=Failed]")
@@ -134,7 +152,7 @@ def test_live_run_updates_in_place_and_stays_put(
     page.screenshot(path=str(ARTIFACTS / "ui_live_grown.png"))
 
     # The run ends: one more delta, then no more requests for the graph.
-    append(record, [flow("root", "Failed", "live-run", end=1010.0, message="1/540 failed")])
+    append(record, [flow("root", "Failed", "live-run", end=1010.0, message="1/552 failed")])
     poll(lambda: state_of(page)["final"], 10, "the page to see the end")
     count = len(graph_requests)
     time.sleep(2.5)

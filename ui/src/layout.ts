@@ -368,6 +368,72 @@ export function stageLayout(
   return finish(g, L);
 }
 
+/** The common poll of a map going on: new task runs that join grid stages already placed,
+ * with room below them. They take the next cells of their grid; nothing else is placed
+ * again. Returns false (the caller lays out in full, from the kept placement) for anything
+ * else: a new stage or flow, a list stage, a subflow, a stage that outgrows its room. */
+export function extendStageLayout(g: Graph, L: Layout, memory: Placement, from: number): boolean {
+  if (L.kind !== "stage") return false;
+  const tk = g.payload.tasks;
+  const flows = g.payload.flows;
+  const root = g.payload.root >= 0 ? g.payload.root : 0;
+  const place = memory.flows.get(flows[root]?.id ?? "");
+  if (!place) return false;
+  const grown = new Map<number, StagePlace>();
+  for (let t = from; t < g.n; t++) {
+    const s = g.stageOf[t];
+    const st = g.stages[s];
+    const p = place.stages.get(st.key);
+    // Only the root flow's own grids: a subflow's growth would resize its box.
+    if (tk.sub[t] >= 0 || st.flow !== root || (L.stageBox[s] ?? -1) < 0 || !p || p.wide) return false;
+    grown.set(s, p);
+  }
+  for (const [s, p] of grown) {
+    const tasks = g.stages[s].tasks;
+    if (tasks.some((t) => tk.sub[t] >= 0)) return false; // its subflows may open below it
+    const rows = Math.ceil(tasks.length / p.cols);
+    const h = HEADER + rows * (CELL + CELL_GAP) - CELL_GAP + PAD;
+    if (p.y + h > p.limit - BLOCK_GAP / 2) return false;
+  }
+  const n = g.n;
+  const grow = <T extends Float32Array | Uint8Array | Int32Array>(a: T, make: (k: number) => T, fill?: number): T => {
+    const out = make(n);
+    if (fill !== undefined) (out as Int32Array).fill(fill);
+    out.set(a as never);
+    return out;
+  };
+  L.x = grow(L.x, (k) => new Float32Array(k));
+  L.y = grow(L.y, (k) => new Float32Array(k));
+  L.w = grow(L.w, (k) => new Float32Array(k));
+  L.h = grow(L.h, (k) => new Float32Array(k));
+  L.visible = grow(L.visible, (k) => new Uint8Array(k));
+  L.boxed = grow(L.boxed, (k) => new Uint8Array(k));
+  L.rep = grow(L.rep, (k) => new Int32Array(k), -1);
+  for (const [s, p] of grown) {
+    const b = L.boxes[L.stageBox[s]];
+    const tasks = g.stages[s].tasks;
+    for (let i = 0; i < tasks.length; i++) {
+      const t = tasks[i];
+      if (t < from) continue;
+      L.x[t] = b.x + PAD + (i % p.cols) * (CELL + CELL_GAP);
+      L.y[t] = b.y + HEADER + Math.floor(i / p.cols) * (CELL + CELL_GAP);
+      L.w[t] = CELL;
+      L.h[t] = CELL;
+      L.visible[t] = 1;
+      L.rep[t] = t;
+    }
+    const rows = Math.ceil(tasks.length / p.cols);
+    p.h = b.h = HEADER + rows * (CELL + CELL_GAP) - CELL_GAP + PAD;
+    b.count = tasks.length;
+    const col = place.columns[p.column];
+    if (col.last === g.stages[s].key) col.bottom = p.y + p.h;
+    place.size.h = Math.max(place.size.h, p.y + p.h);
+    L.height = Math.max(L.height, b.y + b.h);
+  }
+  refreshStates(g, L);
+  return true;
+}
+
 /** A min-heap of lane end times, so packing 10,000 bars is O(n log n). */
 class LaneHeap {
   ends: number[] = [];

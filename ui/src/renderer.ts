@@ -2,7 +2,7 @@
 // frame, culled to the viewport, not 10,000 DOM nodes. Pan by dragging, zoom with the wheel,
 // click a node for its details, click a subflow's header to collapse or expand it.
 
-import { Box, Layout, LayoutKind, Placement, refreshStates, stageLayout, timelineLayout } from "./layout";
+import { Box, Layout, LayoutKind, Placement, extendStageLayout, refreshStates, stageLayout, timelineLayout } from "./layout";
 import { Applied, BLOCKED_COLOR, Graph, WILL_NOT_RUN, blockedText, downstream, isFailed, isPending, stateColor } from "./model";
 
 const CACHE_MARGIN = 400; // css px of scene drawn beyond each edge of the view
@@ -85,7 +85,12 @@ export class GraphView {
   update(applied: Applied): void {
     const g = this.graph;
     if (!g || !this.layout) return;
-    if (applied.added || applied.newFlows || this.kind === "timeline") this.relayout();
+    const t0 = performance.now();
+    if (applied.added && !applied.newFlows && !applied.newStages && extendStageLayout(g, this.layout, this.placement, g.n - applied.added)) {
+      this.computeMatches();
+      this.timings.layoutMs = performance.now() - t0;
+      this.requestDraw();
+    } else if (applied.added || applied.newFlows || this.kind === "timeline") this.relayout();
     else if (applied.changed || applied.newStages) {
       const t = performance.now();
       refreshStates(g, this.layout);
