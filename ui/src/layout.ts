@@ -5,7 +5,7 @@
 // Subflows are boxes that expand in place; a collapsed subflow is its placeholder node, and
 // the tasks inside it are represented by that node for edges.
 
-import { Graph, isPending, stateCounts } from "./model";
+import { Graph, PENDING_TYPES, stateCounts } from "./model";
 
 export type LayoutKind = "stage" | "timeline";
 
@@ -21,6 +21,7 @@ export interface Box {
   stage: number; // stage index, -1 for subflow boxes
   collapsed: boolean;
   header: number;
+  count: number; // task runs of a stage
 }
 
 export interface AggEdge {
@@ -38,6 +39,9 @@ export interface Layout {
   h: Float32Array;
   visible: Uint8Array;
   boxed: Uint8Array; // an expanded subflow's node, drawn as its box
+  collapsedFlows: Set<string>; // subflows drawn as their node
+  flowTotals: Int32Array; // task runs in each flow and its subflows
+  flowFailed: Int32Array; // of which failed or crashed
   rep: Int32Array; // each task's visible representative (itself, or a collapsed subflow's node)
   boxes: Box[];
   stageBox: Int32Array;
@@ -48,6 +52,7 @@ export interface Layout {
   visibleCount: number;
   pendingVisible: number;
   pendingEdges: number;
+  blockingEdges: number; // individual edges into pending runs whose upstream has not completed
   t0: number;
   pxPerSec: number;
   tNow: number;
@@ -82,6 +87,9 @@ function newLayout(g: Graph, kind: LayoutKind): Layout {
     h: new Float32Array(n),
     visible: new Uint8Array(n),
     boxed: new Uint8Array(n),
+    collapsedFlows: new Set(),
+    flowTotals: new Int32Array(0),
+    flowFailed: new Int32Array(0),
     rep: new Int32Array(n).fill(-1),
     boxes: [],
     stageBox: new Int32Array(g.stages.length).fill(-1),
@@ -92,15 +100,11 @@ function newLayout(g: Graph, kind: LayoutKind): Layout {
     visibleCount: 0,
     pendingVisible: 0,
     pendingEdges: 0,
+    blockingEdges: 0,
     t0: 0,
     pxPerSec: 0,
     tNow: 0,
   };
-}
-
-function sortedTasks(g: Graph, tasks: number[]): number[] {
-  const mi = g.payload.tasks.mapIndex;
-  return [...tasks].sort((a, b) => (mi[a] ?? 0) - (mi[b] ?? 0) || a - b);
 }
 
 function flowLabel(g: Graph, f: number): string {
@@ -109,7 +113,7 @@ function flowLabel(g: Graph, f: number): string {
 }
 
 function stageDetail(g: Graph, tasks: number[]): string {
-  return stateCounts(g, tasks)
+  return stateCounts(g, tasks, true)
     .map(([s, c]) => `${s} ${c}`)
     .join(" · ");
 }
@@ -124,48 +128,115 @@ function hideFlow(g: Graph, L: Layout, f: number, rep: number): void {
     }
 }
 
-export function stageLayout(g: Graph, collapsed: Set<string>): Layout {
+/** Where each stage was put, kept between polls so that what is on screen stays put: a
+ * stage keeps its place and its shape (list or grid, and the grid's width) once placed; a
+ * new stage goes below the others of its column, or into a new column on the right; a
+ * stage that outgrows the room above the next stage moves itself to the column's end, so
+ * it is never the others that move. Collapsing a subflow or switching layout starts over. */
+export class Placement {
+  flows = new Map<string, FlowPlace>();
+  timeline: { t0: number; pps: number } | null = null;
+}
+
+interface StagePlace {
+  x: number;
+  y: number;
+  wide: boolean; // a list of labelled nodes, else a grid of cells
+  cols: number;
+  w: number;
+  h: number;
+  limit: number; // where the stage placed below it starts (Infinity if none)
+  column: number;
+}
+
+interface Column {
+  x: number;
+  w: number;
+  bottom: number;
+  last: string | null; // the key of the stage at the bottom
+  frozen: boolean; // a column exists to the right: the width may no longer grow
+}
+
+interface FlowPlace {
+  columns: Column[];
+  stages: Map<string, StagePlace>;
+  size: Size;
+}
+
+const MIN_COLS = 12;
+
+/** Subflows are expanded by default in a list stage and collapsed in a grid (a map may call
+ * thousands); `collapsed` and `expanded` are the reader's choices against those defaults. */
+export function stageLayout(
+  g: Graph,
+  collapsed: Set<string>,
+  memory: Placement = new Placement(),
+  expanded: Set<string> = new Set(),
+): Layout {
   const L = newLayout(g, "stage");
   const tk = g.payload.tasks;
   const flows = g.payload.flows;
-  const stageSize = new Map<number, Size>();
-  const flowSize = new Map<number, Size>();
   const isExpanded = (t: number) => tk.sub[t] >= 0 && !collapsed.has(flows[tk.sub[t]].id);
+  const gridExpanded = (t: number) => tk.sub[t] >= 0 && expanded.has(flows[tk.sub[t]].id);
 
-  const columnsOf = (f: number): number[][] => {
-    const cols: number[][] = [];
-    for (const s of g.flowStages[f]) (cols[g.stages[s].depth] ??= []).push(s);
-    return cols.filter(Boolean);
-  };
-
-  const measureFlow = (f: number): Size => {
+  // Phase 1: where each stage is, relative to its flow's origin, and each flow's size.
+  const placeFlow = (f: number): Size => {
+    const id = flows[f].id;
+    let fp = memory.flows.get(id);
+    if (!fp) memory.flows.set(id, (fp = { columns: [], stages: new Map(), size: { w: 0, h: 0 } }));
+    const place = fp;
+    for (const s of g.flowStages[f]) {
+      const st = g.stages[s];
+      let p = place.stages.get(st.key);
+      if (!p) {
+        const depth = Math.min(st.depth, place.columns.length);
+        if (depth === place.columns.length) {
+          const prev = place.columns[depth - 1];
+          if (prev) prev.frozen = true;
+          place.columns.push({ x: prev ? prev.x + prev.w + COL_GAP : 0, w: 0, bottom: 0, last: null, frozen: false });
+        }
+        const col = place.columns[depth];
+        const wide = st.tasks.length <= LABEL_LIMIT;
+        let cols = wide ? 1 : Math.max(MIN_COLS, Math.ceil(Math.sqrt(st.tasks.length * 0.75)));
+        if (col.frozen && !wide) cols = Math.max(MIN_COLS, Math.min(cols, Math.floor((col.w - 2 * PAD + CELL_GAP) / (CELL + CELL_GAP))));
+        const y = col.last === null ? 0 : col.bottom + BLOCK_GAP;
+        if (col.last !== null) place.stages.get(col.last)!.limit = y;
+        p = { x: col.x, y, wide, cols, w: 0, h: 0, limit: Infinity, column: depth };
+        place.stages.set(st.key, p);
+        col.last = st.key;
+      }
+      const size = measureStage(s, p);
+      const col = place.columns[p.column];
+      if (p.y + size.h > p.limit - BLOCK_GAP / 2) {
+        // Outgrew its room: this stage moves to the end of its column, nothing else does.
+        place.stages.get(col.last!)!.limit = col.bottom + BLOCK_GAP;
+        p.y = col.bottom + BLOCK_GAP;
+        p.limit = Infinity;
+        col.last = st.key;
+      }
+      p.w = size.w;
+      p.h = size.h;
+      if (col.last === st.key) col.bottom = p.y + p.h;
+      if (!col.frozen) col.w = Math.max(col.w, p.w);
+    }
     let w = 0;
     let h = 0;
-    for (const col of columnsOf(f)) {
-      let cw = 0;
-      let ch = 0;
-      for (const s of col) {
-        const size = measureStage(s);
-        cw = Math.max(cw, size.w);
-        ch += size.h + BLOCK_GAP;
-      }
-      w += cw + COL_GAP;
-      h = Math.max(h, ch - BLOCK_GAP);
+    for (const p of place.stages.values()) {
+      w = Math.max(w, p.x + p.w);
+      h = Math.max(h, p.y + p.h);
     }
-    const size = { w: Math.max(0, w - COL_GAP), h };
-    flowSize.set(f, size);
-    return size;
+    place.size = { w, h };
+    return place.size;
   };
 
   const subBoxSize = (sub: number): Size => {
-    const inner = measureFlow(sub);
+    const inner = placeFlow(sub);
     return { w: Math.max(NODE_W, inner.w + 2 * PAD), h: HEADER + inner.h + PAD };
   };
 
-  const measureStage = (s: number): Size => {
+  const measureStage = (s: number, p: StagePlace): Size => {
     const tasks = g.stages[s].tasks;
-    let size: Size;
-    if (tasks.length <= LABEL_LIMIT) {
+    if (p.wide) {
       let w = NODE_W;
       let h = 0;
       for (const t of tasks) {
@@ -173,17 +244,19 @@ export function stageLayout(g: Graph, collapsed: Set<string>): Layout {
         w = Math.max(w, item.w);
         h += item.h + NODE_GAP;
       }
-      size = { w: w + 2 * PAD, h: HEADER + h - NODE_GAP + PAD };
-    } else {
-      const cols = Math.ceil(Math.sqrt(tasks.length * 0.75));
-      const rows = Math.ceil(tasks.length / cols);
-      size = {
-        w: Math.max(NODE_W, cols * (CELL + CELL_GAP) - CELL_GAP) + 2 * PAD,
-        h: HEADER + rows * (CELL + CELL_GAP) - CELL_GAP + PAD,
-      };
+      return { w: w + 2 * PAD, h: HEADER + h - NODE_GAP + PAD };
     }
-    stageSize.set(s, size);
-    return size;
+    const rows = Math.ceil(tasks.length / p.cols);
+    let w = Math.max(NODE_W, p.cols * (CELL + CELL_GAP) - CELL_GAP);
+    let h = HEADER + rows * (CELL + CELL_GAP) - CELL_GAP + PAD;
+    // Subflows opened from a grid: boxes below its cells, which stay where they are.
+    for (const t of tasks) {
+      if (!gridExpanded(t)) continue;
+      const box = subBoxSize(tk.sub[t]);
+      w = Math.max(w, box.w);
+      h += box.h + NODE_GAP;
+    }
+    return { w: w + 2 * PAD, h };
   };
 
   const placeTask = (t: number, x: number, y: number, w: number, h: number) => {
@@ -195,49 +268,78 @@ export function stageLayout(g: Graph, collapsed: Set<string>): Layout {
     L.rep[t] = t;
   };
 
-  const placeFlow = (f: number, ox: number, oy: number) => {
-    let x = ox;
-    for (const col of columnsOf(f)) {
-      let y = oy;
-      let cw = 0;
-      for (const s of col) {
-        const size = stageSize.get(s)!;
-        placeStage(s, x, y, size);
-        y += size.h + BLOCK_GAP;
-        cw = Math.max(cw, size.w);
-      }
-      x += cw + COL_GAP;
-    }
-  };
-
-  const placeStage = (s: number, x: number, y: number, size: Size) => {
-    const st = g.stages[s];
-    L.stageBox[s] = L.boxes.length;
-    L.boxes.push({
-      x,
-      y,
-      w: size.w,
-      h: size.h,
-      kind: "stage",
-      label: `${st.key} · ${st.tasks.length}`,
-      detail: stageDetail(g, st.tasks),
-      flow: st.flow,
-      stage: s,
-      collapsed: false,
-      header: HEADER,
-    });
-    const tasks = sortedTasks(g, st.tasks);
-    if (tasks.length <= LABEL_LIMIT) {
-      let ty = y + HEADER;
-      for (const t of tasks) {
-        const sub = tk.sub[t];
-        if (sub >= 0 && isExpanded(t)) {
+  // Phase 2: absolute positions, boxes and task runs.
+  const emitFlow = (f: number, ox: number, oy: number) => {
+    const place = memory.flows.get(flows[f].id)!;
+    for (const s of g.flowStages[f]) {
+      const st = g.stages[s];
+      const p = place.stages.get(st.key)!;
+      const x = ox + p.x;
+      const y = oy + p.y;
+      L.stageBox[s] = L.boxes.length;
+      L.boxes.push({
+        x,
+        y,
+        w: p.w,
+        h: p.h,
+        kind: "stage",
+        label: st.key,
+        detail: stageDetail(g, st.tasks),
+        flow: st.flow,
+        stage: s,
+        collapsed: false,
+        header: HEADER,
+        count: st.tasks.length,
+      });
+      if (p.wide) {
+        let ty = y + HEADER;
+        for (const t of st.tasks) {
+          const sub = tk.sub[t];
+          if (sub >= 0 && isExpanded(t)) {
+            const box = subBoxSize(sub);
+            placeTask(t, x + PAD, ty, box.w, box.h);
+            L.boxed[t] = 1;
+            L.boxes.push({
+              x: x + PAD,
+              y: ty,
+              w: box.w,
+              h: box.h,
+              kind: "subflow",
+              label: `▾ ${flowLabel(g, sub)}`,
+              detail: flows[sub].state,
+              flow: sub,
+              stage: -1,
+              collapsed: false,
+              header: HEADER,
+              count: 0,
+            });
+            emitFlow(sub, x + 2 * PAD, ty + HEADER);
+            ty += box.h + NODE_GAP;
+          } else {
+            placeTask(t, x + PAD, ty, p.w - 2 * PAD, NODE_H);
+            if (sub >= 0) {
+              hideFlow(g, L, sub, t);
+              L.collapsedFlows.add(flows[sub].id);
+            }
+            ty += NODE_H + NODE_GAP;
+          }
+        }
+      } else {
+        const cols = p.cols;
+        let by = y + HEADER + Math.ceil(st.tasks.length / cols) * (CELL + CELL_GAP) - CELL_GAP + PAD;
+        st.tasks.forEach((t, i) => {
+          placeTask(t, x + PAD + (i % cols) * (CELL + CELL_GAP), y + HEADER + Math.floor(i / cols) * (CELL + CELL_GAP), CELL, CELL);
+          const sub = tk.sub[t];
+          if (sub < 0) return;
+          if (!gridExpanded(t)) {
+            hideFlow(g, L, sub, t);
+            L.collapsedFlows.add(flows[sub].id);
+            return;
+          }
           const box = subBoxSize(sub);
-          placeTask(t, x + PAD, ty, box.w, box.h);
-          L.boxed[t] = 1;
           L.boxes.push({
             x: x + PAD,
-            y: ty,
+            y: by,
             w: box.w,
             h: box.h,
             kind: "subflow",
@@ -247,38 +349,89 @@ export function stageLayout(g: Graph, collapsed: Set<string>): Layout {
             stage: -1,
             collapsed: false,
             header: HEADER,
+            count: 0,
           });
-          placeFlow(sub, x + 2 * PAD, ty + HEADER);
-          ty += box.h + NODE_GAP;
-        } else {
-          placeTask(t, x + PAD, ty, size.w - 2 * PAD, NODE_H);
-          if (sub >= 0) hideFlow(g, L, sub, t);
-          ty += NODE_H + NODE_GAP;
-        }
+          emitFlow(sub, x + 2 * PAD, by + HEADER);
+          by += box.h + NODE_GAP;
+        });
       }
-    } else {
-      const cols = Math.ceil(Math.sqrt(tasks.length * 0.75));
-      tasks.forEach((t, i) => {
-        placeTask(
-          t,
-          x + PAD + (i % cols) * (CELL + CELL_GAP),
-          y + HEADER + Math.floor(i / cols) * (CELL + CELL_GAP),
-          CELL,
-          CELL,
-        );
-        if (tk.sub[t] >= 0) hideFlow(g, L, tk.sub[t], t); // mapped subflows stay collapsed
-      });
     }
   };
 
   const root = g.payload.root >= 0 ? g.payload.root : 0;
   if (flows.length) {
-    const size = measureFlow(root);
-    placeFlow(root, 0, 0);
+    const size = placeFlow(root);
+    emitFlow(root, 0, 0);
     L.width = size.w;
     L.height = size.h;
   }
   return finish(g, L);
+}
+
+/** The common poll of a map going on: new task runs that join grid stages already placed,
+ * with room below them. They take the next cells of their grid; nothing else is placed
+ * again. Returns false (the caller lays out in full, from the kept placement) for anything
+ * else: a new stage or flow, a list stage, a subflow, a stage that outgrows its room. */
+export function extendStageLayout(g: Graph, L: Layout, memory: Placement, from: number): boolean {
+  if (L.kind !== "stage") return false;
+  const tk = g.payload.tasks;
+  const flows = g.payload.flows;
+  const root = g.payload.root >= 0 ? g.payload.root : 0;
+  const place = memory.flows.get(flows[root]?.id ?? "");
+  if (!place) return false;
+  const grown = new Map<number, StagePlace>();
+  for (let t = from; t < g.n; t++) {
+    const s = g.stageOf[t];
+    const st = g.stages[s];
+    const p = place.stages.get(st.key);
+    // Only the root flow's own grids: a subflow's growth would resize its box.
+    if (tk.sub[t] >= 0 || st.flow !== root || (L.stageBox[s] ?? -1) < 0 || !p || p.wide) return false;
+    grown.set(s, p);
+  }
+  for (const [s, p] of grown) {
+    const tasks = g.stages[s].tasks;
+    if (tasks.some((t) => tk.sub[t] >= 0)) return false; // its subflows may open below it
+    const rows = Math.ceil(tasks.length / p.cols);
+    const h = HEADER + rows * (CELL + CELL_GAP) - CELL_GAP + PAD;
+    if (p.y + h > p.limit - BLOCK_GAP / 2) return false;
+  }
+  const n = g.n;
+  const grow = <T extends Float32Array | Uint8Array | Int32Array>(a: T, make: (k: number) => T, fill?: number): T => {
+    const out = make(n);
+    if (fill !== undefined) (out as Int32Array).fill(fill);
+    out.set(a as never);
+    return out;
+  };
+  L.x = grow(L.x, (k) => new Float32Array(k));
+  L.y = grow(L.y, (k) => new Float32Array(k));
+  L.w = grow(L.w, (k) => new Float32Array(k));
+  L.h = grow(L.h, (k) => new Float32Array(k));
+  L.visible = grow(L.visible, (k) => new Uint8Array(k));
+  L.boxed = grow(L.boxed, (k) => new Uint8Array(k));
+  L.rep = grow(L.rep, (k) => new Int32Array(k), -1);
+  for (const [s, p] of grown) {
+    const b = L.boxes[L.stageBox[s]];
+    const tasks = g.stages[s].tasks;
+    for (let i = 0; i < tasks.length; i++) {
+      const t = tasks[i];
+      if (t < from) continue;
+      L.x[t] = b.x + PAD + (i % p.cols) * (CELL + CELL_GAP);
+      L.y[t] = b.y + HEADER + Math.floor(i / p.cols) * (CELL + CELL_GAP);
+      L.w[t] = CELL;
+      L.h[t] = CELL;
+      L.visible[t] = 1;
+      L.rep[t] = t;
+    }
+    const rows = Math.ceil(tasks.length / p.cols);
+    p.h = b.h = HEADER + rows * (CELL + CELL_GAP) - CELL_GAP + PAD;
+    b.count = tasks.length;
+    const col = place.columns[p.column];
+    if (col.last === g.stages[s].key) col.bottom = p.y + p.h;
+    place.size.h = Math.max(place.size.h, p.y + p.h);
+    L.height = Math.max(L.height, b.y + b.h);
+  }
+  refreshStates(g, L);
+  return true;
 }
 
 /** A min-heap of lane end times, so packing 10,000 bars is O(n log n). */
@@ -330,8 +483,16 @@ const LANE = 12;
 const BAR = 9;
 const TIMELINE_WIDTH = 1400;
 const PENDING_PER_ROW = 20;
+// A band holds at most this many lanes: more concurrent runs than that fold over the band
+// (lane modulo MAX_LANES), so 3,000 runs at once are a dense band, not 36,000 px of lanes.
+const MAX_LANES = 48;
 
-export function timelineLayout(g: Graph, collapsed: Set<string>, now: number): Layout {
+export function timelineLayout(
+  g: Graph,
+  collapsed: Set<string>,
+  now: number,
+  memory: Placement = new Placement(),
+): Layout {
   const L = newLayout(g, "timeline");
   const tk = g.payload.tasks;
   const flows = g.payload.flows;
@@ -349,7 +510,15 @@ export function timelineLayout(g: Graph, collapsed: Set<string>, now: number): L
   }
   if (!isFinite(t0)) t0 = now;
   const tNow = g.payload.final && isFinite(tEnd) ? tEnd : Math.max(now, isFinite(tEnd) ? tEnd : now);
-  const pps = TIMELINE_WIDTH / Math.max(tNow - t0, 0.001);
+  // The scale is kept while the run goes on, and halved only when the run has grown to
+  // twice the width it was laid out for: the axis extends instead of rescaling every poll.
+  let pps = TIMELINE_WIDTH / Math.max(tNow - t0, 0.001);
+  const kept = memory.timeline;
+  if (kept && kept.t0 === t0) {
+    pps = kept.pps;
+    while ((tNow - t0) * pps > 2 * TIMELINE_WIDTH) pps /= 2;
+  }
+  memory.timeline = { t0, pps };
   L.t0 = t0;
   L.tNow = tNow;
   L.pxPerSec = pps;
@@ -369,6 +538,9 @@ export function timelineLayout(g: Graph, collapsed: Set<string>, now: number): L
       const bandY = y + HEADER;
       const subs: number[] = [];
       let pendingSeen = 0;
+      let pendingTotal = 0;
+      for (const t of tasks) if (tk.start[t] == null) pendingTotal++;
+      const perRow = Math.max(PENDING_PER_ROW, Math.ceil(pendingTotal / MAX_LANES));
       for (const t of tasks) {
         const pending = tk.start[t] == null;
         let x: number;
@@ -377,9 +549,9 @@ export function timelineLayout(g: Graph, collapsed: Set<string>, now: number): L
         if (pending) {
           // Pending runs have no time yet: a block of markers just right of "now".
           const p = pendingSeen++;
-          x = nowX + 6 + (p % PENDING_PER_ROW) * (pendingW + 2);
+          x = nowX + 6 + (p % perRow) * (pendingW + 2);
           w = pendingW;
-          lane = Math.floor(p / PENDING_PER_ROW);
+          lane = Math.floor(p / perRow);
           lanes = Math.max(lanes, lane + 1);
         } else {
           const start = tk.start[t]!;
@@ -390,18 +562,21 @@ export function timelineLayout(g: Graph, collapsed: Set<string>, now: number): L
           heap.push((x + w + 2) / pps + t0, lane); // a lane frees up after its drawn bar
         }
         L.x[t] = indent + x;
-        L.y[t] = bandY + lane * LANE;
+        L.y[t] = bandY + (lane % MAX_LANES) * LANE;
         L.w[t] = w;
         L.h[t] = BAR;
         L.visible[t] = 1;
         L.rep[t] = t;
         maxX = Math.max(maxX, indent + x + w);
         if (tk.sub[t] >= 0) {
-          if (collapsed.has(flows[tk.sub[t]].id)) hideFlow(g, L, tk.sub[t], t);
+          if (collapsed.has(flows[tk.sub[t]].id)) {
+            hideFlow(g, L, tk.sub[t], t);
+            L.collapsedFlows.add(flows[tk.sub[t]].id);
+          }
           else subs.push(t);
         }
       }
-      const bandH = HEADER + Math.max(1, lanes) * LANE + PAD;
+      const bandH = HEADER + Math.max(1, Math.min(lanes, MAX_LANES)) * LANE + PAD;
       L.stageBox[s] = L.boxes.length;
       L.boxes.push({
         x: indent - PAD,
@@ -409,12 +584,13 @@ export function timelineLayout(g: Graph, collapsed: Set<string>, now: number): L
         w: 0, // set once the width is known
         h: bandH,
         kind: "stage",
-        label: `${st.key} · ${st.tasks.length}`,
+        label: lanes > MAX_LANES ? `${st.key} (up to ${lanes} at once, folded)` : st.key,
         detail: stageDetail(g, st.tasks),
         flow: f,
         stage: s,
         collapsed: false,
         header: HEADER,
+        count: st.tasks.length,
       });
       y += bandH + 6;
       for (const t of subs) {
@@ -432,6 +608,7 @@ export function timelineLayout(g: Graph, collapsed: Set<string>, now: number): L
           stage: -1,
           collapsed: false,
           header: HEADER,
+          count: 0,
         });
         const endY = placeFlow(sub, indent + 2 * PAD, y + HEADER);
         L.boxes[boxIndex].h = endY - y + PAD;
@@ -449,45 +626,85 @@ export function timelineLayout(g: Graph, collapsed: Set<string>, now: number): L
   return finish(g, L);
 }
 
-/** Counts, and the edges: one per dependency while they are few, else one per stage pair,
- * always keeping each pending task's edges to what it waits on. */
+/** Counts, and the edges: one per dependency while they are few. Past the budget, edges
+ * into pending runs are kept one by one, those that still block (their upstream has not
+ * completed) first, and the rest are drawn as one edge per stage pair. */
 function finish(g: Graph, L: Layout): Layout {
+  refreshStates(g, L);
+  return L;
+}
+
+/** What depends on states only: stage counts, visible counts and the edges. A poll that
+ * only changed states runs this, not the layout. */
+export function refreshStates(g: Graph, L: Layout): void {
   const tk = g.payload.tasks;
+  for (const b of L.boxes) {
+    if (b.kind === "stage") b.detail = stageDetail(g, g.stages[b.stage].tasks);
+    else b.detail = g.payload.flows[b.flow].state;
+  }
+  // Counts of each flow with its subflows, for collapsed subflows' labels.
+  const flows = g.payload.flows;
+  L.flowTotals = new Int32Array(flows.length);
+  L.flowFailed = new Int32Array(flows.length);
+  for (let t = 0; t < g.n; t++) {
+    const failed = tk.type[t] === "FAILED" || tk.type[t] === "CRASHED";
+    for (let f = tk.flow[t], hops = 0; f >= 0 && hops < 64; hops++) {
+      L.flowTotals[f]++;
+      if (failed) L.flowFailed[f]++;
+      const parent = flows[f].parentTask;
+      f = parent >= 0 ? tk.flow[parent] : -1;
+    }
+  }
+  const rep = L.rep;
   let total = 0;
+  L.visibleCount = 0;
+  L.pendingVisible = 0;
   for (let t = 0; t < g.n; t++) {
     if (!L.visible[t]) continue;
     L.visibleCount++;
-    if (isPending(g, t)) L.pendingVisible++;
-    for (const u of tk.up[t]) if (L.rep[u] >= 0 && L.rep[u] !== t) total++;
+    if (PENDING_TYPES.has(tk.type[t])) L.pendingVisible++;
+    for (const u of tk.up[t]) if (rep[u] >= 0 && rep[u] !== t) total++;
   }
   const individual = total <= EDGE_LIMIT;
   const pairs: number[] = [];
   const agg = new Map<number, AggEdge>();
   const nb = L.boxes.length;
   let pendingEdges = 0;
-  for (let t = 0; t < g.n; t++) {
-    if (!L.visible[t]) continue;
-    const pending = isPending(g, t);
-    for (const u of tk.up[t]) {
-      const ru = L.rep[u];
-      if (ru < 0 || ru === t) continue;
-      if (individual || (pending && pendingEdges < PENDING_EDGE_LIMIT)) {
-        pairs.push(ru, t);
-        if (pending) pendingEdges++;
+  let blockingEdges = 0;
+  const aggregate = (ru: number, t: number, pending: boolean) => {
+    const from = L.stageBox[g.stageOf[ru]];
+    const to = L.stageBox[g.stageOf[t]];
+    if (from < 0 || to < 0 || from === to) return;
+    const key = from * nb + to;
+    let e = agg.get(key);
+    if (!e) agg.set(key, (e = { from, to, count: 0, pending: 0 }));
+    e.count++;
+    if (pending) e.pending++;
+  };
+  // Pass 0: edges that still block a pending run; pass 1: the other edges.
+  for (const pass of [0, 1]) {
+    for (let t = 0; t < g.n; t++) {
+      if (!L.visible[t]) continue;
+      const pending = PENDING_TYPES.has(tk.type[t]);
+      if (!individual && !pending) {
+        if (pass === 1) for (const u of tk.up[t]) if (rep[u] >= 0 && rep[u] !== t) aggregate(rep[u], t, false);
         continue;
       }
-      const from = L.stageBox[g.stageOf[ru]];
-      const to = L.stageBox[g.stageOf[t]];
-      if (from < 0 || to < 0 || from === to) continue;
-      const key = from * nb + to;
-      let e = agg.get(key);
-      if (!e) agg.set(key, (e = { from, to, count: 0, pending: 0 }));
-      e.count++;
-      if (pending) e.pending++;
+      for (const u of tk.up[t]) {
+        const ru = rep[u];
+        if (ru < 0 || ru === t) continue;
+        const blocking = pending && tk.type[u] !== "COMPLETED";
+        if ((pass === 0) !== blocking) continue;
+        if (individual || pendingEdges < PENDING_EDGE_LIMIT) {
+          pairs.push(ru, t);
+          if (pending) pendingEdges++;
+          if (blocking) blockingEdges++;
+        } else aggregate(ru, t, pending);
+      }
     }
   }
   L.edges = Int32Array.from(pairs);
   L.aggEdges = [...agg.values()];
   L.pendingEdges = pendingEdges;
-  return L;
+  L.blockingEdges = blockingEdges;
 }

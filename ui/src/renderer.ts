@@ -2,28 +2,46 @@
 // frame, culled to the viewport, not 10,000 DOM nodes. Pan by dragging, zoom with the wheel,
 // click a node for its details, click a subflow's header to collapse or expand it.
 
-import { Box, Layout, LayoutKind, stageLayout, timelineLayout } from "./layout";
-import { Graph, downstream, isPending, stateColor } from "./model";
+import { Box, Layout, LayoutKind, Placement, extendStageLayout, refreshStates, stageLayout, timelineLayout } from "./layout";
+import { Applied, BLOCKED_COLOR, Graph, WILL_NOT_RUN, blockedText, downstream, isFailed, isPending, stateColor } from "./model";
+
+const CACHE_MARGIN = 400; // css px of scene drawn beyond each edge of the view
+const NODE_LABEL_MIN_W = 36; // screen px a node needs before its name is drawn
 
 export interface GraphViewEvents {
   onSelect(task: number | null): void;
+  onView?(): void; // the viewport moved or zoomed
 }
 
 export interface Timings {
   layoutMs: number;
   drawMs: number;
+  renderMaxMs: number; // the longest redraw of the whole scene so far
 }
 
 export class GraphView {
   readonly canvas: HTMLCanvasElement;
   private ctx: CanvasRenderingContext2D;
+  // The scene as last drawn, a margin wider than the view: a pan copies from it.
+  private cache = document.createElement("canvas");
+  private cacheCtx = this.cache.getContext("2d", { alpha: false })!;
+  private cacheTx = 0;
+  private cacheTy = 0;
+  private cacheK = 0;
+  private dirty = true;
+  private lastView = "";
+  frames = 0;
   graph: Graph | null = null;
   layout: Layout | null = null;
   kind: LayoutKind = "stage";
-  collapsed = new Set<string>(); // flow-run ids of collapsed subflows
+  collapsed = new Set<string>(); // subflows the reader collapsed (in lists they start open)
+  expanded = new Set<string>(); // subflows the reader opened (in grids they start closed)
   search = "";
+  stateFilter = new Set<string>(); // state names (and "Will not run") the chips keep lit
   matches: Uint8Array = new Uint8Array(0);
   matchCount = 0;
+  private placement = new Placement();
+  relayouts = 0;
   selected: number | null = null;
   private k = 1;
   private tx = 20;
@@ -34,7 +52,10 @@ export class GraphView {
   renders = 0;
   drawnNodes = 0;
   drawnEdges = 0;
-  timings: Timings = { layoutMs: 0, drawMs: 0 };
+  drawnLabels = 0;
+  // Stage and subflow labels as last drawn, in view coordinates (for tests and the hook).
+  drawnBoxLabels: { label: string; x: number; y: number; px: number }[] = [];
+  timings: Timings = { layoutMs: 0, drawMs: 0, renderMaxMs: 0 };
   private tooltip: HTMLDivElement;
 
   constructor(
@@ -43,6 +64,7 @@ export class GraphView {
   ) {
     this.canvas = document.createElement("canvas");
     this.canvas.className = "graph-canvas";
+    this.canvas.tabIndex = 0; // takes keyboard focus, so the page's shortcuts work after a click
     this.ctx = this.canvas.getContext("2d", { alpha: false })!;
     this.tooltip = document.createElement("div");
     this.tooltip.className = "graph-tooltip";
@@ -54,24 +76,87 @@ export class GraphView {
 
   setGraph(g: Graph): void {
     this.graph = g;
+    this.placement = new Placement();
     this.relayout();
+  }
+
+  /** After a delta: new task runs or flows are placed (what is placed stays put); a poll
+   * that only changed states redraws with new counts and edges, without a layout. */
+  update(applied: Applied): void {
+    const g = this.graph;
+    if (!g || !this.layout) return;
+    const t0 = performance.now();
+    if (applied.added && !applied.newFlows && !applied.newStages && extendStageLayout(g, this.layout, this.placement, g.n - applied.added)) {
+      this.computeMatches();
+      this.timings.layoutMs = performance.now() - t0;
+      this.requestDraw();
+    } else if (applied.added || applied.newFlows || this.kind === "timeline") this.relayout();
+    else if (applied.changed || applied.newStages) {
+      const t = performance.now();
+      refreshStates(g, this.layout);
+      this.computeMatches();
+      this.timings.layoutMs = performance.now() - t;
+      this.requestDraw();
+    }
   }
 
   setKind(kind: LayoutKind): void {
     if (kind === this.kind) return;
     this.kind = kind;
     this.fitted = false;
+    this.placement = new Placement();
     this.relayout();
   }
 
+  isCollapsed(flowId: string): boolean {
+    return this.layout?.collapsedFlows.has(flowId) ?? this.collapsed.has(flowId);
+  }
+
   toggleSubflow(flowId: string): void {
-    if (this.collapsed.has(flowId)) this.collapsed.delete(flowId);
-    else this.collapsed.add(flowId);
+    if (this.isCollapsed(flowId)) {
+      this.collapsed.delete(flowId);
+      this.expanded.add(flowId);
+    } else {
+      this.collapsed.add(flowId);
+      this.expanded.delete(flowId);
+    }
+    this.placement = new Placement(); // the reader asked for a new shape: start over
     this.relayout();
+  }
+
+  /** Expand (true) or collapse every subflow. */
+  foldAll(expand: boolean): void {
+    const g = this.graph;
+    if (!g) return;
+    this.collapsed.clear();
+    this.expanded.clear();
+    for (const f of g.payload.flows) if (f.parentTask >= 0) (expand ? this.expanded : this.collapsed).add(f.id);
+    this.placement = new Placement();
+    this.relayout();
+  }
+
+  /** What a node says: its name, then its state (or why it will not run); a collapsed
+   * subflow adds how many task runs it holds and how many failed. */
+  nodeLabel(i: number, wide: boolean): string {
+    const g = this.graph!;
+    const L = this.layout!;
+    const tk = g.payload.tasks;
+    const sub = tk.sub[i];
+    if (sub < 0) return wide ? `${tk.name[i]}  ${blockedText(g, i) ?? tk.state[i]}` : tk.name[i];
+    const total = L.flowTotals[sub] ?? 0;
+    const failed = L.flowFailed[sub] ?? 0;
+    const counts = `${total} task run${total === 1 ? "" : "s"}${failed ? `, ${failed} failed` : ""}`;
+    return wide ? `▸ ${tk.name[i]}  ${tk.state[i]} · ${counts}` : `▸ ${tk.name[i]}`;
   }
 
   setSearch(text: string): void {
     this.search = text.trim().toLowerCase();
+    this.computeMatches();
+    this.requestDraw();
+  }
+
+  setStateFilter(names: Set<string>): void {
+    this.stateFilter = names;
     this.computeMatches();
     this.requestDraw();
   }
@@ -82,8 +167,9 @@ export class GraphView {
     const t = performance.now();
     this.layout =
       this.kind === "stage"
-        ? stageLayout(g, this.collapsed)
-        : timelineLayout(g, this.collapsed, Date.now() / 1000);
+        ? stageLayout(g, this.collapsed, this.placement, this.expanded)
+        : timelineLayout(g, this.collapsed, Date.now() / 1000, this.placement);
+    this.relayouts++;
     this.timings.layoutMs = performance.now() - t;
     this.computeMatches();
     if (!this.fitted) {
@@ -98,15 +184,70 @@ export class GraphView {
     if (!g) return;
     this.matches = new Uint8Array(g.n);
     this.matchCount = 0;
-    if (!this.search) return;
+    if (!this.filtering) return;
     const names = g.payload.tasks.name;
     const ids = g.payload.tasks.id;
-    for (let i = 0; i < g.n; i++) {
-      if (names[i].toLowerCase().includes(this.search) || ids[i].startsWith(this.search)) {
-        this.matches[i] = 1;
-        this.matchCount++;
-      }
+    const states = g.payload.tasks.state;
+    // `state:fail` matches state names starting so; a bare word matches a name or id, or a
+    // state's whole name ("failed", "will not run").
+    let text = this.search;
+    let stateOnly = false;
+    if (text.startsWith("state:")) {
+      text = text.slice(6).trim();
+      stateOnly = true;
     }
+    const filter = this.stateFilter;
+    for (let i = 0; i < g.n; i++) {
+      const state = g.blockedBy[i] >= 0 ? WILL_NOT_RUN : states[i];
+      if (filter.size && !filter.has(state)) continue;
+      if (text) {
+        const s = state.toLowerCase();
+        const hit = stateOnly
+          ? s.startsWith(text) || states[i].toLowerCase().startsWith(text)
+          : names[i].toLowerCase().includes(text) || ids[i].startsWith(text) || s === text || states[i].toLowerCase() === text;
+        if (!hit) continue;
+      }
+      this.matches[i] = 1;
+      this.matchCount++;
+    }
+  }
+
+  get filtering(): boolean {
+    return this.search.length > 0 || this.stateFilter.size > 0;
+  }
+
+  /** Failed and crashed task runs in reading order: by column, then top to bottom. */
+  failedRuns(): number[] {
+    const g = this.graph;
+    const L = this.layout;
+    if (!g || !L) return [];
+    const out: number[] = [];
+    for (let i = 0; i < g.n; i++) if (isFailed(g, i) && L.rep[i] >= 0) out.push(i);
+    const at = (i: number) => L.rep[i];
+    out.sort((a, b) => L.x[at(a)] - L.x[at(b)] || L.y[at(a)] - L.y[at(b)] || a - b);
+    return out;
+  }
+
+  /** Select and centre the next (+1) or previous (-1) failed run after the selected one. */
+  stepFailed(dir: 1 | -1): number | null {
+    const list = this.failedRuns();
+    if (!list.length) return null;
+    const here = this.selected === null ? -1 : list.indexOf(this.selected);
+    const next = here < 0 ? (dir > 0 ? 0 : list.length - 1) : (here + dir + list.length) % list.length;
+    this.centreOn(list[next]);
+    return next;
+  }
+
+  centreOn(t: number): void {
+    const L = this.layout;
+    if (!L) return;
+    const i = L.rep[t] >= 0 ? L.rep[t] : t;
+    this.k = Math.max(this.k, 1);
+    this.tx = this.canvas.clientWidth / 2 - (L.x[i] + L.w[i] / 2) * this.k;
+    this.ty = this.canvas.clientHeight / 2 - (L.y[i] + L.h[i] / 2) * this.k;
+    this.selected = t;
+    this.events.onSelect(t);
+    this.requestDraw();
   }
 
   /** Centre the view on the first visible match of the search. */
@@ -115,15 +256,26 @@ export class GraphView {
     if (!L) return;
     for (let i = 0; i < this.matches.length; i++) {
       if (this.matches[i] && L.visible[i]) {
-        this.k = Math.max(this.k, 1);
-        this.tx = this.canvas.clientWidth / 2 - (L.x[i] + L.w[i] / 2) * this.k;
-        this.ty = this.canvas.clientHeight / 2 - (L.y[i] + L.h[i] / 2) * this.k;
-        this.selected = i;
-        this.events.onSelect(i);
-        this.requestDraw();
+        this.centreOn(i);
         return;
       }
     }
+  }
+
+  /** "k,tx,ty": the viewport, for the URL. */
+  viewString(): string {
+    return `${+this.k.toFixed(4)},${Math.round(this.tx)},${Math.round(this.ty)}`;
+  }
+
+  /** Takes a viewport from the URL; the first layout then keeps it instead of fitting. */
+  restoreView(text: string): void {
+    const [k, tx, ty] = text.split(",").map(Number);
+    if (![k, tx, ty].every(Number.isFinite) || k <= 0) return;
+    this.k = Math.min(8, Math.max(0.01, k));
+    this.tx = tx;
+    this.ty = ty;
+    this.fitted = true;
+    this.requestDraw();
   }
 
   fit(): void {
@@ -148,6 +300,10 @@ export class GraphView {
     this.requestDraw();
   }
 
+  get zoom(): number {
+    return this.k;
+  }
+
   /** Page coordinates of a task's node centre, or of a subflow box's header (for tests). */
   screenOf(x: number, y: number): { x: number; y: number } {
     const r = this.canvas.getBoundingClientRect();
@@ -166,7 +322,10 @@ export class GraphView {
     this.requestDraw();
   }
 
-  requestDraw(): void {
+  /** Draw at the next frame; `changed` false when only the view moved (a pan), which then
+   * costs one copy of the cached scene instead of drawing 10,000 nodes again. */
+  requestDraw(changed = true): void {
+    if (changed) this.dirty = true;
     if (this.frame) return;
     this.frame = requestAnimationFrame(() => {
       this.frame = 0;
@@ -217,6 +376,7 @@ export class GraphView {
     const c = this.canvas;
     let drag: { x: number; y: number; tx: number; ty: number; moved: boolean } | null = null;
     c.addEventListener("mousedown", (e) => {
+      c.focus({ preventScroll: true });
       drag = { x: e.clientX, y: e.clientY, tx: this.tx, ty: this.ty, moved: false };
     });
     window.addEventListener("mousemove", (e) => {
@@ -226,7 +386,8 @@ export class GraphView {
         if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
         this.tx = drag.tx + dx;
         this.ty = drag.ty + dy;
-        this.requestDraw();
+        this.requestDraw(false); // a pan: the scene is the same, only where it is shown
+
         return;
       }
       if (e.target !== c) return;
@@ -250,7 +411,7 @@ export class GraphView {
       }
       const t = this.taskAt(p.x, p.y);
       const tk = this.graph?.payload.tasks;
-      if (t !== null && tk && tk.sub[t] >= 0 && this.collapsed.has(this.graph!.payload.flows[tk.sub[t]].id)) {
+      if (t !== null && tk && tk.sub[t] >= 0 && this.isCollapsed(this.graph!.payload.flows[tk.sub[t]].id)) {
         this.toggleSubflow(this.graph!.payload.flows[tk.sub[t]].id); // expand a collapsed subflow
       }
       this.selected = t;
@@ -267,6 +428,32 @@ export class GraphView {
       { passive: false },
     );
     c.addEventListener("mouseleave", () => (this.tooltip.style.display = "none"));
+    // Keys while the canvas has focus: arrows pan, + and - zoom, Enter opens or closes the
+    // selected subflow, Escape clears the selection.
+    c.addEventListener("keydown", (e) => {
+      const step = 80;
+      const pan: Record<string, [number, number]> = {
+        ArrowLeft: [step, 0],
+        ArrowRight: [-step, 0],
+        ArrowUp: [0, step],
+        ArrowDown: [0, -step],
+      };
+      if (pan[e.key]) {
+        this.tx += pan[e.key][0];
+        this.ty += pan[e.key][1];
+        this.requestDraw(false);
+      } else if (e.key === "+" || e.key === "=") this.zoomBy(1.25);
+      else if (e.key === "-" || e.key === "_") this.zoomBy(0.8);
+      else if (e.key === "Enter" && this.selected !== null && this.graph) {
+        const sub = this.graph.payload.tasks.sub[this.selected];
+        if (sub >= 0) this.toggleSubflow(this.graph.payload.flows[sub].id);
+      } else if (e.key === "Escape") {
+        this.selected = null;
+        this.events.onSelect(null);
+        this.requestDraw();
+      } else return;
+      e.preventDefault();
+    });
   }
 
   private showTooltip(e: MouseEvent, t: number | null): void {
@@ -277,19 +464,50 @@ export class GraphView {
     }
     const tk = g.payload.tasks;
     const r = this.container.getBoundingClientRect();
-    this.tooltip.textContent = `${tk.name[t]} · ${tk.state[t]}`;
+    this.tooltip.textContent = tk.sub[t] >= 0 ? this.nodeLabel(t, true) : `${tk.name[t]} · ${blockedText(g, t) ?? tk.state[t]}`;
     this.tooltip.style.display = "block";
     this.tooltip.style.left = `${e.clientX - r.left + 12}px`;
     this.tooltip.style.top = `${e.clientY - r.top + 12}px`;
   }
 
   // -- drawing ----------------------------------------------------------------------------
+  /** Shows the scene: a copy from the cache when only the view moved and the cache covers
+   * it, else the scene drawn again into the cache (the view plus a margin on each side). */
   draw(): void {
     const t0 = performance.now();
-    const ctx = this.ctx;
     const dpr = window.devicePixelRatio || 1;
-    const cw = this.canvas.width / dpr;
-    const ch = this.canvas.height / dpr;
+    const cache = this.cache;
+    const dx = Math.round((this.tx - this.cacheTx) * dpr);
+    const dy = Math.round((this.ty - this.cacheTy) * dpr);
+    const covered =
+      dx <= 0 && dy <= 0 && dx + cache.width >= this.canvas.width && dy + cache.height >= this.canvas.height;
+    if (this.dirty || !covered || this.cacheK !== this.k) {
+      const m = CACHE_MARGIN;
+      cache.width = this.canvas.width + 2 * Math.round(m * dpr);
+      cache.height = this.canvas.height + 2 * Math.round(m * dpr);
+      this.cacheTx = this.tx + m;
+      this.cacheTy = this.ty + m;
+      this.cacheK = this.k;
+      this.dirty = false;
+      const r0 = performance.now();
+      this.render(this.cacheCtx, cache.width / dpr, cache.height / dpr, this.cacheTx, this.cacheTy);
+      this.renders++;
+      this.timings.renderMaxMs = Math.max(this.timings.renderMaxMs, performance.now() - r0);
+    }
+    const ctx = this.ctx;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(cache, Math.round((this.tx - this.cacheTx) * dpr), Math.round((this.ty - this.cacheTy) * dpr));
+    this.frames++;
+    const where = `${this.k},${this.tx},${this.ty}`;
+    if (where !== this.lastView) {
+      this.lastView = where;
+      this.events.onView?.();
+    }
+    this.timings.drawMs = performance.now() - t0;
+  }
+
+  private render(ctx: CanvasRenderingContext2D, cw: number, ch: number, tx: number, ty: number): void {
+    const dpr = window.devicePixelRatio || 1;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.fillStyle = "#ffffff";
     ctx.fillRect(0, 0, cw, ch);
@@ -297,74 +515,77 @@ export class GraphView {
     const g = this.graph;
     this.drawnNodes = 0;
     this.drawnEdges = 0;
+    this.drawnLabels = 0;
+    this.drawnBoxLabels = [];
     if (!L || !g) return;
     const k = this.k;
-    ctx.setTransform(dpr * k, 0, 0, dpr * k, dpr * this.tx, dpr * this.ty);
-    const vx0 = -this.tx / k;
-    const vy0 = -this.ty / k;
+    ctx.setTransform(dpr * k, 0, 0, dpr * k, dpr * tx, dpr * ty);
+    const vx0 = -tx / k;
+    const vy0 = -ty / k;
     const vx1 = vx0 + cw / k;
     const vy1 = vy0 + ch / k;
     const inView = (x: number, y: number, w: number, h: number) =>
       x + w >= vx0 && x <= vx1 && y + h >= vy0 && y <= vy1;
     const px = 1 / k; // one screen pixel in world units
 
-    if (L.kind === "timeline") this.drawAxis(L, vy0, vy1, px);
+    if (L.kind === "timeline") this.drawAxis(ctx, L, vy0, vy1, px);
 
-    // Boxes: stage blocks and subflows, labels where readable.
+    // Boxes: stage blocks and subflows (their labels are drawn last, in screen space).
+    const boxesInView: Box[] = [];
     for (const b of L.boxes) {
       if (!inView(b.x, b.y, b.w, b.h)) continue;
+      boxesInView.push(b);
       ctx.fillStyle = b.kind === "subflow" ? "#f3f0fb" : "#f6f7f9";
       ctx.fillRect(b.x, b.y, b.w, b.h);
       ctx.lineWidth = px;
       ctx.strokeStyle = b.kind === "subflow" ? "#8c6cd6" : "#d5d9e0";
       ctx.strokeRect(b.x, b.y, b.w, b.h);
-      if (12 * k >= 5) {
-        ctx.fillStyle = b.kind === "subflow" ? "#5b3fb0" : "#1f2937";
-        ctx.font = `600 12px system-ui, sans-serif`;
-        ctx.fillText(b.label, b.x + 8, b.y + 16, Math.max(20, b.w - 16));
-        if (b.detail && b.kind === "stage") {
-          const lw = ctx.measureText(b.label).width;
-          ctx.font = `11px system-ui, sans-serif`;
-          ctx.fillStyle = "#6b7280";
-          ctx.fillText(b.detail, b.x + 16 + lw, b.y + 16, Math.max(0, b.w - lw - 28));
-        }
-      }
     }
 
-    // Edges under the nodes.
+    // Edges under the nodes: settled ones grey; each edge into a pending run in its
+    // upstream's colour (red when that upstream failed: the run will not start).
     const tk = g.payload.tasks;
     const e = L.edges;
     const sel = this.selected;
-    const batches: [string, number][] = [
-      ["rgba(100,116,139,0.35)", 0],
-      [L.pendingEdges > 300 ? "rgba(217,119,6,0.3)" : "rgba(217,119,6,0.9)", 1],
-    ];
-    for (const [color, wantPending] of batches) {
+    const byColor = new Map<string, number[]>();
+    for (let i = 0; i < e.length; i += 2) {
+      const u = e[i];
+      const t = e[i + 1];
+      const x0 = L.x[u] + L.w[u];
+      const y0 = L.y[u] + L.h[u] / 2;
+      const x1 = L.x[t];
+      const y1 = L.y[t] + L.h[t] / 2;
+      if (!inView(Math.min(x0, x1), Math.min(y0, y1), Math.abs(x1 - x0), Math.abs(y1 - y0))) continue;
+      const color = isPending(g, t) ? stateColor(tk.type[u], tk.state[u]) : "";
+      let list = byColor.get(color);
+      if (!list) byColor.set(color, (list = []));
+      list.push(u, t);
+    }
+    const faint = L.pendingEdges > 300;
+    for (const [color, list] of byColor) {
       ctx.beginPath();
-      let any = false;
-      for (let i = 0; i < e.length; i += 2) {
-        const u = e[i];
-        const t = e[i + 1];
-        const pending = isPending(g, t) ? 1 : 0;
-        if (pending !== wantPending) continue;
+      for (let i = 0; i < list.length; i += 2) {
+        const u = list[i];
+        const t = list[i + 1];
         const x0 = L.x[u] + L.w[u];
         const y0 = L.y[u] + L.h[u] / 2;
         const x1 = L.x[t];
         const y1 = L.y[t] + L.h[t] / 2;
-        if (!inView(Math.min(x0, x1), Math.min(y0, y1), Math.abs(x1 - x0), Math.abs(y1 - y0))) continue;
         const mx = (x0 + x1) / 2;
         ctx.moveTo(x0, y0);
         ctx.bezierCurveTo(mx, y0, mx, y1, x1, y1);
         this.drawnEdges++;
-        any = true;
       }
-      if (any) {
-        ctx.strokeStyle = color;
-        ctx.lineWidth = (wantPending ? 1.6 : 1) * px;
-        ctx.stroke();
-      }
+      ctx.strokeStyle = color || "rgba(100,116,139,0.35)";
+      ctx.globalAlpha = color && faint ? 0.35 : color ? 0.9 : 1;
+      ctx.lineWidth = (color ? 1.6 : 1) * px;
+      ctx.stroke();
     }
-    for (const a of L.aggEdges) {
+    ctx.globalAlpha = 1;
+    const aggLabels: [string, number, number][] = [];
+    // One edge per stage pair means "this stage feeds that one": a Stages idea; in the
+    // Timeline, where a band spans the whole run, it would only cross the bands.
+    for (const a of L.kind === "stage" ? L.aggEdges : []) {
       const from = L.boxes[a.from];
       const to = L.boxes[a.to];
       const x0 = from.x + from.w;
@@ -379,22 +600,23 @@ export class GraphView {
       ctx.lineWidth = Math.min(14, 2 + Math.log2(a.count)) * px;
       ctx.stroke();
       this.drawnEdges++;
-      if (11 * k >= 5) {
-        ctx.font = "11px system-ui, sans-serif";
-        ctx.fillStyle = "#374151";
-        ctx.fillText(`${a.count} edges`, mx - 20, (y0 + y1) / 2 - 6 * px);
-      }
+      aggLabels.push([`${a.count} edges`, mx, (y0 + y1) / 2]);
     }
-    if (sel !== null && L.visible[sel]) this.drawSelectionEdges(L, sel, px);
+    if (sel !== null && L.visible[sel]) this.drawSelectionEdges(ctx, L, sel, px);
 
-    // Nodes, batched by colour; dimmed when a search does not match them.
-    const searching = this.matchCount > 0 || this.search.length > 0;
+    // Nodes, batched by colour; dimmed when a search or a state chip leaves them out.
+    const filtering = this.filtering;
     const buckets = new Map<string, number[]>();
     const pendingNodes: number[] = [];
+    const blockedNodes: number[] = [];
     for (let i = 0; i < g.n; i++) {
       if (!L.visible[i] || !inView(L.x[i], L.y[i], L.w[i], L.h[i])) continue;
       if (L.boxed[i]) continue; // an expanded subflow: drawn as its box
       this.drawnNodes++;
+      if (g.blockedBy[i] >= 0) {
+        blockedNodes.push(i);
+        continue;
+      }
       if (isPending(g, i)) {
         pendingNodes.push(i);
         continue;
@@ -404,62 +626,114 @@ export class GraphView {
       if (!list) buckets.set(color, (list = []));
       list.push(i);
     }
-    const minSide = Math.max(px, 0);
+    const dim = filtering ? 0.2 : 1;
+    ctx.globalAlpha = dim;
     for (const [color, list] of buckets) {
       ctx.fillStyle = color;
       ctx.beginPath();
-      for (const i of list) ctx.rect(L.x[i], L.y[i], Math.max(L.w[i], minSide), Math.max(L.h[i], minSide));
-      ctx.globalAlpha = searching ? 0.25 : 1;
+      for (const i of list) ctx.rect(L.x[i], L.y[i], Math.max(L.w[i], px), Math.max(L.h[i], px));
       ctx.fill();
     }
-    ctx.globalAlpha = searching ? 0.25 : 1;
-    if (pendingNodes.length) {
+    const outlined = (list: number[], fill: string, stroke: string) => {
+      if (!list.length) return;
       ctx.beginPath();
-      for (const i of pendingNodes) ctx.rect(L.x[i], L.y[i], L.w[i], L.h[i]);
-      ctx.fillStyle = "#ffffff";
+      for (const i of list) ctx.rect(L.x[i], L.y[i], L.w[i], L.h[i]);
+      ctx.fillStyle = fill;
       ctx.fill();
       ctx.setLineDash([3 * px, 2 * px]);
       ctx.lineWidth = 1.5 * px;
-      ctx.strokeStyle = stateColor("PENDING");
+      ctx.strokeStyle = stroke;
       ctx.stroke();
       ctx.setLineDash([]);
-    }
+    };
+    outlined(pendingNodes, "#ffffff", stateColor("PENDING"));
+    outlined(blockedNodes, "#fdecec", BLOCKED_COLOR);
     ctx.globalAlpha = 1;
-    if (searching) {
+    if (filtering) {
       ctx.lineWidth = 2 * px;
       ctx.strokeStyle = "#111827";
       for (let i = 0; i < g.n; i++) {
-        if (!this.matches[i] || !L.visible[i] || !inView(L.x[i], L.y[i], L.w[i], L.h[i])) continue;
-        ctx.fillStyle = isPending(g, i) ? "#ffffff" : stateColor(tk.type[i], tk.state[i]);
+        if (!this.matches[i] || !L.visible[i] || L.boxed[i] || !inView(L.x[i], L.y[i], L.w[i], L.h[i])) continue;
+        ctx.fillStyle = g.blockedBy[i] >= 0 ? "#fdecec" : isPending(g, i) ? "#ffffff" : stateColor(tk.type[i], tk.state[i]);
         ctx.fillRect(L.x[i], L.y[i], L.w[i], L.h[i]);
         ctx.strokeRect(L.x[i], L.y[i], L.w[i], L.h[i]);
       }
     }
     for (const i of [this.hover, sel]) {
-      if (i === null || !L.visible[i]) continue;
+      if (i === null || i >= g.n || !L.visible[i]) continue;
       ctx.lineWidth = 2.5 * px;
       ctx.strokeStyle = "#111827";
       ctx.strokeRect(L.x[i] - px, L.y[i] - px, L.w[i] + 2 * px, L.h[i] + 2 * px);
     }
 
-    // Labels inside nodes wide enough on screen to hold them.
-    if (L.kind === "stage" ? 12 * k >= 6 : 9 * k >= 7) {
-      ctx.font = `${L.kind === "stage" ? 11 : 8}px system-ui, sans-serif`;
+    // Text in screen space, so it is crisp and legible at any zoom: node labels once a
+    // node is wide enough on screen to hold some of its name (grid cells included: names
+    // appear as you zoom in), then stage and subflow names with their counts.
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const sx = (x: number) => x * k + tx;
+    const sy = (y: number) => y * k + ty;
+    const nodeFont = Math.min(11, L.kind === "stage" ? 11 : 9);
+    {
+      ctx.font = `${nodeFont}px system-ui, sans-serif`;
+      ctx.textBaseline = "middle";
       for (let i = 0; i < g.n; i++) {
-        if (!L.visible[i] || L.w[i] * k < 50 || !inView(L.x[i], L.y[i], L.w[i], L.h[i])) continue;
-        if (L.boxed[i]) continue;
-        ctx.fillStyle = isPending(g, i) ? "#374151" : "#ffffff";
-        const prefix = tk.sub[i] >= 0 ? "▸ " : "";
-        ctx.fillText(`${prefix}${tk.name[i]}  ${tk.state[i]}`, L.x[i] + 5, L.y[i] + L.h[i] / 2 + 4, L.w[i] - 8);
+        if (!L.visible[i] || L.boxed[i]) continue;
+        const w = L.w[i] * k;
+        const h = L.h[i] * k;
+        if (w < NODE_LABEL_MIN_W || h < nodeFont + 2 || !inView(L.x[i], L.y[i], L.w[i], L.h[i])) continue;
+        const pending = isPending(g, i);
+        ctx.fillStyle = pending ? "#374151" : "#ffffff";
+        if (filtering && !this.matches[i]) ctx.fillStyle = "#9ca3af";
+        ctx.fillText(this.nodeLabel(i, w >= 120), sx(L.x[i]) + 4, sy(L.y[i]) + h / 2, w - 7);
+        this.drawnLabels++;
+      }
+      ctx.textBaseline = "alphabetic";
+    }
+    const viewLeft = tx - this.tx; // the view's left edge in the cache's frame
+    for (const b of boxesInView) {
+      // A box cut by the view's left edge keeps its label in sight, as it does at the top.
+      const bx = Math.max(sx(b.x), Math.min(viewLeft, sx(b.x + b.w) - 160));
+      const bw = sx(b.x + b.w) - bx;
+      if (bw < 24) continue;
+      // The label sits on the box's top edge, or at the top of the view while the box
+      // is taller than what is scrolled past: a stage's name stays in sight.
+      const viewTop = ty - this.ty; // the view's top edge in the cache's frame
+      const top = Math.max(sy(b.y), Math.min(viewTop, sy(b.y + b.h) - 40));
+      const label = b.kind === "stage" ? `${b.label} · ${b.count}` : b.label;
+      ctx.font = "600 12px system-ui, sans-serif";
+      const lw = Math.min(ctx.measureText(label).width, bw - 12);
+      const headerFits = b.header * k >= 14;
+      if (!headerFits) {
+        // Zoomed far out: a backing plate keeps the label readable over the cells.
+        ctx.fillStyle = "rgba(255,255,255,0.85)";
+        ctx.fillRect(bx + 2, top + 2, lw + 8, 16);
+      }
+      ctx.fillStyle = b.kind === "subflow" ? "#5b3fb0" : "#1f2937";
+      ctx.fillText(label, bx + 6, top + 15, Math.max(12, bw - 12));
+      const ox = this.tx - tx; // from the cache's frame to the view's
+      const oy = this.ty - ty;
+      this.drawnBoxLabels.push({ label, x: bx + 6 + ox, y: top + 15 + oy, px: 12 });
+      ctx.font = "11px system-ui, sans-serif";
+      const dw = b.detail && b.kind === "stage" ? ctx.measureText(b.detail).width : Infinity;
+      if (dw <= bw - lw - 28) {
+        // The counts by state, only when they fit whole: squeezed text is not readable.
+        if (!headerFits) {
+          ctx.fillStyle = "rgba(255,255,255,0.85)";
+          ctx.fillRect(bx + 14 + lw, top + 2, dw + 6, 16);
+        }
+        ctx.fillStyle = "#6b7280";
+        ctx.fillText(b.detail, bx + 16 + lw, top + 15);
       }
     }
-    this.renders++;
-    this.timings.drawMs = performance.now() - t0;
+    if (k >= 0.4) {
+      ctx.font = "11px system-ui, sans-serif";
+      ctx.fillStyle = "#374151";
+      for (const [text, x, y] of aggLabels) ctx.fillText(text, sx(x) - 20, sy(y) - 6);
+    }
   }
 
-  private drawSelectionEdges(L: Layout, sel: number, px: number): void {
+  private drawSelectionEdges(ctx: CanvasRenderingContext2D, L: Layout, sel: number, px: number): void {
     const g = this.graph!;
-    const ctx = this.ctx;
     const tk = g.payload.tasks;
     ctx.beginPath();
     const line = (u: number, t: number) => {
@@ -478,8 +752,7 @@ export class GraphView {
     ctx.stroke();
   }
 
-  private drawAxis(L: Layout, vy0: number, vy1: number, px: number): void {
-    const ctx = this.ctx;
+  private drawAxis(ctx: CanvasRenderingContext2D, L: Layout, vy0: number, vy1: number, px: number): void {
     const span = (L.tNow - L.t0) || 1;
     const steps = [0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 600, 1800, 3600];
     const target = 120 * px; // a tick every ~120 screen px

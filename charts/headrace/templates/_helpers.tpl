@@ -89,3 +89,14 @@ minute of retries at every start, and it never notices CRDs that change while it
   resources: ["events"]
   verbs: ["create"]
 {{- end -}}
+
+{{/* The web UI's labels: the operator's, with component ui. */}}
+{{- define "headrace.uiLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "headrace.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: ui
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: headrace
+{{- end -}}

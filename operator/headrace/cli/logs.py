@@ -8,6 +8,7 @@ its pods printed outside the record (tracebacks, stray prints).
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -58,6 +59,12 @@ def show_logs(
         return 0
     shown = len(record.logs)
     while not record.is_final():
+        if record.lost():
+            # Nothing written for LOST_AFTER seconds and no final state: its process is gone.
+            from headrace.ui.graph import lost_text
+
+            print(f"headrace logs: run {lost_text(record.last_seen or 0.0)}", file=sys.stderr)
+            return 1
         time.sleep(0.5)
         record = RunRecord.load(url)
         for entry in _select(record.logs[shown:], task):

@@ -83,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=8420, help="0 picks a free port")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("-n", "--namespace", help="show only this namespace's FlowRuns")
+    ui.add_argument(
+        "--auth",
+        choices=["none", "kubernetes"],
+        default="none",
+        help="kubernetes: each request needs the caller's bearer token (TokenReview), and "
+        "shows only namespaces it may list FlowRuns in (SubjectAccessReview)",
+    )
 
     operator = commands.add_parser("operator", help="run the Kubernetes operator")
     operator.add_argument(
@@ -149,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "ui":
             from headrace.ui.server import run_ui
 
-            return run_ui(args.host, args.port, args.namespace)
+            return run_ui(args.host, args.port, args.namespace, args.auth)
         if args.command == "operator":
             from headrace.controller.main import run_operator
 

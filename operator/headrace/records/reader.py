@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,9 @@ from headrace.results.deep import call_deep
 from headrace.results.store import local_path, read_bytes
 
 FINAL_TYPES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+# The engine writes at least every 10 s while a run goes on (records/writer.py): a run that
+# is not final and has written nothing for this long has lost its process.
+LOST_AFTER = 30.0
 
 
 def record_url(flow_run_id: str, storage: str | None = None) -> str:
@@ -26,6 +30,7 @@ class RunRecord:
     task_runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     logs: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] | None = None
+    last_seen: float | None = None  # the newest heartbeat or summary time
 
     @classmethod
     def load(cls, url: str) -> RunRecord:
@@ -50,6 +55,8 @@ class RunRecord:
                 self.logs.append(entry)
             elif kind == "summary":
                 self.summary = entry
+            if kind in {"summary", "heartbeat"} and isinstance(entry.get("ts"), (int, float)):
+                self.last_seen = max(self.last_seen or 0.0, float(entry["ts"]))
 
     @property
     def root(self) -> dict[str, Any]:
@@ -63,6 +70,12 @@ class RunRecord:
             return self.root["state"]["type"] in FINAL_TYPES
         except ValueError:
             return False
+
+    def lost(self, now: float | None = None) -> bool:
+        """Not final, and nothing written for LOST_AFTER seconds (None: never seen, unknown)."""
+        if self.last_seen is None or self.is_final():
+            return False
+        return (time.time() if now is None else now) - self.last_seen > LOST_AFTER
 
     def waiting_on(self, task_run_id: str) -> list[str]:
         """Upstream task runs a not-yet-started task run still waits for."""

@@ -3,6 +3,11 @@
 Only runs that changed since the last flush are written, so a 30,000-task run costs one line
 per task run per flush it was active in, not a full snapshot each time. Local files are
 appended to; other fsspec URLs cannot be appended to portably, so they are rewritten whole.
+
+A flush that has nothing to write still writes a heartbeat every HEARTBEAT_SECONDS, so a
+reader can tell a quiet run (one long task) from a lost one (the process died without
+writing a final state): a run that is not final and has not been seen for LOST_AFTER seconds
+is shown as lost.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from headrace.results.store import local_path, write_bytes
 
 if TYPE_CHECKING:
     from headrace.engine.runs import FlowRun, RunTree
+
+HEARTBEAT_SECONDS = 10.0
 
 
 def _json_safe(value: Any) -> Any:
@@ -86,6 +93,7 @@ class RecordWriter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_counts: dict[str, int] | None = None
+        self._last_write = 0.0
 
     def start(self) -> None:
         if self._path is not None:
@@ -131,8 +139,12 @@ class RecordWriter:
                         }
                     )
                 )
-            if not lines:
+            now = time.time()
+            if not lines and now - self._last_write < HEARTBEAT_SECONDS:
                 return
+            if not any(line.startswith('{"kind": "summary"') for line in lines):
+                lines.append(dumps({"kind": "heartbeat", "ts": now}))
+            self._last_write = now
             text = "\n".join(lines) + "\n"
             if self._path is not None:
                 with self._path.open("a") as handle:

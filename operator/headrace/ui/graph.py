@@ -7,6 +7,7 @@ UI computes the same stages in the browser; `headrace graph` prints them as text
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,9 @@ from typing import Any
 from headrace.records.reader import FINAL_TYPES, RunRecord
 
 PENDING_TYPES = {"PENDING", "SCHEDULED"}
+# An upstream in one of these types never completes, so what waits on it will never run.
+UNSUCCESSFUL_TYPES = {"FAILED", "CRASHED", "CANCELLED"}
+_VERBS = {"FAILED": "failed", "CRASHED": "crashed", "CANCELLED": "was cancelled"}
 
 
 @dataclass
@@ -76,6 +80,55 @@ def flow_stages(record: RunRecord, flow_run_id: str) -> list[Stage]:
     return [stages[key] for key in order]
 
 
+def blocked_by(record: RunRecord) -> dict[str, str]:
+    """Each pending task run that will never run, and the failed run that stops it.
+
+    The engine leaves such a run pending (NotReady) once an upstream fails, crashes or is
+    cancelled, and a run downstream of a blocked one is blocked by the same failure; the
+    failure named is the first one found, upstreams in recorded order.
+    """
+    found: dict[str, str | None] = {}
+    runs = record.task_runs
+    for start in runs:
+        if start in found:
+            continue
+        stack = [start]
+        while stack:
+            tid = stack[-1]
+            run = runs[tid]
+            if run["state"]["type"] not in PENDING_TYPES:
+                found[tid] = tid if run["state"]["type"] in UNSUCCESSFUL_TYPES else None
+                stack.pop()
+                continue
+            todo = [u for u in run.get("upstream", []) if u in runs and u not in found]
+            todo = [u for u in todo if u not in stack]  # a cycle: ignore the back edge
+            if todo:
+                stack.append(todo[0])
+                continue
+            causes = (found.get(u) for u in run.get("upstream", []))
+            found[tid] = next((c for c in causes if c is not None), None)
+            stack.pop()
+    return {
+        tid: cause
+        for tid, cause in found.items()
+        if cause is not None and runs[tid]["state"]["type"] in PENDING_TYPES
+    }
+
+
+def blocked_text(record: RunRecord, cause: str) -> str:
+    """The words `will not run: upstream X failed`, the same as the web UI shows."""
+    run = record.task_runs[cause]
+    return f"will not run: upstream {run['name']} {_VERBS[run['state']['type']]}"
+
+
+def lost_text(last_seen: float, now: float | None = None) -> str:
+    """`Lost (last seen 12:00:01, 45 s ago)`, the same words as the web UI's."""
+    ago = (time.time() if now is None else now) - last_seen
+    return (
+        f"Lost (last seen {time.strftime('%H:%M:%S', time.localtime(last_seen))}, {ago:.0f} s ago)"
+    )
+
+
 def _state_counts(counts: Counter[str]) -> str:
     return ", ".join(f"{name} {count}" for name, count in counts.most_common())
 
@@ -90,11 +143,16 @@ def render_text(record: RunRecord, max_pending: int = 20) -> str:
         if parent is not None:
             subflows_of.setdefault(parent, []).append(run)
 
+    lost = record.lost()
+
     def flow_block(run: dict[str, Any], indent: str) -> None:
         total = sum(1 for t in record.task_runs.values() if t.get("flow_run_id") == run["id"])
+        state = run["state"]["name"]
+        if lost and run["state"]["type"] not in FINAL_TYPES:
+            state = lost_text(record.last_seen or 0.0)
         lines.append(
             f"{indent}flow run {run['name']} ({run.get('flow_name', '')}): "
-            f"{run['state']['name']}, {total} task runs"
+            f"{state}, {total} task runs"
         )
         for stage in flow_stages(record, run["id"]):
             after = f"  after {', '.join(sorted(stage.upstream_stages))}"
@@ -108,11 +166,17 @@ def render_text(record: RunRecord, max_pending: int = 20) -> str:
 
     flow_block(record.root, "")
     pending = sorted(record.pending(), key=lambda r: r["name"])
+    blocked = blocked_by(record)
     if pending:
-        lines.append(f"pending: {len(pending)} task runs")
+        never = f" ({len(blocked)} will not run)" if blocked else ""
+        lines.append(f"pending: {len(pending)} task runs{never}")
+        # Runs that will never start come first: they are what a reader looks for.
+        pending.sort(key=lambda r: r["id"] not in blocked)
         for run in pending[:max_pending]:
             waits = record.waiting_on(run["id"])
-            if waits:
+            if run["id"] in blocked:
+                lines.append(f"  {run['name']} {blocked_text(record, blocked[run['id']])}")
+            elif waits:
                 names = ", ".join(
                     f"{record.task_runs[w]['name']} ({record.task_runs[w]['state']['name']})"
                     if w in record.task_runs
@@ -127,31 +191,27 @@ def render_text(record: RunRecord, max_pending: int = 20) -> str:
     return "\n".join(lines)
 
 
-def graph_payload(record: RunRecord) -> dict[str, Any]:
-    """The record as columns for the browser: 10,000 task runs as a few arrays, upstream
-    ids as indices, so the page parses and lays it out without building 10,000 objects."""
-    flow_ids = list(record.flow_runs)
-    flow_index = {fid: i for i, fid in enumerate(flow_ids)}
-    task_ids = list(record.task_runs)
-    task_index = {tid: i for i, tid in enumerate(task_ids)}
-    columns: dict[str, list[Any]] = {
-        name: []
-        for name in (
-            "id",
-            "name",
-            "key",
-            "flow",
-            "type",
-            "state",
-            "message",
-            "start",
-            "end",
-            "up",
-            "sub",
-            "mapIndex",
-            "result",
-        )
-    }
+TASK_COLUMNS = (
+    "id",
+    "name",
+    "key",
+    "flow",
+    "type",
+    "state",
+    "message",
+    "start",
+    "end",
+    "up",
+    "sub",
+    "mapIndex",
+    "result",
+)
+
+
+def _columns(
+    record: RunRecord, task_ids: list[str], task_index: dict[str, int], flow_index: dict[str, int]
+) -> dict[str, list[Any]]:
+    columns: dict[str, list[Any]] = {name: [] for name in TASK_COLUMNS}
     for tid in task_ids:
         run = record.task_runs[tid]
         state = run["state"]
@@ -168,6 +228,13 @@ def graph_payload(record: RunRecord) -> dict[str, Any]:
         columns["sub"].append(flow_index.get(run.get("subflow_run_id") or "", -1))
         columns["mapIndex"].append(run.get("map_index"))
         columns["result"].append(state.get("result"))
+    return columns
+
+
+def _flows_part(record: RunRecord, task_index: dict[str, int]) -> dict[str, Any]:
+    """The flow runs, the root and whether it ended: small, so every delta carries them."""
+    flow_ids = list(record.flow_runs)
+    flow_index = {fid: i for i, fid in enumerate(flow_ids)}
     flows = [
         {
             "id": fid,
@@ -192,6 +259,33 @@ def graph_payload(record: RunRecord) -> dict[str, Any]:
         "final": root >= 0 and flows[root]["type"] in FINAL_TYPES,
         "root": root,
         "flows": flows,
-        "tasks": columns,
         "summary": record.summary,
+        "lastSeen": record.last_seen,
+    }
+
+
+def graph_payload(record: RunRecord) -> dict[str, Any]:
+    """The record as columns for the browser: 10,000 task runs as a few arrays, upstream
+    ids as indices, so the page parses and lays it out without building 10,000 objects."""
+    task_ids = list(record.task_runs)
+    task_index = {tid: i for i, tid in enumerate(task_ids)}
+    flow_index = {fid: i for i, fid in enumerate(record.flow_runs)}
+    return {
+        **_flows_part(record, task_index),
+        "tasks": _columns(record, task_ids, task_index, flow_index),
+    }
+
+
+def graph_delta(record: RunRecord, indices: list[int]) -> dict[str, Any]:
+    """Only the task runs at `indices` (new or changed since the page's cursor), as columns
+    with an `index` column; a task run keeps its index for the life of the record."""
+    task_ids = list(record.task_runs)
+    task_index = {tid: i for i, tid in enumerate(task_ids)}
+    flow_index = {fid: i for i, fid in enumerate(record.flow_runs)}
+    columns = _columns(record, [task_ids[i] for i in indices], task_index, flow_index)
+    return {
+        **_flows_part(record, task_index),
+        "delta": True,
+        "n": len(task_ids),
+        "tasks": {"index": indices, **columns},
     }

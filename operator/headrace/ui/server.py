@@ -12,17 +12,21 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import inspect
 import json
 import sys
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from headrace import settings
-from headrace.records.reader import find_record
-from headrace.ui.graph import graph_payload
+from headrace import settings, states
+from headrace.records.reader import LOST_AFTER, find_record
+from headrace.ui.auth import KubeAuth, Unauthenticated, bearer
+from headrace.ui.graph import graph_delta, graph_payload
 from headrace.ui.sources import (
     FlowRunSource,
     RecordCache,
@@ -38,6 +42,7 @@ FINAL_STATES = {"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"}
 _dumps = functools.partial(json.dumps, separators=(",", ":"), default=str)
 
 KUBE: web.AppKey[FlowRunSource | None] = web.AppKey("kube", FlowRunSource)
+AUTH: web.AppKey[KubeAuth | None] = web.AppKey("auth", KubeAuth)
 RECORDS: web.AppKey[RecordCache] = web.AppKey("records", RecordCache)
 NAMESPACE: web.AppKey[str | None] = web.AppKey("namespace", str)
 
@@ -84,6 +89,38 @@ async def resolve(request: web.Request) -> Run:
     return Run(status.get("recordLocation"), status.get("resultLocation"), obj)
 
 
+@web.middleware
+async def authorize(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """With `--auth kubernetes`, the API answers only a caller with a Kubernetes identity
+    (401 otherwise), and only about namespaces it may list FlowRuns in (403 otherwise). The
+    page and its assets carry no data and stay open, so the page can ask for a token."""
+    auth = request.app[AUTH]
+    path = request.path
+    if auth is None or not path.startswith("/api/") or path == "/api/config":
+        return await handler(request)
+    token = bearer(request.headers, request.cookies)
+    try:
+        await _thread(auth.identity, token)
+    except Unauthenticated as error:
+        return web.json_response(
+            {"error": str(error)}, status=401, headers={"WWW-Authenticate": "Bearer"}
+        )
+    if path.startswith("/api/local"):
+        return web.json_response(
+            {"error": "local runs are not served with --auth: they are this machine's files"},
+            status=403,
+        )
+    namespace = request.match_info.get("namespace") or request.query.get("namespace")
+    if namespace and not await _thread(auth.may_list, token, namespace):
+        return web.json_response(
+            {"error": f"this token may not list FlowRuns in namespace {namespace}"}, status=403
+        )
+    request["token"] = token
+    return await handler(request)
+
+
 async def index(request: web.Request) -> web.StreamResponse:
     page = STATIC / "index.html"
     if not page.exists():
@@ -93,12 +130,28 @@ async def index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(page, headers={"Cache-Control": "no-cache"})
 
 
+def state_vocabulary() -> list[tuple[str, str]]:
+    """Every state name headrace/states.py makes, with its type: the page's state names and
+    chips come from here, so there is no second list of them in the front end."""
+    found: dict[str, str] = {}
+    for name, make in vars(states).items():
+        if name[:1].isupper() and inspect.isfunction(make):
+            with contextlib.suppress(TypeError):  # needs arguments: not a state factory
+                state = make()
+                if isinstance(state, states.State):
+                    found.setdefault(state.name, state.type.value)
+    return list(found.items())
+
+
 async def api_config(request: web.Request) -> web.Response:
     return _json(
         {
             "kube": request.app[KUBE] is not None,
             "namespace": request.app[NAMESPACE],
-            "records": settings.record_storage(),
+            "records": None if request.app[AUTH] else settings.record_storage(),
+            "states": state_vocabulary(),
+            "lostAfter": LOST_AFTER,
+            "auth": request.app[AUTH] is not None,
         }
     )
 
@@ -110,17 +163,35 @@ async def api_flowruns(request: web.Request) -> web.Response:
         return _json({"items": [], "total": 0, "deployments": [], "states": [], "kube": False})
     query = request.query
     namespace = query.get("namespace") or request.app[NAMESPACE]
-    objs = await _thread(kube.list, namespace)
+    auth = request.app[AUTH]
+    if auth is not None and not namespace:
+        # Every namespace the caller may read, and only those.
+        readable = await _thread(auth.readable_namespaces, request["token"])
+        if readable is None:
+            objs = await _thread(kube.list, None)
+        else:
+            lists = await asyncio.gather(*(_thread(kube.list, ns) for ns in readable))
+            objs = [obj for found in lists for obj in found]
+    elif auth is not None and not await _thread(auth.may_list, request["token"], namespace):
+        return web.json_response(
+            {"error": f"this token may not list FlowRuns in namespace {namespace}"}, status=403
+        )
+    else:
+        objs = await _thread(kube.list, namespace)
     runs = [flowrun_summary(obj) for obj in objs]
     runs.sort(key=lambda r: (r["created"] or "", r["name"] or ""), reverse=True)
     deployments = sorted({r["deployment"] for r in runs if r["deployment"]})
     states = sorted({r["state"] for r in runs})
     if query.get("deployment"):
         runs = [r for r in runs if r["deployment"] == query["deployment"]]
-    if query.get("state"):
-        runs = [r for r in runs if r["state"] == query["state"]]
     if query.get("q"):
         runs = [r for r in runs if query["q"].lower() in (r["name"] or "").lower()]
+    # Counted before the state filter: the chips show what each state would give.
+    state_counts: dict[str, int] = {}
+    for r in runs:
+        state_counts[r["state"]] = state_counts.get(r["state"], 0) + 1
+    if query.get("state"):
+        runs = [r for r in runs if r["state"] == query["state"]]
     page_size = max(1, min(500, int(query.get("pageSize", "50"))))
     page = max(0, int(query.get("page", "0")))
     return _json(
@@ -131,6 +202,7 @@ async def api_flowruns(request: web.Request) -> web.Response:
             "pageSize": page_size,
             "deployments": deployments,
             "states": states,
+            "stateCounts": state_counts,
             "kube": True,
         }
     )
@@ -155,19 +227,31 @@ async def api_run(request: web.Request) -> web.Response:
 
 
 async def api_graph(request: web.Request) -> web.Response:
-    """The record as columns; polled with If-None-Match, so an idle run costs a 304."""
+    """The record as columns. A page that has a cursor asks `?since=CURSOR` and gets only the
+    task runs changed after it (or a 304), so a live 10,000-task run is not sent every second;
+    without one it is polled with If-None-Match, so an idle run costs a 304."""
     run = await resolve(request)
     if run.record is None:
         return _json({"waiting": "the run has no record yet"})
     cache = request.app[RECORDS]
+    since = request.query.get("since")
     try:
+        if since:
+            record, cursor, changed = await _thread(cache.changes, run.record, since)
+            if changed is not None:
+                if cursor == since:
+                    return web.Response(status=304, headers={"X-Now": str(time.time())})
+                delta = await _thread(graph_delta, record, changed)
+                return _json({**delta, "cursor": cursor, "now": time.time()}, request)
         payload, tag = await _thread(cache.payload, run.record, graph_payload)
     except FileNotFoundError:
         return _json({"waiting": f"no run record at {run.record} yet"})
     etag = '"' + hashlib.sha1(tag.encode()).hexdigest()[:16] + '"'
     if request.headers.get("If-None-Match") == etag:
         return web.Response(status=304, headers={"ETag": etag})
-    return _json(payload, request, etag)
+    # `now` lets the page judge `lastSeen` by this server's clock, not the browser's.
+    body = {**payload, "cursor": tag.rpartition("#")[2], "now": time.time()}
+    return _json(body, request, etag)
 
 
 async def api_logs(request: web.Request) -> web.Response:
@@ -264,10 +348,13 @@ async def api_result_file(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type=kind)
 
 
-def make_app(kube: FlowRunSource | None, namespace: str | None = None) -> web.Application:
+def make_app(
+    kube: FlowRunSource | None, namespace: str | None = None, auth: KubeAuth | None = None
+) -> web.Application:
     """The UI as an aiohttp app, mountable in another app (e.g. the operator's) later."""
-    app = web.Application()
+    app = web.Application(middlewares=[authorize])
     app[KUBE] = kube
+    app[AUTH] = auth
     app[RECORDS] = RecordCache()
     app[NAMESPACE] = namespace
     routes = app.router
@@ -302,13 +389,20 @@ async def _serve(app: web.Application, host: str, port: int) -> None:
         await runner.cleanup()
 
 
-def run_ui(host: str, port: int, namespace: str | None) -> int:
-    """`headrace ui`: serve until interrupted. Port 0 picks a free port (printed)."""
+def run_ui(host: str, port: int, namespace: str | None, auth: str = "none") -> int:
+    """`headrace ui`: serve until interrupted. Port 0 picks a free port (printed). With
+    `auth="kubernetes"` every API call needs the caller's own token (see ui/auth.py)."""
     api_client = load_kube_client()
     if api_client is None:
+        if auth == "kubernetes":
+            print(
+                "headrace ui: --auth kubernetes needs a Kubernetes configuration", file=sys.stderr
+            )
+            return 2
         print("headrace ui: no Kubernetes configuration; showing local runs only", file=sys.stderr)
     kube = FlowRunSource(api_client) if api_client is not None else None
-    app = make_app(kube, namespace)
+    checker = KubeAuth(api_client) if auth == "kubernetes" and api_client is not None else None
+    app = make_app(kube, namespace, checker)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(app, host, port))
     return 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -19,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 
 from headrace import settings
 from headrace.crd.models import GROUP, VERSION
-from headrace.records.reader import RunRecord, read_summary
+from headrace.records.reader import FINAL_TYPES, LOST_AFTER, RunRecord, read_summary
 from headrace.results.store import local_path, read_bytes
 
 PREVIEW_BYTES = 4096  # JSON results up to this size are previewed inline
@@ -124,6 +126,48 @@ class _Cached:
     stamp: tuple[int, float] | None = None
     version: int = 0
     payload: dict[str, Any] | None = field(default=None, repr=False)
+    # What changed when, so a page can ask for the changes since its cursor: the cursor is
+    # `token:version`, and a new token (a rewritten record) sends the page the whole run.
+    token: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    order: list[str] = field(default_factory=list)  # task-run ids by index
+    positions: dict[str, int] = field(default_factory=dict, repr=False)
+    changed_at: list[int] = field(default_factory=list)  # version each index last changed
+    seen: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    flows_seen: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    extras: tuple[int, Any] = (0, None)  # log count and summary
+
+    def track(self, record: RunRecord, version: int, reloaded: bool = False) -> bool:
+        """Note which task runs `record` adds or changes; False when nothing changed (then
+        the caller keeps the previous record object and version)."""
+        changed = False
+        if reloaded and list(record.task_runs)[: len(self.order)] != self.order:
+            raise _Rewritten
+        seen = self.seen
+        for tid, run in record.task_runs.items():
+            before = seen.get(tid)
+            if before is None:
+                self.positions[tid] = len(self.order)
+                self.order.append(tid)
+                self.changed_at.append(version)
+            elif before is run or before == run:
+                continue
+            else:
+                self.changed_at[self.positions[tid]] = version
+            seen[tid] = run
+            changed = True
+        flows = dict(record.flow_runs)
+        if flows != self.flows_seen:
+            self.flows_seen = flows
+            changed = True
+        extras = (len(record.logs), record.summary)
+        if extras != self.extras:
+            self.extras = extras
+            changed = True
+        return changed
+
+
+class _Rewritten(Exception):
+    """The record no longer starts with the task runs already sent: start over."""
 
 
 class RecordCache:
@@ -136,30 +180,45 @@ class RecordCache:
     def get(self, url: str) -> tuple[RunRecord, str]:
         """The record and a version tag that changes whenever its content does."""
         with self._lock:
-            cached = self._records.get(url)
-            path = local_path(url)
-            if path is None:
-                record = RunRecord.load(url)
-                cached = _Cached(record, version=(cached.version + 1 if cached else 1))
-                self._records[url] = cached
-                return record, f"{url}#{cached.version}"
-            stat = path.stat()  # FileNotFoundError: no record (yet)
-            stamp = (stat.st_size, stat.st_mtime)
-            if cached is not None and cached.stamp == stamp:
-                return cached.record, f"{url}#{cached.version}"
-            if cached is None or stat.st_size < cached.offset:
-                cached = _Cached(RunRecord(url), version=(cached.version + 1 if cached else 1))
-                self._records[url] = cached
-            with path.open("rb") as handle:
-                handle.seek(cached.offset)
-                data = handle.read()
-            complete = data.rfind(b"\n") + 1  # a line being written waits for the next read
-            cached.record.extend(data[:complete].decode(errors="replace"))
-            cached.offset += complete
-            cached.stamp = stamp if complete == len(data) else None
+            cached = self._refresh(url)
+            return cached.record, f"{url}#{cached.token}:{cached.version}"
+
+    def _refresh(self, url: str) -> _Cached:
+        cached = self._records.get(url)
+        path = local_path(url)
+        if path is None:
+            record = RunRecord.load(url)
+            if cached is not None:
+                try:
+                    if cached.track(record, cached.version + 1, reloaded=True):
+                        cached.record = record
+                        cached.version += 1
+                        cached.payload = None
+                    return cached
+                except _Rewritten:
+                    pass
+            cached = _Cached(record, version=1)
+            cached.track(record, 1)
+            self._records[url] = cached
+            return cached
+        stat = path.stat()  # FileNotFoundError: no record (yet)
+        stamp = (stat.st_size, stat.st_mtime)
+        if cached is not None and cached.stamp == stamp:
+            return cached
+        if cached is None or stat.st_size < cached.offset:
+            cached = _Cached(RunRecord(url))
+            self._records[url] = cached
+        with path.open("rb") as handle:
+            handle.seek(cached.offset)
+            data = handle.read()
+        complete = data.rfind(b"\n") + 1  # a line being written waits for the next read
+        cached.record.extend(data[:complete].decode(errors="replace"))
+        cached.offset += complete
+        cached.stamp = stamp if complete == len(data) else None
+        if cached.track(cached.record, cached.version + 1) or cached.version == 0:
             cached.version += 1
             cached.payload = None
-            return cached.record, f"{url}#{cached.version}"
+        return cached
 
     def payload(self, url: str, build: Any) -> tuple[dict[str, Any], str]:
         """`build(record)` for the current record, computed once per version."""
@@ -172,6 +231,19 @@ class RecordCache:
             if cached is not None and cached.record is record:
                 cached.payload = payload
             return payload, tag
+
+    def changes(self, url: str, since: str) -> tuple[RunRecord, str, list[int] | None]:
+        """The record, its cursor, and the task-run indices changed after cursor `since`;
+        None when `since` is not a cursor of this record's current reading (send it all)."""
+        with self._lock:
+            cached = self._refresh(url)
+            cursor = f"{cached.token}:{cached.version}"
+            token, _, version = since.partition(":")
+            if token != cached.token or not version.isdigit() or int(version) > cached.version:
+                return cached.record, cursor, None
+            after = int(version)
+            changed = [i for i, v in enumerate(cached.changed_at) if v > after]
+            return cached.record, cursor, changed
 
 
 def result_info(url: str) -> dict[str, Any]:
@@ -229,6 +301,15 @@ def local_runs(limit: int = 200) -> list[dict[str, Any]]:
     return runs
 
 
+def _last_seen(text: str) -> float | None:
+    """The newest heartbeat or summary time in a record's tail."""
+    for line in reversed(text.splitlines()):
+        if '"kind": "heartbeat"' in line or '"kind": "summary"' in line:
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                return float(json.loads(line)["ts"])
+    return None
+
+
 def _root_line(text: str, newest: bool) -> dict[str, Any] | None:
     lines = text.splitlines()
     for line in reversed(lines) if newest else lines:
@@ -256,6 +337,11 @@ def _first_flow_run(path: Path, tail_bytes: int = 256 * 1024) -> dict[str, Any]:
         info.update(name=first.get("name"), flowName=first.get("flow_name"))
     if last is not None:
         info.update(state=last["state"]["name"], start=last.get("start"), end=last.get("end"))
+        seen = _last_seen(tail)
+        info["lastSeen"] = seen
+        final = last["state"]["type"] in FINAL_TYPES
+        if seen is not None and not final and time.time() - seen > LOST_AFTER:
+            info["state"] = "Lost"
     summary = read_summary(path.as_uri())
     if summary is not None:
         info["counts"] = summary.get("counts", {})
