@@ -235,8 +235,7 @@ class Operator:
 
     def cpu_seconds(self) -> float:
         assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -313,7 +312,9 @@ def flowruns_path(namespace: str) -> str:
     return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/flowruns"
 
 
-def baseline(raw: RawApi, cluster: Cluster, runs: int, timeout: float) -> dict[str, Any]:
+def baseline(
+    raw: RawApi, cluster: Cluster, runs: int, timeout: float, cpu: CpuMeter
+) -> dict[str, Any]:
     """The floor: the same pods, created directly (no operator), taken to Succeeded by kwok."""
     namespace = create_namespace(cluster, "hr-floor")
     config = OperatorConfig()
@@ -341,10 +342,12 @@ def baseline(raw: RawApi, cluster: Cluster, runs: int, timeout: float) -> dict[s
     watcher = Watcher(raw, path, timeline.on_bare_pod)
     watcher.ready.wait(30)
     log(f"floor: creating {runs} pods directly")
+    cpu.start()
     started = time.time()
     apply_all(((b["metadata"]["name"], partial(raw.post, path, b)) for b in bodies), timeline)
     applied = time.time()
     wait(lambda: len(timeline.done) >= runs, timeout, f"{runs} pods to finish", 0.2)
+    cpu_used = cpu.stop()
     watcher.stop()
     ended = max(timeline.done.values())
     to_done = [timeline.done[n] - timeline.applied[n] for n in timeline.done]
@@ -355,7 +358,32 @@ def baseline(raw: RawApi, cluster: Cluster, runs: int, timeout: float) -> dict[s
         "p50": percentile(to_done, 0.5),
         "p95": percentile(to_done, 0.95),
         "states": dict(timeline.states),
+        "cpu": cpu_used,
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process: unlike wall time, other load barely moves it."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds each named process spends between `start` and `stop`."""
+
+    def __init__(self, pids: Callable[[], dict[str, int]]) -> None:
+        self.pids = pids
+        self.before: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.before = {name: cpu_seconds(pid) for name, pid in self.pids().items()}
+
+    def stop(self) -> dict[str, float]:
+        now = {name: cpu_seconds(pid) for name, pid in self.pids().items()}
+        return {name: now[name] - self.before.get(name, 0.0) for name in now}
 
 
 def settle(operator: Operator, quiet: float = 3.0, timeout: float = 120.0) -> None:
@@ -375,7 +403,7 @@ def settle(operator: Operator, quiet: float = 3.0, timeout: float = 120.0) -> No
 
 
 def throughput(
-    raw: RawApi, operator: Operator, audit: Audit, runs: int, timeout: float
+    raw: RawApi, operator: Operator, audit: Audit, runs: int, timeout: float, cpu: CpuMeter
 ) -> dict[str, Any]:
     timeline = Timeline()
     path = flowruns_path(RUNS_NS)
@@ -395,6 +423,7 @@ def throughput(
     mark = audit.mark()
     names = [f"run-{index:05d}" for index in range(runs)]
     log(f"operator: applying {runs} FlowRuns at once")
+    cpu.start()
     started = time.time()
     apply_all(((n, partial(raw.post, path, flowrun(n))) for n in names), timeline)
     applied = time.time()
@@ -412,6 +441,7 @@ def throughput(
     finally:
         fr_watch.stop()
         pod_watch.stop()
+    cpu_used = cpu.stop()
     ended = max(timeline.done[n] for n in names)
     final_state = timeline.final
     settle(operator)
@@ -435,6 +465,7 @@ def throughput(
         "audit": audit.requests(mark),
         "peak_rss_mb": peak_rss / 1024,
         "hwm_mb": operator.status_kb("VmHWM") / 1024,
+        "cpu": cpu_used,
     }
 
 
@@ -586,6 +617,13 @@ def report(
             f"{floor['seconds']:.1f}s, {floor['states']}"
         )
     print()
+    print("CPU seconds per 1,000 FlowRuns (floor: per 1,000 pods), user + system:")
+    names = sorted(run["cpu"], key=lambda name: -run["cpu"][name])
+    for name in names:
+        spent = run["cpu"][name] * 1000 / n
+        beside = f"   floor {floor['cpu'].get(name, 0.0) * 1000 / n:7.1f}" if floor else ""
+        print(f"  {name:<24} {spent:7.1f}{beside}")
+    print()
     print("reconcile API calls per FlowRun (headrace_kube_api_request_duration_seconds_count):")
     for labels, count in sorted(run["api"].items(), key=lambda kv: -kv[1]):
         print(f"  {count / n:6.2f}  {labels}")
@@ -641,7 +679,16 @@ def main() -> int:
         log(f"kwok and kube-scheduler up in {kwok.timings['total']:.1f}s")
         install_crds(api_client)
         raw = RawApi(api_client)
-        floor = None if args.no_floor else baseline(raw, cluster, args.runs, args.timeout)
+
+        def pids() -> dict[str, int]:
+            assert kwok is not None
+            found = {p.name: p.pid for p in [*plane.processes, *kwok.processes]}
+            if operator is not None and operator.proc is not None:
+                found["operator"] = operator.proc.pid
+            return found
+
+        cpu = CpuMeter(pids)
+        floor = None if args.no_floor else baseline(raw, cluster, args.runs, args.timeout, cpu)
 
         core = client.CoreV1Api(api_client)
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=RUNS_NS)))
@@ -664,7 +711,7 @@ def main() -> int:
             RUNS_NS, OPERATOR_SA, workdir / "operator.kubeconfig"
         )
         operator = Operator(kubeconfig, workdir).start()
-        run = throughput(raw, operator, audit, args.runs, args.timeout)
+        run = throughput(raw, operator, audit, args.runs, args.timeout, cpu)
         operator.stop()
         operator = None
         rss = None

@@ -31,6 +31,20 @@ def record_storage() -> str:
     return _env("HEADRACE_RECORD_STORAGE") or (home() / "runs").as_uri()
 
 
+def scheduled_start_time() -> float | None:
+    """The instant the run was scheduled for (`HEADRACE_SCHEDULED_START_TIME`, ISO 8601): the
+    operator sets the schedule's instant, or the FlowRun's creation."""
+    value = _env("HEADRACE_SCHEDULED_START_TIME")
+    if not value:
+        return None
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 def persist_results_default() -> bool:
     """Whether task results are persisted when neither task nor flow says."""
     return _env("HEADRACE_PERSIST_RESULTS").lower() in {"1", "true", "yes"}

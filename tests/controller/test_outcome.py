@@ -75,7 +75,9 @@ def test_a_stop_the_operator_asked_for_ends_in_that_state() -> None:
 
 
 def test_a_vanished_pod_is_crashed_unless_stopping() -> None:
-    assert pod_outcome(None, None).state == "Crashed"
+    lost = pod_outcome(None, None)
+    assert (lost.state, lost.reason) == ("Crashed", "PodLost")  # health checks show "Lost"
+    assert pod_outcome(None, "Cancelled").reason is None
 
 
 def test_running_and_pending() -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from headrace.controller.config import OperatorConfig
+from headrace.controller.flowruns import FlowRunReconciler
+from headrace.controller.kube import Kube
 from headrace.controller.podspec import (
     MAX_PARAMETERS_BYTES,
     RunPlan,
@@ -114,3 +117,28 @@ def test_deeply_nested_parameters_still_make_a_pod() -> None:
         deep = {"a": deep}
     pod = build_pod(plan(parameters={"deep": deep}), OperatorConfig())
     assert pod["spec"]["containers"][0]["env"][2]["name"] == "HEADRACE_PARAMETERS"
+
+
+def test_the_pod_is_told_when_its_run_was_scheduled() -> None:
+    """The schedule's instant (its annotation) for a scheduled run, else the FlowRun's creation:
+    `headrace.runtime.flow_run.scheduled_start_time` in the flow reads it."""
+    reconciler = FlowRunReconciler(Kube(), OperatorConfig())
+    run: dict[str, Any] = {
+        "metadata": {
+            "namespace": "ns",
+            "name": "nightly-1",
+            "uid": "0f3a9c2e-1111-2222-3333-444455556666",
+            "creationTimestamp": "2026-03-01T03:00:02Z",
+            "annotations": {"headrace.dev/scheduled-time": "2026-03-01T03:00:00+00:00"},
+        },
+        "spec": {},
+    }
+    resolved = {"flow": {"image": "img:1", "entrypoint": "flows/etl.py:etl"}}
+    scheduled = reconciler.plan(run, resolved, 1, None)
+    env = {
+        e["name"]: e.get("value")
+        for e in build_pod(scheduled, OperatorConfig())["spec"]["containers"][0]["env"]
+    }
+    assert env["HEADRACE_SCHEDULED_START_TIME"] == "2026-03-01T03:00:00+00:00"
+    del run["metadata"]["annotations"]
+    assert reconciler.plan(run, resolved, 1, None).scheduled_time == "2026-03-01T03:00:02Z"

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from headrace.controller.concurrency import admit
+from headrace.controller.deployments import CREATED_BY, SCHEDULED_TIME, created_by_schedule
 from headrace.controller.schedules import MAX_CATCH_UP, Schedule, run_name
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
@@ -76,3 +77,25 @@ def test_forbid_replace_and_allow() -> None:
     assert admit("new", runs, 1, "Allow").start
     finished = [run("old", "t1", "Completed", True), run("new", "t2")]
     assert admit("new", finished, 1, "Forbid").start
+
+
+def _run(labels: dict[str, str], annotations: dict[str, str], owner_uid: str | None) -> Any:
+    owners = [{"kind": "Deployment", "name": "etl", "uid": owner_uid}] if owner_uid else []
+    return {
+        "metadata": {
+            "name": "etl-20260301-120000",
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": owners,
+        }
+    }
+
+
+def test_only_runs_the_schedule_made_and_the_deployment_owns_are_its_to_trim() -> None:
+    made = {CREATED_BY: "schedule"}
+    assert created_by_schedule(_run(made, {}, "uid-1"), "uid-1")
+    # Made by an operator before the label existed: its scheduled-time annotation says so.
+    assert created_by_schedule(_run({}, {SCHEDULED_TIME: T0.isoformat()}, "uid-1"), "uid-1")
+    assert not created_by_schedule(_run({}, {}, None), "uid-1")  # applied from git
+    assert not created_by_schedule(_run(made, {}, None), "uid-1")  # a copied label alone
+    assert not created_by_schedule(_run(made, {}, "uid-0"), "uid-1")  # an earlier Deployment's

@@ -107,3 +107,26 @@ def test_a_failing_reconcile_backs_off_and_is_reported() -> None:
     assert 2 <= len(attempts) <= 3  # 0 s, then 1 s later, then 2 s after that
     assert attempts[1] - attempts[0] >= 0.9
     assert all(isinstance(error, RuntimeError) for error in errors)
+
+
+def test_a_key_added_first_goes_ahead_of_keys_already_due() -> None:
+    order: list[Hashable] = []
+    done = threading.Event()
+
+    def reconcile(key: Hashable) -> float | None:
+        order.append(key)
+        if len(order) == 4:
+            done.set()
+        return None
+
+    queue = WorkQueue(reconcile, workers=1, on_error=lambda key, error: None)
+    for key in ("old-1", "old-2", "old-3"):
+        queue.add(key)
+    queue.add("new", first=True)
+    queue.add("new")  # a later plain add does not push it back
+    queue.start()
+    try:
+        assert done.wait(5)
+    finally:
+        queue.stop()
+    assert order == ["new", "old-1", "old-2", "old-3"]

@@ -156,3 +156,23 @@ def test_run_count_scheduled_start_time_and_run_context() -> None:
     with pytest.raises(MissingContextError):  # Prefect 2.14: MissingContextError too
         get_run_logger()
     assert runtime.flow_run.run_count == 0 and runtime.task_run.tags == []
+
+
+def test_scheduled_start_time_is_the_instant_the_operator_tells_the_pod(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A scheduled FlowRun's pod is told its schedule's instant: the flow sees that, not the
+    moment its pod happened to start; a subflow still sees its own start."""
+    monkeypatch.setenv("HEADRACE_SCHEDULED_START_TIME", "2026-03-01T03:00:00+00:00")
+
+    @flow
+    def child() -> dt.datetime:
+        return runtime.flow_run.scheduled_start_time  # type: ignore[no-any-return]
+
+    @flow
+    def nightly() -> tuple[dt.datetime, dt.datetime]:
+        return runtime.flow_run.scheduled_start_time, child()
+
+    mine, childs = nightly()
+    assert mine == dt.datetime(2026, 3, 1, 3, 0, tzinfo=dt.UTC)
+    assert abs((dt.datetime.now(dt.UTC) - childs).total_seconds()) < 60

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+
+from headrace import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="headrace", description="Run Python flows locally or on Kubernetes."
     )
+    parser.add_argument("--version", action="version", version=f"headrace {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser(
@@ -153,7 +157,34 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, PermissionError) as error:  # e.g. refused S3 keys
         print(f"headrace {args.command}: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        message = cluster_error(error)
+        if message is None:
+            raise
+        print(f"headrace {args.command}: {message}", file=sys.stderr)
+        return 1
     return 2
+
+
+def cluster_error(error: Exception) -> str | None:
+    """One line for a failure to reach or be served by the cluster, as kubectl prints it, not
+    a traceback; None for anything else. The kubernetes client is only looked up if a command
+    imported it: importing it takes a second that `headrace run` should not pay."""
+    exceptions = sys.modules.get("kubernetes.client.exceptions")
+    if exceptions is not None and isinstance(error, exceptions.ApiException):
+        try:
+            detail = json.loads(error.body or "").get("message") or error.reason
+        except (ValueError, AttributeError):
+            detail = error.reason
+        return f"the API server answered {error.status} {error.reason}: {detail}"
+    config_errors = sys.modules.get("kubernetes.config.config_exception")
+    if config_errors is not None and isinstance(error, config_errors.ConfigException):
+        return f"no cluster to talk to: {error} (set KUBECONFIG, or run inside a cluster)"
+    urllib3_errors = sys.modules.get("urllib3.exceptions")
+    if urllib3_errors is not None and isinstance(error, urllib3_errors.HTTPError):
+        reason = getattr(error, "reason", None) or error
+        return f"cannot reach the API server: {reason}"
+    return None
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ class OperatorConfig:
     )
     # Bounds towards the API server: requests in flight, and reconciles at once.
     max_api_requests: int = field(default_factory=lambda: _int("HEADRACE_MAX_API_REQUESTS", 16))
-    max_reconciles: int = field(default_factory=lambda: _int("HEADRACE_MAX_RECONCILES", 8))
+    max_reconciles: int = field(default_factory=lambda: _int("HEADRACE_MAX_RECONCILES", 16))
     progress_interval_seconds: float = field(
         default_factory=lambda: float(os.environ.get("HEADRACE_PROGRESS_INTERVAL", "2"))
     )

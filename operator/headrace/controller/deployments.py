@@ -4,6 +4,10 @@ Scheduled runs get names from their scheduled time, and `status.lastScheduleTime
 newest time handled, so after an operator restart each due time is created exactly once
 (an existing name is simply found again) and missed times past the starting deadline are
 reported, not run late.
+
+History limits delete only the runs the schedule created (`created_by_schedule`): a FlowRun
+someone applied, from git or by hand, is theirs, and deleting it would make a GitOps tool
+re-create it and run the flow again.
 """
 
 from __future__ import annotations
@@ -24,6 +28,12 @@ from headrace.crd.models import FINAL_STATES, GROUP, VERSION
 logger = logging.getLogger("headrace.operator")
 
 SCHEDULED_TIME = f"{GROUP}/scheduled-time"
+CREATED_BY = f"{GROUP}/created-by"
+# Argo CD: a scheduled run is not in git, yet the app is not OutOfSync for it, nor is it pruned.
+ARGOCD_ANNOTATIONS = {
+    "argocd.argoproj.io/compare-options": "IgnoreExtraneous",
+    "argocd.argoproj.io/sync-options": "Prune=false",
+}
 
 
 def runs_of(kube: Kube, namespace: str, deployment: str) -> list[dict[str, Any]]:
@@ -34,6 +44,21 @@ def runs_of(kube: Kube, namespace: str, deployment: str) -> list[dict[str, Any]]
         return ref.get("name") == deployment and not run["metadata"].get("deletionTimestamp")
 
     return kube.flowruns.select(namespace, of_it)
+
+
+def created_by_schedule(run: dict[str, Any], deployment_uid: str) -> bool:
+    """Whether the Deployment's schedule made this run: it says so (the label, or the
+    scheduled-time annotation runs made before the label carry) and this very Deployment
+    owns it. Only such runs are ever deleted by history limits."""
+    meta = run["metadata"]
+    said = (meta.get("labels") or {}).get(CREATED_BY) == "schedule" or SCHEDULED_TIME in (
+        meta.get("annotations") or {}
+    )
+    owned = any(
+        ref.get("kind") == "Deployment" and ref.get("uid") == deployment_uid
+        for ref in meta.get("ownerReferences") or []
+    )
+    return said and owned
 
 
 def _when(value: str | None) -> dt.datetime | None:
@@ -89,24 +114,30 @@ class DeploymentReconciler:
             wait = min(wait, max(0.05, (following - dt.datetime.now(dt.UTC)).total_seconds()))
             runs = runs_of(self.kube, namespace, name) if patch.get("lastScheduleTime") else runs
 
-        self._trim_history(namespace, spec, runs)
+        self._trim_history(namespace, spec, deployment["metadata"]["uid"], runs)
         counts: dict[str, int] = {}
         for run in runs:
             state = (run.get("status") or {}).get("state") or "Scheduled"
             counts[state] = counts.get(state, 0) + 1
-        patch["runs"] = counts
+        # A merge patch keeps keys it does not name: a state no run is in any more is nulled.
+        gone = dict.fromkeys(set(status.get("runs") or {}) - set(counts))
+        patch["runs"] = {**gone, **counts}
         generation = deployment["metadata"].get("generation")
         patch["observedGeneration"] = generation
         ready = "False" if problem else "True"
+        stalled = "True" if problem else "False"
+        # Ready for Argo CD and `kubectl wait`; Stalled for kstatus (Flux's `wait: true`),
+        # which counts an invalid Deployment as failed rather than still in progress.
         patch["conditions"] = [
             {
-                "type": "Ready",
-                "status": ready,
+                "type": kind,
+                "status": value,
                 "reason": ready_reason,
                 "message": ready_message,
                 "observedGeneration": generation,
-                "lastTransitionTime": _transition(status, "Ready", ready),
+                "lastTransitionTime": _transition(status, kind, value),
             }
+            for kind, value in (("Ready", ready), ("Stalled", stalled))
         ]
         self.kube.patch_status("deployments", namespace, name, patch)
         return wait
@@ -147,14 +178,20 @@ class DeploymentReconciler:
             "metadata": {
                 "name": name,
                 "namespace": meta["namespace"],
-                "labels": {LABEL_DEPLOYMENT: label_value(meta["name"])},
-                "annotations": {SCHEDULED_TIME: moment.isoformat()},
+                # Not the Deployment's own labels: they may carry a GitOps tool's tracking
+                # label, which would make the tool count the run as its own.
+                "labels": {LABEL_DEPLOYMENT: label_value(meta["name"]), CREATED_BY: "schedule"},
+                "annotations": {SCHEDULED_TIME: moment.isoformat(), **ARGOCD_ANNOTATIONS},
+                # The controller reference, as a CronJob's on its Jobs: the run shows under
+                # its Deployment (kubectl describe, Argo CD's tree) and is garbage collected
+                # with it. No blockOwnerDeletion: deleting a Deployment never waits for runs.
                 "ownerReferences": [
                     {
                         "apiVersion": f"{GROUP}/{VERSION}",
                         "kind": "Deployment",
                         "name": meta["name"],
                         "uid": meta["uid"],
+                        "controller": True,
                     }
                 ],
             },
@@ -165,9 +202,10 @@ class DeploymentReconciler:
             logger.info("Deployment %s/%s: created %s", meta["namespace"], meta["name"], name)
 
     def _trim_history(
-        self, namespace: str, spec: dict[str, Any], runs: list[dict[str, Any]]
+        self, namespace: str, spec: dict[str, Any], uid: str, runs: list[dict[str, Any]]
     ) -> None:
-        """Delete the oldest ended runs beyond the history limits."""
+        """Delete the oldest ended scheduled runs beyond the history limits; runs anyone else
+        applied are never deleted (nor counted against the limits)."""
         limits = {
             True: spec.get("successfulRunsHistoryLimit"),
             False: spec.get("failedRunsHistoryLimit"),
@@ -178,7 +216,8 @@ class DeploymentReconciler:
             ended = [
                 run
                 for run in runs
-                if (run.get("status") or {}).get("state") in FINAL_STATES
+                if created_by_schedule(run, uid)
+                and (run.get("status") or {}).get("state") in FINAL_STATES
                 and ((run["status"]["state"] == "Completed") is succeeded)
             ]
             ended.sort(key=lambda run: run["status"].get("completionTime") or "", reverse=True)

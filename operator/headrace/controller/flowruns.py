@@ -19,15 +19,16 @@ from headrace.controller import metrics
 from headrace.controller.concurrency import admit
 from headrace.controller.conditions import run_conditions
 from headrace.controller.config import OperatorConfig
-from headrace.controller.deployments import runs_of
+from headrace.controller.deployments import SCHEDULED_TIME, runs_of
 from headrace.controller.kube import Kube, api_message, iso, now_iso, parse_time
-from headrace.controller.outcome import Outcome, bounded, pod_outcome
+from headrace.controller.outcome import Outcome, bounded, lost_pod, pod_outcome
 from headrace.controller.parameters import ParameterError, check_parameters
 from headrace.controller.podspec import (
     OUTCOME_FINALIZER,
     RunPlan,
     build_pod,
     owns,
+    pod_deadline,
     pod_local,
     pod_name,
     storage_urls,
@@ -90,6 +91,7 @@ class FlowRunReconciler:
             return None
         if (run.get("status") or {}).get("state") in FINAL_STATES:
             self._release_pods(namespace, name, run["metadata"]["uid"])
+            self._acknowledge(run)
             return None
         ref = run["spec"].get("deploymentRef")
         if ref and not (run.get("status") or {}).get("attempts"):
@@ -98,6 +100,40 @@ class FlowRunReconciler:
             with _lock(f"deployment:{namespace}/{ref['name']}"):
                 return _Step(self, run).advance()
         return _Step(self, run).advance()
+
+    def _acknowledge(self, run: dict[str, Any]) -> None:
+        """An ended run is final: a later spec change (only cancel and timeoutSeconds may
+        change) does nothing, and the status says it was seen, so `observedGeneration`
+        stays true and health checks do not wait for a run that will never come."""
+        generation = run["metadata"].get("generation")
+        if generation is None or (run.get("status") or {}).get("observedGeneration") == generation:
+            return
+        meta = run["metadata"]
+        # The cache keeps only the essentials of an ended run: read its conditions afresh.
+        fresh = self.kube.get_custom(PLURAL, meta["namespace"], meta["name"])
+        if fresh is None:
+            return
+        meta, status = fresh["metadata"], fresh.get("status") or {}
+        generation = meta.get("generation")
+        if status.get("observedGeneration") == generation:
+            self.kube.flowruns.put(fresh)
+            return
+        conditions = [
+            {**condition, "observedGeneration": generation}
+            for condition in status.get("conditions") or []
+        ]
+        patch = {"observedGeneration": generation, "conditions": conditions}
+        self.kube.patch_status(
+            PLURAL, meta["namespace"], meta["name"], patch, meta.get("resourceVersion")
+        )
+
+    def forget(self, run: dict[str, Any]) -> None:
+        """A deleted run, ended or not: nothing of it is read again."""
+        url = (run.get("status") or {}).get("recordLocation")
+        if url:
+            self.storage.forget(url)
+        meta = run["metadata"]
+        self.written(meta.get("namespace") or "", meta["name"], final=True)
 
     def written(self, namespace: str, name: str, final: bool) -> None:
         """A status write for the run: the next progress-only write waits an interval."""
@@ -187,6 +223,8 @@ class FlowRunReconciler:
             deadline=deadline,
             deployment=resolved.get("deployment"),
             deployment_version=resolved.get("deploymentVersion"),
+            scheduled_time=(meta.get("annotations") or {}).get(SCHEDULED_TIME)
+            or meta.get("creationTimestamp"),
         )
 
     def settings_of(
@@ -318,9 +356,8 @@ class _Step:
         attempt = self.current_attempt()
         current_pod = self.pod_name(attempt_no)
         # A pod deleted before we recorded its outcome: its last copy still has the exit code.
-        pod = self.kube.pods.get(self.namespace, current_pod) or self.kube.pods.last_seen(
-            self.namespace, current_pod
-        )
+        live = self.kube.pods.get(self.namespace, current_pod)
+        pod = live or self.kube.pods.last_seen(self.namespace, current_pod)
         if pod is not None and not owns(self.meta["uid"], pod):
             self._name_taken(current_pod)
             return None
@@ -338,49 +375,11 @@ class _Step:
             final = self.get("state") in FINAL_STATES
             return None if final else owner.config.progress_interval_seconds
         if attempt is None and not stopping:
-            # The deadline counts from the attempt's pod creation; the engine gets the same
-            # instant, so on SIGTERM it knows whether it is being timed out or cancelled.
-            try:
-                resolved = self.get("resolved") or owner.resolve(self.run, self.deployment)
-                timeout = owner.settings_of(self.run, resolved)[0]
-                deadline = now + timeout if timeout is not None else None
-                plan = owner.plan(self.run, resolved, attempt_no, deadline)
-                body = build_pod(plan, owner.config)
-            except PlanError as error:
-                self._fail(str(error), error.reason)
-                return None
-            except (ValueError, TypeError, RecursionError) as error:
-                self._fail(f"cannot make the flow pod: {error}", "InvalidPod")
-                return None
-            try:
-                pod, created = self.kube.create_pod(self.namespace, body)
-            except ApiException as error:
-                return self._pod_refused(error)
-            except (ValueError, TypeError, RecursionError) as error:
-                # The client refused the pod before sending it: it cannot get better.
-                self._fail(f"the flow pod is invalid: {error}", "InvalidPod")
-                return None
-            if not owns(self.meta["uid"], pod):
-                self._name_taken(pod["metadata"]["name"])
-                return None
-            self.patch["resolved"] = resolved
-            self.attempts().append(
-                {
-                    "number": attempt_no,
-                    "podName": pod["metadata"]["name"],
-                    "state": "Pending",
-                    "startTime": now_iso(),
-                }
-            )
-            _, records = storage_urls(plan.result_storage)
-            self.patch["recordLocation"] = record_url(self.meta["uid"], records)
-            self.patch["deadline"] = iso(deadline) if deadline is not None else None
-            if created:
-                metrics.pod_created(self.run, attempt_no)
-            self.set_state(
-                "Pending", f"attempt {attempt_no}: waiting for pod {pod['metadata']['name']}"
-            )
-            return owner.config.progress_interval_seconds
+            ended, wait, pod = self._start(attempt_no, now, pod)
+            if ended:
+                return wait
+            live = self.kube.pods.get(self.namespace, current_pod)  # made just now, perhaps
+            attempt = self.current_attempt()
 
         timeout, retries, retry_delay = owner.settings_of(self.run, self.resolved())
         if not stopping and attempt is not None:
@@ -400,6 +399,10 @@ class _Step:
             )
         except NotReadYet:
             return 0.5  # the engine's report is being read from storage, off this slot
+        if live is None and pod is not None and not stopping and not outcome.final:
+            # Gone (its finalizer forced off) while its last copy says it still ran: no
+            # exit will ever be reported, so the run would stay Running forever.
+            outcome = lost_pod("the attempt's pod was deleted before it finished")
         if outcome.final and pod is not None:
             self.kube.remove_finalizer(pod, OUTCOME_FINALIZER)  # its outcome is now recorded
         if stopping and not outcome.final:
@@ -407,6 +410,76 @@ class _Step:
         if not outcome.final:
             return self._running(outcome, now)
         return self._ended(outcome, attempt_no, retries, retry_delay)
+
+    def _start(
+        self, attempt_no: int, now: float, pod: dict[str, Any] | None
+    ) -> tuple[bool, float | None, dict[str, Any] | None]:
+        """Make the attempt's pod, or adopt the one the cache already has, and record the
+        attempt: (True, wait, _) when this step ends here, (False, _, pod) to read the pod on.
+
+        A pod just made is recorded by the next step, not this one, unless a concurrency limit
+        counts recorded attempts: under a burst, every new run's pod is made before any run's
+        status is written, and a pod that has ended by then costs one status write, not two.
+        """
+        owner = self.owner
+        # The deadline counts from the attempt's pod creation; the engine gets the same
+        # instant, so on SIGTERM it knows whether it is being timed out or cancelled.
+        try:
+            resolved = self.get("resolved") or owner.resolve(self.run, self.deployment)
+            timeout = owner.settings_of(self.run, resolved)[0]
+            deadline = pod_deadline(pod) if pod is not None else None
+            if deadline is None and timeout is not None:
+                deadline = now + timeout
+            plan = owner.plan(self.run, resolved, attempt_no, deadline)
+            body = build_pod(plan, owner.config) if pod is None else None
+        except PlanError as error:
+            self._fail(str(error), error.reason)
+            return True, None, None
+        except (ValueError, TypeError, RecursionError) as error:
+            self._fail(f"cannot make the flow pod: {error}", "InvalidPod")
+            return True, None, None
+        started = pod["metadata"].get("creationTimestamp") if pod is not None else None
+        if body is not None:
+            try:
+                pod, created = self.kube.create_pod(self.namespace, body)
+            except ApiException as error:
+                return True, self._pod_refused(error), None
+            except (ValueError, TypeError, RecursionError) as error:
+                # The client refused the pod before sending it: it cannot get better.
+                self._fail(f"the flow pod is invalid: {error}", "InvalidPod")
+                return True, None, None
+            if not owns(self.meta["uid"], pod):
+                self._name_taken(pod["metadata"]["name"])
+                return True, None, None
+            if created:
+                metrics.pod_created(self.run, attempt_no)
+                if self._limit() is None and not self.status:
+                    self.patch.clear()  # recorded by the next step (see above)
+                    return True, 0.0, None
+        assert pod is not None
+        self.patch["resolved"] = resolved
+        self.attempts().append(
+            {
+                "number": attempt_no,
+                "podName": pod["metadata"]["name"],
+                "state": "Pending",
+                "startTime": started or now_iso(),
+            }
+        )
+        _, records = storage_urls(plan.result_storage)
+        self.patch["recordLocation"] = record_url(self.meta["uid"], records)
+        self.patch["deadline"] = iso(deadline) if deadline is not None else None
+        self.set_state(
+            "Pending", f"attempt {attempt_no}: waiting for pod {pod['metadata']['name']}"
+        )
+        return False, None, pod
+
+    def _limit(self) -> int | None:
+        """The Deployment's concurrencyLimit over this run, if any."""
+        if self.deployment is None:
+            return None
+        limit: int | None = self.deployment["spec"].get("concurrencyLimit")
+        return limit
 
     def _apply_timeout(self, attempt: dict[str, Any], timeout: int | None) -> None:
         """A timeoutSeconds changed while the attempt runs moves its deadline."""
@@ -576,5 +649,5 @@ class _Step:
         self.patch["duration"] = _duration(self.get("startTime"), completion)
         if outcome.state == "Completed" and report.get("result"):
             self.patch["resultLocation"] = report["result"]
-        self.set_state(outcome.state, outcome.message)
+        self.set_state(outcome.state, outcome.message, outcome.reason)
         return None

@@ -1,10 +1,11 @@
-"""kopf wiring: watch events fill the caches and queue reconciles; decisions live elsewhere.
+"""Wiring: watch events fill the caches and queue reconciles; decisions live elsewhere.
 
-Every FlowRun and pod event updates the operator's copy (controller/cache.py) and puts the
-run's key in the work queue (controller/workqueue.py), whose workers reconcile it from the
-cache. A reconcile that wants another look (deadline, retry, progress) queues itself again
-with a delay, so no run has a thread, a task or a poll of its own. Deployments, which are
-few, each keep a daemon for their schedule.
+Every FlowRun and pod event (from the operator's informers, controller/informer.py) updates
+its copy in the cache (controller/cache.py) and puts the run's key in the work queue
+(controller/workqueue.py), whose workers reconcile it from the cache. A reconcile that wants
+another look (deadline, retry, progress) queues itself again with a delay, so no run has a
+thread, a task or a poll of its own. kopf runs the lifecycle, watches the Deployments and
+keeps a daemon for each one's schedule: they are few.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from headrace.controller import config as config_module
 from headrace.controller.cache import key_of
 from headrace.controller.deployments import DeploymentReconciler
 from headrace.controller.flowruns import FlowRunReconciler
+from headrace.controller.informer import Informer
 from headrace.controller.kube import Conflict, Kube
 from headrace.controller.podspec import LABEL_RUN
 from headrace.controller.problems import ProblemLog
@@ -72,9 +74,26 @@ def deployments() -> DeploymentReconciler:
 watched_namespaces: list[str] = []
 
 
+# FlowRuns and pods, watched by the operator's own informers (controller/informer.py).
+_informers: list[Informer] = []
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    reconciler().kube.prime(watched_namespaces, LABEL_RUN)
+    kube = reconciler().kube
+    kube.prime_deployments(watched_namespaces)
+    scopes: list[str | None] = list(watched_namespaces) or [None]
+    _informers[:] = [
+        kube.informer(plural, namespace, changed, problems, LABEL_RUN)
+        for namespace in scopes
+        for plural, changed in (("flowruns", flowrun_changed), ("pods", pod_changed))
+    ]
+    for informer in _informers:
+        informer.prime()
+    for run in kube.flowruns:  # every run gets a first look, as after any restart
+        queue().add(key_of(run))
+    for informer in _informers:
+        informer.start()
     settings.posting.enabled = False  # we post our own Events, with our own reasons
     settings.persistence.finalizer = f"{GROUP}/operator"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
@@ -90,21 +109,25 @@ on_stop: list[Callable[[], None]] = []
 
 @kopf.on.cleanup()
 def stop_queue(**_: Any) -> None:
+    for informer in _informers:
+        informer.stop()
     if _queue is not None:
         _queue.stop()
+    if _reconciler is not None:
+        _reconciler.kube.events.flush(timeout=5)  # the last runs' Events, told before exiting
     for callback in on_stop:
         callback()
 
 
-@kopf.on.event(GROUP, VERSION, "flowruns")
-async def on_flowrun_event(type: str, body: kopf.Body, **_: Any) -> None:
-    run = dict(body)
+def flowrun_changed(kind: str, run: dict[str, Any]) -> None:
     store = reconciler().kube.flowruns
-    if type == "DELETED":
+    if kind == "DELETED":
         store.remove(run)
+        reconciler().forget(run)
     elif not store.put(run):
         return  # older than what our own write already told us
-    queue().add(key_of(run))
+    new = not (run.get("status") or {}).get("state")
+    queue().add(key_of(run), first=new)  # a new run's pod goes before others' progress
 
 
 @kopf.on.event(GROUP, VERSION, "deployments")
@@ -116,7 +139,7 @@ async def on_deployment_event(type: str, body: kopf.Body, **_: Any) -> None:
         store.put(dict(body))
 
 
-def _awaited(kube: Kube, meta: kopf.Meta) -> bool:
+def _awaited(kube: Kube, meta: dict[str, Any]) -> bool:
     """Whether an unfinished FlowRun owns the pod (it may not have read the outcome yet)."""
     namespace = meta.get("namespace") or ""
     for owner in meta.get("ownerReferences") or []:
@@ -126,11 +149,10 @@ def _awaited(kube: Kube, meta: kopf.Meta) -> bool:
     return False
 
 
-@kopf.on.event("", "v1", "pods", labels={LABEL_RUN: kopf.PRESENT})
-async def on_pod_event(type: str, body: kopf.Body, meta: kopf.Meta, **_: Any) -> None:
-    pod = dict(body)
+def pod_changed(kind: str, pod: dict[str, Any]) -> None:
     kube = reconciler().kube
-    if type == "DELETED":
+    meta = pod["metadata"]
+    if kind == "DELETED":
         # Its last copy holds the exit code: kept while a run still waits for that.
         kube.pods.remove(pod, keep_last=_awaited(kube, meta))
     else:

@@ -6,7 +6,7 @@ import datetime
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client
@@ -14,6 +14,19 @@ from kubernetes.client.exceptions import ApiException
 
 from headrace.controller import metrics
 from headrace.controller.cache import Store, lean
+from headrace.controller.events import EventSender, build_event
+from headrace.controller.informer import (
+    READ_TIMEOUT_SECONDS,
+    WATCH_SECONDS,
+    Gone,
+    Informer,
+    Listing,
+    ListPage,
+    OnEvent,
+    OpenWatch,
+    Stream,
+)
+from headrace.controller.problems import ProblemLog
 from headrace.crd.models import FINAL_STATES, GROUP, VERSION
 
 logger = logging.getLogger("headrace.operator")
@@ -55,7 +68,7 @@ def ended_run_essentials(run: dict[str, Any]) -> dict[str, Any]:
     if status.get("state") not in FINAL_STATES:
         return run
     spec = run.get("spec") or {}
-    kept = {"state", "completionTime", "startTime", "deployment"}
+    kept = {"state", "completionTime", "startTime", "deployment", "observedGeneration"}
     return {
         **run,
         "spec": {"deploymentRef": spec["deploymentRef"]} if spec.get("deploymentRef") else {},
@@ -75,7 +88,13 @@ class Kube:
     """
 
     def __init__(self, api_client: client.ApiClient | None = None, max_in_flight: int = 16) -> None:
-        self.api_client = api_client or client.ApiClient()
+        if api_client is None:
+            # One kept connection per request in flight: the client's default pool (5 per
+            # CPU) is smaller on a small node, and each request past it paid a TLS handshake.
+            configuration = client.Configuration.get_default_copy()
+            configuration.connection_pool_maxsize = max_in_flight
+            api_client = client.ApiClient(configuration)
+        self.api_client = api_client
         metrics.instrument(self.api_client)  # times every request (controller/metrics.py)
         self.core = client.CoreV1Api(self.api_client)
         self.custom = client.CustomObjectsApi(self.api_client)
@@ -83,6 +102,7 @@ class Kube:
         self.flowruns = Store(shrink=ended_run_essentials)
         self.deployments = Store()
         self.pods = Store()
+        self.events = EventSender(self._post_event)
 
     def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         with self._in_flight:
@@ -91,6 +111,12 @@ class Kube:
     def _dict(self, obj: Any) -> dict[str, Any]:
         result = self.api_client.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
         return result  # type: ignore[no-any-return]
+
+    def _json(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Call and parse the answer as plain JSON: the client's typed models, built and then
+        turned back into dicts, cost more CPU than the request itself."""
+        response = self._call(fn, *args, _preload_content=False, **kwargs)
+        return json.loads(response.data)  # type: ignore[no-any-return]
 
     # -- custom resources -----------------------------------------------------------------
     def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -104,58 +130,79 @@ class Kube:
                 return None
             raise
 
-    def prime(self, namespaces: list[str], pod_label: str) -> None:
-        """Fill the stores with one list of each kind (per namespace) before the watches
-        start, as an informer does: no decision is ever made on a half-filled cache. Lists
-        come in pages, so 10,000 stored runs never sit in memory twice over."""
+    def prime_deployments(self, namespaces: list[str]) -> None:
+        """Fill the Deployments' store before the first reconcile (kopf's watch keeps it)."""
         scopes: list[str | None] = list(namespaces) or [None]
         for namespace in scopes:
-            for plural in ("flowruns", "deployments"):
-                for item in self._pages(self._list_custom(plural, namespace)):
-                    self.store(plural).put(item)
-            for pod in self._pages(self._list_pods(namespace, pod_label)):
-                self.pods.put(pod)
+            for item in Listing(self.list_page("deployments", namespace)):
+                self.deployments.put(item)
 
-    def _list_custom(self, plural: str, namespace: str | None) -> Callable[..., Any]:
-        def page(**kwargs: Any) -> dict[str, Any]:
+    def informer(
+        self,
+        plural: str,
+        namespace: str | None,
+        on_event: OnEvent,
+        problems: ProblemLog,
+        pod_label: str,
+    ) -> Informer:
+        """FlowRuns or (labelled) pods of one namespace, or all, into their store."""
+        store = self.pods if plural == "pods" else self.store(plural)
+        where = f"{plural} in {namespace}" if namespace else plural
+        return Informer(
+            where,
+            self.list_page(plural, namespace, pod_label),
+            self._open_watch(plural, namespace, pod_label),
+            store,
+            on_event,
+            problems,
+            namespace,
+        )
+
+    def _list_call(
+        self, plural: str, namespace: str | None, pod_label: str | None
+    ) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+        if plural == "pods":
+            selector = {"label_selector": pod_label} if pod_label else {}
             if namespace is None:
-                return self._call(  # type: ignore[no-any-return]
-                    self.custom.list_cluster_custom_object, GROUP, VERSION, plural, **kwargs
-                )
-            return self._call(  # type: ignore[no-any-return]
-                self.custom.list_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                namespace,
-                plural,
-                **kwargs,
-            )
+                return self.core.list_pod_for_all_namespaces, (), selector
+            return self.core.list_namespaced_pod, (namespace,), selector
+        if namespace is None:
+            return self.custom.list_cluster_custom_object, (GROUP, VERSION, plural), {}
+        return self.custom.list_namespaced_custom_object, (GROUP, VERSION, namespace, plural), {}
+
+    def list_page(
+        self, plural: str, namespace: str | None, pod_label: str | None = None
+    ) -> ListPage:
+        fn, args, selector = self._list_call(plural, namespace, pod_label)
+
+        def page(**kwargs: Any) -> dict[str, Any]:
+            return self._json(fn, *args, **selector, **kwargs)
 
         return page
 
-    def _list_pods(self, namespace: str | None, label: str) -> Callable[..., Any]:
-        def page(**kwargs: Any) -> dict[str, Any]:
-            if namespace is None:
-                listed = self._call(
-                    self.core.list_pod_for_all_namespaces, label_selector=label, **kwargs
-                )
-            else:
-                listed = self._call(
-                    self.core.list_namespaced_pod, namespace, label_selector=label, **kwargs
-                )
-            return self._dict(listed)
+    def _open_watch(self, plural: str, namespace: str | None, pod_label: str | None) -> OpenWatch:
+        fn, args, selector = self._list_call(plural, namespace, pod_label)
 
-        return page
+        def open_watch(resource_version: str) -> Stream:
+            # Not through the in-flight bound: a watch is open for minutes.
+            try:
+                response = fn(
+                    *args,
+                    **selector,
+                    watch=True,
+                    resource_version=resource_version,
+                    allow_watch_bookmarks=True,
+                    timeout_seconds=WATCH_SECONDS,
+                    _preload_content=False,
+                    _request_timeout=READ_TIMEOUT_SECONDS,
+                )
+            except ApiException as error:
+                if error.status == 410:
+                    raise Gone(api_message(error)) from None
+                raise
+            return response  # type: ignore[no-any-return]
 
-    @staticmethod
-    def _pages(list_page: Callable[..., dict[str, Any]], size: int = 500) -> Iterator[Any]:
-        token: str | None = None
-        while True:
-            listed = list_page(limit=size, _continue=token) if token else list_page(limit=size)
-            yield from listed.get("items") or []
-            token = (listed.get("metadata") or {}).get("continue")
-            if not token:
-                return
+        return open_watch
 
     def store(self, plural: str) -> Store:
         return self.flowruns if plural == "flowruns" else self.deployments
@@ -242,7 +289,7 @@ class Kube:
     # -- pods -----------------------------------------------------------------------------
     def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return self._dict(self._call(self.core.read_namespaced_pod, name, namespace))
+            return self._json(self.core.read_namespaced_pod, name, namespace)
         except ApiException as error:
             if error.status == 404:
                 return None
@@ -251,7 +298,7 @@ class Kube:
     def create_pod(self, namespace: str, pod: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Create, or adopt the pod of that name if it exists: (pod, created?)."""
         try:
-            created = self._dict(self._call(self.core.create_namespaced_pod, namespace, pod))
+            created = self._json(self.core.create_namespaced_pod, namespace, pod)
         except ApiException as error:
             if error.status != 409:
                 raise
@@ -288,7 +335,7 @@ class Kube:
             {"op": "remove", "path": f"/metadata/finalizers/{index}"},
         ]
         try:
-            patched = self._call(
+            patched = self._json(
                 self.core.patch_namespaced_pod,
                 pod["metadata"]["name"],
                 pod["metadata"]["namespace"],
@@ -299,35 +346,22 @@ class Kube:
             if error.status not in (404, 409, 422):
                 raise
         else:
-            self.pods.put(self._dict(patched))
+            self.pods.put(patched)
 
     # -- events ---------------------------------------------------------------------------
     def event(self, obj: dict[str, Any], kind: str, reason: str, message: str) -> None:
-        """A Kubernetes Event on the object, what `kubectl describe` shows."""
-        meta = obj["metadata"]
-        stamp = now_iso()
-        body = {
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-            "involvedObject": {
-                "apiVersion": obj.get("apiVersion", f"{GROUP}/{VERSION}"),
-                "kind": obj.get("kind", "FlowRun"),
-                "name": meta["name"],
-                "namespace": meta["namespace"],
-                "uid": meta.get("uid"),
-            },
-            "type": kind,
-            "reason": reason,
-            "message": message[:1000],
-            "source": {"component": "headrace-operator"},
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "count": 1,
-            "reportingComponent": "headrace-operator",
-        }
-        # An event is a courtesy; losing one must not fail the reconcile, only be logged.
+        """A Kubernetes Event on the object, what `kubectl describe` shows; posted by the
+        event thread (controller/events.py), so no reconcile waits for it."""
+        self.events.send(build_event(obj, kind, reason, message, now_iso()))
+
+    def _post_event(self, body: dict[str, Any]) -> None:
+        namespace = body["metadata"]["namespace"]
         try:
-            self._call(self.core.create_namespaced_event, meta["namespace"], body)
+            self._call(self.core.create_namespaced_event, namespace, body, _preload_content=False)
         except ApiException as error:
             logger.warning(
-                "could not record event %s on %s: %s", reason, meta["name"], error.reason
+                "could not record event %s on %s: %s",
+                body["reason"],
+                body["involvedObject"]["name"],
+                error.reason,
             )

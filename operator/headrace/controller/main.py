@@ -37,6 +37,9 @@ def run_operator(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # kopf says "Handler ... succeeded" at INFO for every watch event: ten lines per run, which
+    # cost CPU and bury the operator's own lines. Its warnings and errors still show.
+    logging.getLogger("kopf.objects").setLevel(logging.DEBUG if verbose else logging.WARNING)
     log = logging.getLogger("headrace.operator")
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]

@@ -42,10 +42,17 @@ class Outcome:
     started_at: str | None = None
     finished_at: str | None = None
     report: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None  # a condition reason more precise than the state
 
     @property
     def final(self) -> bool:
         return self.state in {"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"}
+
+
+def lost_pod(message: str) -> Outcome:
+    """An attempt whose pod is gone without an exit: Crashed, with reason PodLost (what
+    health checks show as lost), and retried like any crash."""
+    return Outcome("Crashed", message, reason="PodLost")
 
 
 def _container_status(pod: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +107,7 @@ def pod_outcome(
     if pod is None:
         if stopping:
             return Outcome(stopping, f"the run was stopped ({stopping})")
-        return Outcome("Crashed", "the attempt's pod disappeared before it finished")
+        return lost_pod("the attempt's pod disappeared before it finished")
     if stopping and (ended := _stopped_without_a_node(pod, stopping, now)) is not None:
         return ended
     status = pod.get("status") or {}

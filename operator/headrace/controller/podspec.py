@@ -91,6 +91,7 @@ class RunPlan:
     deadline: float | None
     deployment: str | None
     deployment_version: str | None
+    scheduled_time: str | None = None  # ISO 8601: the schedule's instant, else the creation
 
 
 def container_security() -> dict[str, Any]:
@@ -133,6 +134,8 @@ def build_pod(plan: RunPlan, config: OperatorConfig) -> dict[str, Any]:
         own["HEADRACE_DEPLOYMENT_NAME"] = plan.deployment
     if plan.deployment_version:
         own["HEADRACE_DEPLOYMENT_VERSION"] = plan.deployment_version
+    if plan.scheduled_time:
+        own["HEADRACE_SCHEDULED_START_TIME"] = plan.scheduled_time
     env: list[dict[str, Any]] = [
         {"name": name, "value": escape_expansion(value)} for name, value in own.items()
     ]
@@ -216,3 +219,16 @@ def build_pod(plan: RunPlan, config: OperatorConfig) -> dict[str, Any]:
     if overrides and overrides.annotations:
         metadata["annotations"] = dict(overrides.annotations)
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+def pod_deadline(pod: dict[str, Any]) -> float | None:
+    """The deadline (Unix time) a pod was made with: an adopted attempt keeps the instant its
+    engine was told, not one recomputed from the second-rounded creationTimestamp."""
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for env in container.get("env") or []:
+            if env.get("name") == "HEADRACE_DEADLINE":
+                try:
+                    return float(env.get("value") or "")
+                except ValueError:
+                    return None
+    return None

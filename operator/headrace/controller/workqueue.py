@@ -5,13 +5,19 @@ next progress read) adds its key again with a delay. A key added while it is bei
 is reconciled once more afterwards, so no event is lost, and however many events arrive for a
 key, it waits in the queue only once. One pool of workers serves every run: no thread or task
 per run.
+
+Keys added with `first=True` (a FlowRun that has no pod yet) go ahead of every other key that
+is due: with a thousand runs in flight, a new run's pod is not made to wait behind the others'
+progress reads and final writes.
 """
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -36,6 +42,7 @@ class WorkQueue:
         self._workers = workers
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, Hashable]] = []
+        self._first: collections.deque[Hashable] = collections.deque()  # due now, go first
         self._due: dict[Hashable, float] = {}  # queued keys and when they are due
         self._busy: set[Hashable] = set()
         self._again: dict[Hashable, float] = {}  # added while busy: when to run again
@@ -44,9 +51,10 @@ class WorkQueue:
         self._threads: list[threading.Thread] = []
         self._stopped = False
 
-    def add(self, key: Hashable, delay: float = 0.0) -> None:
-        """Reconcile `key` in `delay` seconds, or sooner if it is already due sooner."""
-        due = self._clock() + max(0.0, delay)
+    def add(self, key: Hashable, delay: float = 0.0, first: bool = False) -> None:
+        """Reconcile `key` in `delay` seconds, or sooner if it is already due sooner; with
+        `first`, now and ahead of the keys already due."""
+        due = -math.inf if first else self._clock() + max(0.0, delay)
         with self._cond:
             if key in self._busy:
                 self._again[key] = min(due, self._again.get(key, due))
@@ -54,7 +62,10 @@ class WorkQueue:
             if key in self._due and self._due[key] <= due:
                 return
             self._due[key] = due
-            heapq.heappush(self._heap, (due, next(self._order), key))
+            if first:
+                self._first.append(key)
+            else:
+                heapq.heappush(self._heap, (due, next(self._order), key))
             self._cond.notify()
 
     def __len__(self) -> int:
@@ -79,6 +90,12 @@ class WorkQueue:
     def _next(self) -> Hashable | None:
         with self._cond:
             while not self._stopped:
+                while self._first:
+                    key = self._first.popleft()
+                    if self._due.get(key) == -math.inf:  # else taken or re-added since
+                        del self._due[key]
+                        self._busy.add(key)
+                        return key
                 while self._heap and self._due.get(self._heap[0][2]) != self._heap[0][0]:
                     heapq.heappop(self._heap)  # superseded by an earlier due time
                 if self._heap:
@@ -107,6 +124,9 @@ class WorkQueue:
                 self._busy.discard(key)
                 again = self._again.pop(key, None)
             if again is not None:
-                self.add(key, max(0.0, again - self._clock()))
+                if again == -math.inf:
+                    self.add(key, first=True)
+                else:
+                    self.add(key, max(0.0, again - self._clock()))
             if wait is not None:
                 self.add(key, wait)

@@ -108,7 +108,8 @@ def flowrun_crd() -> dict[str, Any]:
                 for name in fixed
             ),
             "message": "only spec.cancel and spec.timeoutSeconds can change after a FlowRun is "
-            "created; to run other settings, create a new FlowRun (a new name, or "
+            "created: a FlowRun runs once, and an edit never runs it again. To run again or "
+            "with other settings, create a new FlowRun (a new metadata.name, or "
             "metadata.generateName with kubectl create)",
         },
     ]

@@ -372,7 +372,10 @@ class DeploymentSpec(Model):
 
 class DeploymentStatus(Model):
     observed_generation: int | None = Field(default=None, description="Generation last acted on.")
-    conditions: list[Condition] | None = Field(default=None, description="Ready.")
+    conditions: list[Condition] | None = Field(
+        default=None,
+        description="Ready, and Stalled (True for an invalid schedule or parameter schema).",
+    )
     runs: dict[str, int] | None = Field(default=None, description="Its FlowRuns by state.")
     last_schedule_time: str | None = Field(default=None, description="Last scheduled run time.")
     next_schedule_time: str | None = Field(default=None, description="Next scheduled run time.")

@@ -6,6 +6,7 @@ import datetime as dt
 import time
 from typing import Any
 
+from headrace import settings
 from headrace.engine.context import current_flow_run
 
 
@@ -40,9 +41,11 @@ def __getattr__(name: str) -> Any:
     if name == "run_count":
         return run.run_count if run else 0
     if name == "scheduled_start_time":
-        # Prefect 2: the run's scheduled time, or now outside a run. A Headrace run starts
+        # Prefect 2: the run's scheduled time, or now outside a run. A FlowRun's pod is told
+        # its schedule's instant (or the FlowRun's creation); a local run or a subflow starts
         # when it is created, so its start time is its scheduled time.
-        started = run.start_time if run else None
+        scheduled = settings.scheduled_start_time() if run and not run.parent_task_run else None
+        started = scheduled if scheduled is not None else (run.start_time if run else None)
         return dt.datetime.fromtimestamp(started if started is not None else time.time(), dt.UTC)
     if name == "parent_flow_run_id":
         parent = run.parent_task_run if run else None

@@ -1,0 +1,71 @@
+"""What the CLI prints when the cluster cannot be reached or refuses: one line, as kubectl
+does, never a traceback; and `--version`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import headrace
+from cluster.fixtures import Cluster
+
+
+def headrace_cli(*args: str, kubeconfig: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    if kubeconfig is not None:
+        env["KUBECONFIG"] = str(kubeconfig)
+    return subprocess.run(
+        [sys.executable, "-m", "headrace", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_version_prints_the_package_version() -> None:
+    result = headrace_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"headrace {headrace.__version__}"
+
+
+def test_an_unreachable_api_server_is_one_line(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        """apiVersion: v1
+kind: Config
+clusters:
+- {name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}
+contexts:
+- {name: x, context: {cluster: c, user: u, namespace: ns}}
+current-context: x
+users:
+- {name: u, user: {token: not-a-real-token}}
+"""
+    )
+    for command in (["logs", "flowrun/x"], ["graph", "flowrun/x"], ["run", "--deployment", "d"]):
+        result = headrace_cli(*command, kubeconfig=kubeconfig)
+        assert result.returncode == 1, result
+        assert "Traceback" not in result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"headrace {command[0]}: cannot reach the API server")
+        assert "not-a-real-token" not in result.stderr
+
+
+@pytest.mark.cluster
+def test_a_refusal_names_the_status_and_the_api_servers_reason(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """A user with no rights in the namespace: the API server's own words, no traceback."""
+    kubeconfig = cluster.service_account_kubeconfig(namespace, "nobody", tmp_path / "kc")
+    result = headrace_cli("graph", "flowrun/some-run", "-n", namespace, kubeconfig=kubeconfig)
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("headrace graph: the API server answered 403 Forbidden:"), line
+    assert "flowruns" in line and "nobody" in line  # whose request, on what
