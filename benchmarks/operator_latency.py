@@ -2,8 +2,9 @@
 
     uv run python benchmarks/operator_latency.py [--runs 20]
 
-Starts the test control plane (tests/cluster), installs the CRDs, runs the operator as a
-process, then applies trivial FlowRuns one at a time and prints the medians.
+Starts the test cluster (tests/cluster: control plane, real node, S3; needs root), installs
+the CRDs, runs the operator as a process, then applies trivial FlowRuns one at a time (real
+containers of the flow image, results in S3) and prints the medians.
 """
 
 from __future__ import annotations
@@ -20,10 +21,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "controller")]
 
-from operator_harness import FlowRuns, OperatorProcess, install_crds  # noqa: E402
+from operator_harness import (  # noqa: E402
+    FlowRuns,
+    OperatorProcess,
+    install_crds,
+    operator_storage,
+)
 
-from cluster.controlplane import ControlPlane  # noqa: E402
-from cluster.fixtures import create_namespace, start_cluster  # noqa: E402
+from cluster.fixtures import create_namespace, start_cluster, stop_cluster  # noqa: E402
 from headrace.controller.kube import parse_time  # noqa: E402
 
 
@@ -43,13 +48,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     cluster = start_cluster()
-    plane: ControlPlane | None = cluster.control_plane
     workdir = Path(tempfile.mkdtemp(prefix="headrace-bench-op-"))
     try:
+        if cluster.real_node is None:
+            raise SystemExit(cluster.node_error or "no real node")
         install_crds(cluster.api_client)
         namespace = create_namespace(cluster, "hr-bench")
-        operator = OperatorProcess(cluster.kubeconfig, namespace, workdir).start()
-        flowruns = FlowRuns(cluster.api_client, namespace)
+        storage = operator_storage(cluster, namespace)
+        operator = OperatorProcess(cluster.kubeconfig, namespace, workdir, **storage).start()
+        flowruns = FlowRuns(cluster.api_client, namespace, cluster.real_node.node_images.flows.ref)
         to_pod, to_done = [], []
         try:
             for index in range(args.runs):
@@ -111,9 +118,7 @@ def main() -> None:
             f"   max {max(late) * 1000:.0f} ms   (goal: within grace + 1 s)"
         )
     finally:
-        cluster.api_client.close()
-        if plane is not None:
-            plane.stop()
+        stop_cluster(cluster)
 
 
 if __name__ == "__main__":

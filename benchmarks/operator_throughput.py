@@ -3,7 +3,7 @@
     uv run python benchmarks/operator_throughput.py [--runs 1000] [--stored 10000]
 
 Starts the test control plane (tests/cluster: etcd, kube-apiserver, kube-controller-manager)
-without the process kubelet, plus kube-scheduler and kwok (tests/cluster/kwok.py): kwok
+with no real node, plus kube-scheduler and kwok (tests/cluster/kwok.py): kwok
 simulates the node, so a pod bound to it goes Running and ends with exit code 0 and the
 engine's JSON report at once, running no process. Everything else is real: the API server,
 etcd, the scheduler and `headrace operator` (a subprocess with its own ServiceAccount).
@@ -659,7 +659,6 @@ def main() -> int:
     audit = Audit(workdir / "audit.log")
     (workdir / "audit-policy.yaml").write_text(AUDIT_POLICY)
     plane = ControlPlane(
-        with_kubelet=False,
         keep_workdir=args.keep,
         apiserver_flags=[
             f"--audit-policy-file={workdir / 'audit-policy.yaml'}",
@@ -672,10 +671,10 @@ def main() -> int:
     operator: Operator | None = None
     api_client: client.ApiClient | None = None
     try:
-        log("starting the control plane (no process kubelet)")
+        log("starting the control plane (no real node)")
         plane.start()
         api_client = client_from_kubeconfig(plane.kubeconfig_path, pool_size=CREATORS * 2)
-        cluster = Cluster(plane.kubeconfig_path, api_client, plane, False)
+        cluster = Cluster(plane.kubeconfig_path, api_client, plane)
         kwok = Kwok(plane.kubeconfig_path, keep_workdir=args.keep).start()
         log(f"kwok and kube-scheduler up in {kwok.timings['total']:.1f}s")
         install_crds(api_client)

@@ -2,15 +2,17 @@
 
     scripts/demo-cluster
 
-Starts the test control plane (kube-apiserver + etcd + controller-manager built from Go
-modules, and a process kubelet), installs the CRDs, runs `headrace operator`, applies
-examples/manifests/flowrun-hello.yaml with 2,000 mapped tasks, and prints the FlowRun's
-status as the operator writes it, then the run's logs newest first.
+Starts the test cluster (kube-apiserver + etcd + controller-manager built from Go modules,
+a real node: kubelet + containerd + runc, and an S3 server; needs root), installs the CRDs,
+runs `headrace operator`, applies examples/manifests/flowrun-hello.yaml with 2,000 mapped
+tasks in a container of the flow image, and prints the FlowRun's status as the operator
+writes it, then the run's logs newest first, read from S3.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -20,9 +22,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "controller")]
 
-from operator_harness import FINAL, FlowRuns, OperatorProcess, install_crds  # noqa: E402
+from operator_harness import (  # noqa: E402
+    FINAL,
+    FlowRuns,
+    OperatorProcess,
+    install_crds,
+    operator_storage,
+    storage_env,
+)
 
-from cluster.fixtures import create_namespace, start_cluster  # noqa: E402
+from cluster.fixtures import create_namespace, start_cluster, stop_cluster  # noqa: E402
 
 
 def main() -> int:
@@ -30,11 +39,16 @@ def main() -> int:
     cluster = start_cluster()
     workdir = Path(tempfile.mkdtemp(prefix="headrace-demo-"))
     try:
+        if cluster.real_node is None:
+            print(cluster.node_error or "no real node", file=sys.stderr)
+            return 1
         install_crds(cluster.api_client)
         namespace = create_namespace(cluster, "demo")
-        operator = OperatorProcess(cluster.kubeconfig, namespace, workdir).start()
+        storage = operator_storage(cluster, namespace)
+        operator = OperatorProcess(cluster.kubeconfig, namespace, workdir, **storage).start()
         try:
-            flowruns = FlowRuns(cluster.api_client, namespace)
+            image = cluster.real_node.node_images.flows.ref
+            flowruns = FlowRuns(cluster.api_client, namespace, image=image)
             flowruns.create(
                 flowruns.manifest("flowrun-hello", parameters={"name": "demo", "n": 2000})
             )
@@ -77,14 +91,13 @@ def main() -> int:
                     "5",
                 ],
                 check=False,
+                env={**os.environ, **storage_env(cluster)},  # the record is in S3
             )
             return 0 if status.get("state") == "Completed" else 1
         finally:
             operator.stop()
     finally:
-        cluster.api_client.close()
-        if cluster.control_plane is not None:
-            cluster.control_plane.stop()
+        stop_cluster(cluster)
 
 
 if __name__ == "__main__":

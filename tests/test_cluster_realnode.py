@@ -17,7 +17,7 @@ import pytest
 from kubernetes import client, watch
 
 from cluster.fixtures import Cluster
-from cluster.helpers import finished_pod, pod_gone, pod_logs, wait_for
+from cluster.helpers import finished_pod, pod_logs, wait_for
 from cluster.node import RealNode
 from headrace.controller.podspec import container_security
 
@@ -284,27 +284,6 @@ def test_the_project_image_runs_a_flow_to_completion(
     assert pod.status.phase == "Succeeded", logs
     assert terminated(pod).reason == "Completed"
     assert "hello, world" in logs, logs
-
-
-def test_process_kubelet_pods_still_use_the_process_kubelet(
-    cluster: Cluster, real_node: RealNode, namespace: str
-) -> None:
-    """Both node kinds coexist: default-scheduler pods stay on the process kubelet."""
-    core = cluster.core
-    manifest = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "local"},
-        "spec": {
-            "restartPolicy": "Never",
-            "containers": [{"name": "main", "image": "busybox:1.36", "command": ["true"]}],
-        },
-    }
-    core.create_namespaced_pod(namespace, manifest)
-    pod = finished_pod(core, namespace, "local")
-    assert pod.spec.node_name != real_node.name
-    core.delete_namespaced_pod("local", namespace, grace_period_seconds=0)
-    wait_for(lambda: pod_gone(core, namespace, "local"), 30, "the pod to go")
 
 
 def test_the_operators_flow_pod_runs_on_the_real_node(

@@ -1,9 +1,9 @@
-"""The operator on a cluster whose only node is real (issue 11, item 4, first step).
+"""The operator on the session's cluster, whose only node is real, with no result storage
+set: the engine keeps results in the pod's own /tmp (an emptyDir), and the FlowRun says
+they go with the pod.
 
-The session's cluster keeps the process kubelet, which binds every default-scheduler
-pod itself; here a separate control plane runs without it, so the real node's
-kube-scheduler takes the default scheduler name and the operator's own flow pods
-(unchanged) land in real containers from the flow image.
+The real node's kube-scheduler serves the default scheduler name, so the operator's own
+flow pods (unchanged) land in real containers from the flow image.
 """
 
 from __future__ import annotations
@@ -76,6 +76,8 @@ def test_operator_runs_a_flowrun_in_a_real_container(
         print(f"\nFlowRun created -> {status['state']} in {time.monotonic() - started:.1f}s")
         assert status["state"] == "Completed", f"{status}\n{operator.log_tail()}"
         assert status["attempts"][0]["exitCode"] == 0
+        kept = next(c for c in status["conditions"] if c["type"] == "ResultsKept")
+        assert (kept["status"], kept["reason"]) == ("False", "PodLocalStorage"), kept
         pods = cluster.core.list_namespaced_pod(namespace).items
         assert [p.spec.node_name for p in pods] == [node.name]
         logs = cluster.core.read_namespaced_pod_log(pods[0].metadata.name, namespace)

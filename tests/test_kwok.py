@@ -1,9 +1,9 @@
 """The parts of benchmarks/operator_throughput.py: kwok builds and starts, kube-scheduler binds
 a pod to a simulated node, and kwok's Stages take it to Succeeded with the engine's report.
 
-kwok simulates the node (the pod runs no process); everything else here is real. The
-scheduler serves its own schedulerName, so the process kubelet and kube-scheduler never
-compete for the same pods.
+kwok simulates the node (the pod runs no process); everything else here is real. Its
+scheduler serves its own schedulerName, so it and the real node's kube-scheduler (the
+default one) never compete for the same pods.
 """
 
 from __future__ import annotations

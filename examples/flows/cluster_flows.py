@@ -6,6 +6,8 @@ import os
 import signal
 import time
 
+import fsspec
+
 from headrace import flow, get_run_logger, task
 
 
@@ -29,21 +31,16 @@ def fails(reason: str = "boom") -> None:
 
 @flow
 def sleeps(seconds: float = 60, marker: str = "") -> str:
-    """Sleeps in a blocking call; with `marker`, writes the state it saw SIGTERM in."""
+    """Sleeps in a blocking call; with `marker` (a path or URL, s3:// included), writes
+    the exception that ended the sleep there: a test sees the engine got the SIGTERM."""
     try:
         time.sleep(seconds)
     except BaseException as error:
         if marker:
-            with open(marker, "w") as handle:
+            with fsspec.open(marker, "w") as handle:
                 handle.write(type(error).__name__)
         raise
     return "slept"
-
-
-@flow
-def killed() -> None:
-    """Dies by SIGKILL, as an OOM kill or a node problem would end it."""
-    os.kill(os.getpid(), signal.SIGKILL)
 
 
 @flow

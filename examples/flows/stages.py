@@ -2,13 +2,15 @@
 that holds the run open and one that waits on it (pending while the gate is shut).
 
 `headrace run examples/flows/stages.py:stages -p n=100`, then `headrace graph RUN` or the web
-UI (`headrace ui`). With `gate_file`, the gate task waits until that file exists.
+UI (`headrace ui`). With `gate_file`, the gate task waits until that file (or object: any
+fsspec URL, s3:// included) exists.
 """
 
 from __future__ import annotations
 
-import os
 import time
+
+import fsspec
 
 from headrace import flow, get_run_logger, task
 
@@ -30,12 +32,17 @@ def square(x: float) -> float:
 
 @task
 def gate(path: str = "", timeout: float = 120) -> str:
-    """Holds the run open until `path` exists, so a downstream task stays pending."""
+    """Holds the run open until `path` (a path or URL, s3:// included) exists, so a
+    downstream task stays pending."""
+    if not path:
+        return "open"
+    fs, where = fsspec.core.url_to_fs(path)
     deadline = time.monotonic() + timeout
-    while path and not os.path.exists(path):
+    while not fs.exists(where):
         if time.monotonic() > deadline:
             raise TimeoutError(f"{path} did not appear in {timeout}s")
-        time.sleep(0.1)
+        time.sleep(0.2)
+        fs.invalidate_cache()  # s3fs may remember the listing that lacked it
     return "open"
 
 

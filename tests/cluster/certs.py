@@ -2,8 +2,9 @@
 
 The ``cryptography`` package is not a project dependency, and the OpenSSL command
 line tool is on every Debian machine, so this shells out to it. One throwaway CA
-signs the apiserver's serving cert, the process kubelet's serving cert and the
-client cert the apiserver presents to the kubelet (for ``kubectl logs``).
+signs the apiserver's serving cert, the client cert the apiserver presents to the
+kubelet (for ``kubectl logs``) and, through :func:`node_serving_cert`, the real node's
+kubelet serving cert.
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ class CertPaths:
     ca_key: Path
     apiserver_cert: Path
     apiserver_key: Path
-    kubelet_cert: Path
-    kubelet_key: Path
     kubelet_client_cert: Path  # the apiserver's identity towards kubelets
     kubelet_client_key: Path
     sa_key: Path  # service-account token signing key (private)
@@ -97,7 +96,7 @@ def node_serving_cert(
     )
 
 
-def generate(directory: Path, node_name: str, apiserver_ips: tuple[str, ...] = ()) -> CertPaths:
+def generate(directory: Path, apiserver_ips: tuple[str, ...] = ()) -> CertPaths:
     """Write a fresh CA, serving/client certs and the service-account key pair.
 
     ``apiserver_ips``: more addresses the apiserver is reached at (besides 127.0.0.1), such
@@ -121,16 +120,6 @@ def generate(directory: Path, node_name: str, apiserver_ips: tuple[str, ...] = (
         "/CN=kube-apiserver",
         [*server_usage, "extendedKeyUsage=serverAuth", f"subjectAltName={dns},{ips}"],
     )
-    kubelet = _signed_cert(
-        directory,
-        "kubelet",
-        f"/CN=system:node:{node_name}",
-        [
-            *server_usage,
-            "extendedKeyUsage=serverAuth",
-            f"subjectAltName=DNS:localhost,DNS:{node_name},IP:127.0.0.1",
-        ],
-    )
     kubelet_client = _signed_cert(
         directory,
         "apiserver-kubelet-client",
@@ -147,8 +136,6 @@ def generate(directory: Path, node_name: str, apiserver_ips: tuple[str, ...] = (
         ca_key=directory / "ca.key",
         apiserver_cert=apiserver[0],
         apiserver_key=apiserver[1],
-        kubelet_cert=kubelet[0],
-        kubelet_key=kubelet[1],
         kubelet_client_cert=kubelet_client[0],
         kubelet_client_key=kubelet_client[1],
         sa_key=directory / "sa.key",

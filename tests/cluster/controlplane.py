@@ -1,6 +1,6 @@
 """Start (and stop) a real Kubernetes control plane for tests: etcd + kube-apiserver
-(+ kube-controller-manager for garbage collection and namespace deletion) + the
-process kubelet in ``kubelet.py``.
+(+ kube-controller-manager for garbage collection and namespace deletion). Pods run on
+the real node that ``node.py`` joins to it.
 
 Developer command: ``python tests/cluster/controlplane.py up`` builds if needed,
 starts everything, prints ``export KUBECONFIG=...`` and runs until Ctrl-C/SIGTERM.
@@ -32,7 +32,6 @@ if __name__ == "__main__" and not __package__:  # run as a script: make `cluster
 
 from cluster import build, certs, kubeconfig, procs
 
-NODE_NAME = "headrace-node"
 SERVICE_CIDR = "10.0.0.0/24"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 # Controllers worth their CPU here: GC (ownerReferences), namespace deletion,
@@ -53,7 +52,6 @@ KCM_CONTROLLERS = (
     # Folds the chart's headrace-view/-edit into the built-in view, edit and admin roles.
     "clusterrole-aggregation-controller",
 )
-TESTS_DIR = Path(__file__).resolve().parent.parent
 
 
 class ControlPlaneError(RuntimeError):
@@ -100,7 +98,6 @@ class ControlPlane:
     with_controller_manager: bool = field(
         default_factory=lambda: _env_flag("HEADRACE_CLUSTER_KCM", True)
     )
-    with_kubelet: bool = True
     # Extra kube-apiserver flags (e.g. an audit policy for a benchmark that counts requests).
     apiserver_flags: list[str] = field(default_factory=list)
     # Where kube-apiserver listens (one address, its flag allows no more). "0.0.0.0" plus
@@ -144,7 +141,7 @@ class ControlPlane:
 
     def _start_all(self, bin_dir: Path) -> None:
         step = time.monotonic()
-        self.cert_paths = certs.generate(self.workdir / "pki", NODE_NAME, self.serving_ips)
+        self.cert_paths = certs.generate(self.workdir / "pki", self.serving_ips)
         self.admin_token = secrets.token_hex(24)
         tokens = self.workdir / "tokens.csv"
         tokens.write_text(f'{self.admin_token},admin,admin-uid,"system:masters"\n')
@@ -167,16 +164,12 @@ class ControlPlane:
         )
         if self.with_controller_manager:
             self._start_controller_manager(bin_dir)
-        if self.with_kubelet:
-            step = time.monotonic()
-            self._start_kubelet()
-            self.timings["kubelet"] = time.monotonic() - step
 
     def stop(self) -> None:
         """Stop components in reverse start order and remove the work directory."""
         for proc in reversed(self.processes):
             with contextlib.suppress(Exception):
-                proc.stop(timeout=15 if proc.name == "kubelet" else 10)
+                proc.stop(timeout=10)
         self.processes.clear()
         workdir = getattr(self, "workdir", None)
         if workdir is not None and not self.keep_workdir:
@@ -294,35 +287,6 @@ class ControlPlane:
             ],
         )
         self._check_alive(proc)
-
-    def _start_kubelet(self) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(TESTS_DIR), env.get("PYTHONPATH", "")) if p
-        )
-        env["PYTHONUNBUFFERED"] = "1"
-        pki = self.cert_paths
-        ready_file = self.workdir / "kubelet.ready"
-        proc = self._spawn(
-            "kubelet",
-            [
-                sys.executable,
-                "-m",
-                "cluster.kubelet",
-                f"--kubeconfig={self.kubeconfig_path}",
-                f"--node-name={NODE_NAME}",
-                f"--port={free_port()}",
-                f"--tls-cert={pki.kubelet_cert}",
-                f"--tls-key={pki.kubelet_key}",
-                f"--client-ca={pki.ca_cert}",
-                f"--state-dir={self.workdir / 'kubelet'}",
-                f"--ready-file={ready_file}",
-            ],
-            env=env,
-            death_signal=signal.SIGTERM,  # lets it kill its pods' process groups
-        )
-        if not procs.wait_until(ready_file.exists, 30, check=lambda: self._check_alive(proc)):
-            raise ControlPlaneError(f"process kubelet not ready after 30s:\n{proc.log_tail()}")
 
 
 # -- developer command ---------------------------------------------------------------

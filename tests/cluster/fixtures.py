@@ -1,17 +1,19 @@
 """Pytest fixtures for cluster tests (re-exported by ``tests/conftest.py``).
 
-* ``cluster`` (session): the local control plane (built and started on first
-  use, process kubelet included), or the cluster of ``HEADRACE_TEST_KUBECONFIG``.
-  Failing to start it fails the tests; ``HEADRACE_SKIP_CLUSTER=1`` skips them.
+* ``cluster`` (session): the one cluster of the session, or the cluster of
+  ``HEADRACE_TEST_KUBECONFIG``. Locally: the control plane (built and started on first use),
+  a real node (kubelet, containerd, runc, CNI; the flow images loaded) whose kube-scheduler
+  serves ``default-scheduler``, and an S3 server on the node's bridge that pods and this
+  process reach. A control plane failure fails the tests; a node or S3 failure (say, not
+  root) fails only the tests that run pods; ``HEADRACE_SKIP_CLUSTER=1`` skips them all.
 * ``namespace`` (function): a fresh namespace with its ``default`` ServiceAccount;
   pods in it are force-deleted and the namespace removed afterwards.
 * ``s3_server`` (session): a real S3 endpoint (SeaweedFS, see ``s3.py``) with auth on, a
   per-session key and one bucket, listening on ``HEADRACE_S3_BIND`` (default 127.0.0.1;
   0.0.0.0 or a bridge gateway IP lets containers reach it). A start failure fails the tests.
-* ``real_node`` (session): a real kubelet + containerd node (``node.py``) joined to
-  the local control plane, with the pause, project and flow images loaded; also set
-  as ``cluster.real_node``. Started only by tests that ask for it; the process
-  kubelet keeps running pods that do not use ``real_node.pod_placement()``.
+* ``real_node`` and ``real_cluster`` (session): the session cluster's node, and the cluster
+  with its node and S3 server (``RealCluster``); they fail when the node did not start and
+  skip on an external cluster (it brings no images and no S3 server of ours).
 """
 
 from __future__ import annotations
@@ -29,12 +31,10 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from cluster.controlplane import ControlPlane, ControlPlaneError
-from cluster.helpers import install_crds
+from cluster.helpers import IMAGE, install_crds
 from cluster.kubeconfig import client_for_token, client_from_kubeconfig, write_kubeconfig
 from cluster.node import RealNode, RealNodeError, free_subnet, start_real_node
 from cluster.s3 import S3Server, S3ServerError
-
-PROCESS_KUBELET_LABEL = "headrace.dev/process-kubelet"
 
 
 @dataclass
@@ -44,12 +44,19 @@ class Cluster:
     kubeconfig: Path
     api_client: client.ApiClient
     control_plane: ControlPlane | None  # None for an external cluster
-    process_kubelet: bool  # pods run as local processes (files they write are visible)
-    real_node: RealNode | None = None  # set by the ``real_node`` fixture once it runs
+    real_node: RealNode | None = None  # where pods run (local cluster)
+    s3: S3Server | None = None  # results storage pods and this process reach (local cluster)
+    node_error: str | None = None  # why the local node or S3 server is missing
 
     @property
     def core(self) -> client.CoreV1Api:
         return client.CoreV1Api(self.api_client)
+
+    @property
+    def pod_image(self) -> str:
+        """An image with `sh` for plain test pods: the project image the node has loaded
+        (nothing can be pulled here), or busybox on an external cluster."""
+        return self.real_node.node_images.project.ref if self.real_node else IMAGE
 
     def service_account_token(self, namespace: str, name: str, seconds: int = 3600) -> str:
         """Create ServiceAccount ``name`` (if needed) and mint a token via TokenRequest."""
@@ -80,25 +87,43 @@ class Cluster:
         )
 
 
-def _has_process_kubelet(api_client: client.ApiClient) -> bool:
-    nodes = client.CoreV1Api(api_client).list_node(label_selector=PROCESS_KUBELET_LABEL)
-    return bool(nodes.items)
-
-
 def start_cluster() -> Cluster:
-    """Connect to ``HEADRACE_TEST_KUBECONFIG`` or start the local control plane."""
+    """Connect to ``HEADRACE_TEST_KUBECONFIG`` or start the local cluster: control plane,
+    real node and S3 server. The apiserver also listens on the node's bridge address (in
+    its certificate), where pods reach it; the bridge's subnet is picked first for that."""
     external = os.environ.get("HEADRACE_TEST_KUBECONFIG")
     if external:
         path = Path(external).expanduser()
-        api_client = client_from_kubeconfig(path)
-        return Cluster(path, api_client, None, _has_process_kubelet(api_client))
-    plane = ControlPlane().start()
+        return Cluster(path, client_from_kubeconfig(path), None)
+    subnet = free_subnet()
+    host_ip = str(subnet.network_address + 1)
+    plane = ControlPlane(bind_address="0.0.0.0", serving_ips=(host_ip,)).start()
     try:
         api_client = client_from_kubeconfig(plane.kubeconfig_path)
     except BaseException:
         plane.stop()
         raise
-    return Cluster(plane.kubeconfig_path, api_client, plane, True)
+    handle = Cluster(plane.kubeconfig_path, api_client, plane)
+    try:
+        handle.real_node = start_real_node(plane, plane.keep_workdir, subnet=subnet)
+        handle.s3 = S3Server(bind_address=host_ip).start()
+    except (RealNodeError, S3ServerError, OSError) as exc:
+        handle.node_error = f"real node or S3 server unavailable: {exc}"
+    except BaseException:
+        stop_cluster(handle)
+        raise
+    return handle
+
+
+def stop_cluster(handle: Cluster) -> None:
+    """Stop what `start_cluster` started, the node before the control plane it joined."""
+    handle.api_client.close()  # type: ignore[no-untyped-call]
+    if handle.s3 is not None:
+        handle.s3.stop()
+    if handle.real_node is not None:
+        handle.real_node.stop()
+    if handle.control_plane is not None:
+        handle.control_plane.stop()
 
 
 _failure: str | None = None
@@ -121,13 +146,16 @@ def cluster() -> Iterator[Cluster]:
         pytest.fail(_failure, pytrace=False)
     if handle.control_plane is not None:
         took = time.monotonic() - started
-        print(f"\ntest control plane up in {took:.1f}s: KUBECONFIG={handle.kubeconfig}")
+        print(f"\ntest cluster up in {took:.1f}s: KUBECONFIG={handle.kubeconfig}")
+        if handle.real_node is not None:
+            timings = ", ".join(f"{k}={v:.1f}s" for k, v in handle.real_node.timings.items())
+            print(f"real node Ready ({timings}); logs: {handle.real_node.workdir / 'logs'}")
+        if handle.node_error:
+            print(handle.node_error)
     try:
         yield handle
     finally:
-        handle.api_client.close()  # type: ignore[no-untyped-call]
-        if handle.control_plane is not None:
-            handle.control_plane.stop()
+        stop_cluster(handle)
 
 
 def _ensure_default_service_account(core: client.CoreV1Api, namespace: str) -> None:
@@ -149,7 +177,7 @@ def create_namespace(cluster: Cluster, prefix: str = "hr-test") -> str:
 
 
 def delete_namespace(cluster: Cluster, name: str) -> None:
-    """Force-delete the pods (their processes die at once), then the namespace."""
+    """Force-delete the pods (their containers are killed at once), then the namespace."""
     core = cluster.core
     with contextlib.suppress(ApiException):
         core.delete_collection_namespaced_pod(name, grace_period_seconds=0)
@@ -191,41 +219,25 @@ def s3_server() -> Iterator[S3Server]:
         server.stop()
 
 
-_real_node_failure: str | None = None
+def _node_of(cluster: Cluster) -> RealNode:
+    """The session's real node; skips on an external cluster, fails when it did not start."""
+    if cluster.control_plane is None:
+        pytest.skip("needs the local real node, its images and S3 (HEADRACE_TEST_KUBECONFIG)")
+    if cluster.real_node is None or cluster.s3 is None:
+        pytest.fail(cluster.node_error or "no real node", pytrace=False)
+    return cluster.real_node
 
 
 @pytest.fixture(scope="session")
-def real_node(cluster: Cluster) -> Iterator[RealNode]:
-    """A real node (kubelet, containerd, runc, CNI) for the session; fails if it cannot start."""
-    global _real_node_failure
-    if cluster.control_plane is None:
-        pytest.skip("the real node joins the local control plane (HEADRACE_TEST_KUBECONFIG is set)")
-    if _real_node_failure is not None:
-        pytest.fail(_real_node_failure, pytrace=False)
-    try:
-        node = start_real_node(
-            cluster.control_plane, keep_workdir=cluster.control_plane.keep_workdir
-        )
-    except (RealNodeError, OSError) as exc:
-        _real_node_failure = f"real node unavailable: {exc}"
-    if _real_node_failure is not None:
-        pytest.fail(_real_node_failure, pytrace=False)
-    timings = ", ".join(f"{k}={v:.1f}s" for k, v in node.timings.items())
-    print(f"\nreal node {node.name} Ready ({timings}); logs: {node.workdir / 'logs'}")
-    cluster.real_node = node
-    try:
-        yield node
-    finally:
-        cluster.real_node = None
-        node.stop()  # first: a running kubelet would register the Node again
-        with contextlib.suppress(ApiException):
-            cluster.core.delete_node(node.name)
+def real_node(cluster: Cluster) -> RealNode:
+    """The session cluster's real node (kubelet, containerd, runc, CNI)."""
+    return _node_of(cluster)
 
 
 @dataclass
 class RealCluster:
-    """A cluster whose only node is real: no process kubelet, the default scheduler places
-    every pod on the real node, and an S3 server the pods can reach (on the node's bridge)."""
+    """The session cluster seen from its real node: the default scheduler places every pod
+    there, and its S3 server listens on the node's bridge, where pods reach it."""
 
     cluster: Cluster
     node: RealNode
@@ -245,35 +257,9 @@ class RealCluster:
 
 
 @pytest.fixture(scope="session")
-def real_cluster() -> Iterator[RealCluster]:
-    """A second control plane for the session, whose one node is real (see `RealCluster`).
-
-    Its apiserver listens on every address and its certificate names the node's bridge
-    address, so pods (an operator in-cluster) reach it there; the subnet is picked first.
-    """
-    if os.environ.get("HEADRACE_SKIP_CLUSTER") == "1":
-        pytest.skip("HEADRACE_SKIP_CLUSTER=1")
-    if os.environ.get("HEADRACE_TEST_KUBECONFIG"):
-        pytest.skip("starts its own control plane and real node (HEADRACE_TEST_KUBECONFIG is set)")
-    subnet = free_subnet()
-    host_ip = str(subnet.network_address + 1)
-    plane = ControlPlane(with_kubelet=False, bind_address="0.0.0.0", serving_ips=(host_ip,))
-    plane.start()
-    node: RealNode | None = None
-    s3: S3Server | None = None
-    api_client: client.ApiClient | None = None
-    try:
-        node = start_real_node(plane, scheduler_name="default-scheduler", subnet=subnet)
-        s3 = S3Server(bind_address=node.host_ip).start()
-        api_client = client_from_kubeconfig(plane.kubeconfig_path)
-        install_crds(api_client)
-        cluster = Cluster(plane.kubeconfig_path, api_client, plane, False, node)
-        yield RealCluster(cluster, node, s3)
-    finally:
-        if api_client is not None:
-            api_client.close()  # type: ignore[no-untyped-call]
-        if s3 is not None:
-            s3.stop()
-        if node is not None:
-            node.stop()
-        plane.stop()
+def real_cluster(cluster: Cluster) -> RealCluster:
+    """The session cluster with its real node and S3 server (see `RealCluster`), CRDs in."""
+    node = _node_of(cluster)
+    assert cluster.s3 is not None
+    install_crds(cluster.api_client)
+    return RealCluster(cluster, node, cluster.s3)

@@ -12,7 +12,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-IMAGE = "busybox:1.36"  # ignored by the process kubelet; pulled by real clusters
+IMAGE = "busybox:1.36"  # for external clusters (the local node has `Cluster.pod_image`)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
@@ -27,7 +27,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "con
         time.sleep(0.1)
 
 
-def pod_manifest(name: str, script: str, **spec: Any) -> dict[str, Any]:
+def pod_manifest(name: str, script: str, image: str = IMAGE, **spec: Any) -> dict[str, Any]:
     """A one-container ``sh -c script`` pod (restartPolicy Never unless overridden)."""
     env = spec.pop("env", [])
     return {
@@ -37,7 +37,7 @@ def pod_manifest(name: str, script: str, **spec: Any) -> dict[str, Any]:
         "spec": {
             "restartPolicy": "Never",
             "containers": [
-                {"name": "main", "image": IMAGE, "command": ["sh", "-c", script], "env": env}
+                {"name": "main", "image": image, "command": ["sh", "-c", script], "env": env}
             ],
             **spec,
         },
@@ -99,3 +99,19 @@ def install_crds(api_client: client.ApiClient) -> None:
             if any(c.type == "Established" and c.status == "True" for c in conditions):
                 break
             time.sleep(0.1)
+
+
+def wait_namespace_gone(core: client.CoreV1Api, name: str, timeout: float = 90) -> None:
+    """Wait until a deleted namespace is gone, so a later test can make it again (tests that
+    install the chart as the README says share `headrace-system` on the session cluster)."""
+
+    def gone() -> bool:
+        try:
+            core.read_namespace(name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise
+        return False
+
+    wait_for(gone, timeout, f"namespace {name} to be deleted")

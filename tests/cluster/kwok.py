@@ -5,7 +5,7 @@ bound to them through the lifecycle described by its Stages (below), so an opera
 cost can be measured without running the pods' processes. It is the one simulated part:
 the API server, etcd, the scheduler and the operator are real.
 
-The control plane has no scheduler (the process kubelet binds its own pods), so this also
+The control plane has no scheduler (the real node brings its own), so this also
 runs ``kube-scheduler``, built from the control plane's pinned module
 (``tests/cluster/go``) by the same cached build; once the control plane build includes it,
 that binary is used instead.
@@ -333,7 +333,7 @@ class Kwok:
     """kwok (and, unless ``scheduler_name`` is None, kube-scheduler) against a cluster.
 
     ``scheduler_name`` is the schedulerName the scheduler serves: ``default-scheduler`` only
-    where nothing else binds pods (not beside the process kubelet, which binds those itself).
+    where nothing else binds pods (not beside the real node, whose scheduler serves it).
     """
 
     kubeconfig: Path

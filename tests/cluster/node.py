@@ -50,7 +50,6 @@ from cluster import build, certs, images, procs
 from cluster.controlplane import ControlPlane, ControlPlaneError, free_port
 
 NODE_NAME = "headrace-real-node"
-SCHEDULER_NAME = "headrace-real-node-scheduler"
 NODE_LABEL = "headrace.dev/real-node"
 CGROUP_FS = Path("/sys/fs/cgroup")
 # Global kernel settings the kubelet insists on (cm.setupKernelTunables); shadowed in
@@ -210,7 +209,9 @@ class RealNode:
     plane: ControlPlane
     keep_workdir: bool = False
     name: str = NODE_NAME
-    scheduler_name: str = SCHEDULER_NAME
+    # The schedulerName its kube-scheduler serves: the default one, since this is the
+    # cluster's only real node (kwok's fake nodes have a scheduler of their own).
+    scheduler_name: str = "default-scheduler"
     # The pod bridge's subnet, when the control plane had to know it first (its serving
     # certificate names the bridge address); default: a free one picked at start.
     requested_subnet: ipaddress.IPv4Network | None = None
@@ -233,7 +234,7 @@ class RealNode:
         return self.workdir / "containerd" / "containerd.sock"
 
     def pod_placement(self) -> dict[str, Any]:
-        """Pod spec fields that put a pod on this node (the process kubelet ignores them)."""
+        """Pod spec fields that put a pod on this node (not on a fake kwok node)."""
         return {
             "schedulerName": self.scheduler_name,
             "nodeSelector": {"kubernetes.io/hostname": self.name},
@@ -323,8 +324,13 @@ class RealNode:
         self.timings["containerd"] = time.monotonic() - step
 
         step = time.monotonic()
-        for image in (self.node_images.pause, self.node_images.project, self.node_images.flows):
-            self.ctr("images", "import", "--no-unpack", str(image.archive))
+        # The flow image is unpacked here, once (the project image's layers with it, they are
+        # shared): left to the first CreateContainer, each of many pods created at once
+        # unpacks its own copy, and with 30 they all ran past the kubelet's 2-minute runtime
+        # timeout (CreateContainerError: context deadline exceeded).
+        self.ctr("images", "import", "--no-unpack", str(self.node_images.pause.archive))
+        self.ctr("images", "import", "--no-unpack", str(self.node_images.project.archive))
+        self.ctr("images", "import", str(self.node_images.flows.archive))
         self.timings["image_import"] = time.monotonic() - step
 
         step = time.monotonic()
@@ -579,14 +585,10 @@ class RealNode:
 def start_real_node(
     plane: ControlPlane,
     keep_workdir: bool = False,
-    scheduler_name: str = SCHEDULER_NAME,
+    scheduler_name: str = "default-scheduler",
     subnet: ipaddress.IPv4Network | None = None,
 ) -> RealNode:
-    """Start a real node joined to ``plane`` (raises :class:`RealNodeError`).
-
-    ``scheduler_name="default-scheduler"`` only where no process kubelet runs: it binds
-    every default-scheduler pod itself and would race kube-scheduler for them.
-    """
+    """Start a real node joined to ``plane`` (raises :class:`RealNodeError`)."""
     try:
         node = RealNode(plane, keep_workdir, scheduler_name=scheduler_name, requested_subnet=subnet)
         return node.start()
@@ -595,22 +597,21 @@ def start_real_node(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python tests/cluster/node.py [--real-only]``: control plane + real node until
-    Ctrl-C/SIGTERM. ``--real-only``: no process kubelet, and kube-scheduler serves the
-    default scheduler name, so the operator's pods run on the real node."""
+    """``python tests/cluster/node.py``: control plane + real node until Ctrl-C/SIGTERM.
+    The apiserver also listens on the node's bridge address, so pods (an operator
+    in-cluster, with KUBERNETES_SERVICE_HOST/PORT set to it) reach it."""
     import argparse
     import signal
 
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--real-only", action="store_true", help="no process kubelet")
-    args = parser.parse_args(argv)
+    argparse.ArgumentParser(description=main.__doc__).parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with ControlPlane(with_kubelet=not args.real_only) as plane:
-        scheduler = "default-scheduler" if args.real_only else SCHEDULER_NAME
+    subnet = free_subnet()
+    host_ip = str(subnet.network_address + 1)
+    with ControlPlane(bind_address="0.0.0.0", serving_ips=(host_ip,)) as plane:
         try:
-            node = start_real_node(plane, plane.keep_workdir, scheduler)
+            node = start_real_node(plane, plane.keep_workdir, subnet=subnet)
         except RealNodeError as exc:
             print(f"real node failed to start: {exc}", file=sys.stderr)
             return 1
@@ -618,6 +619,7 @@ def main(argv: list[str] | None = None) -> int:
             timings = ", ".join(f"{k}={v:.1f}s" for k, v in node.timings.items())
             print(f"real node {node.name} Ready ({timings})", flush=True)
             print(f"logs: {node.workdir / 'logs'}", flush=True)
+            print(f"pods reach the apiserver at {host_ip}:{plane.port}", flush=True)
             print(f"export KUBECONFIG={plane.kubeconfig_path}", flush=True)
             stop.wait()
         finally:

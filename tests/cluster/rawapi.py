@@ -1,6 +1,6 @@
 """JSON-in, JSON-out access to the Kubernetes API through the ``kubernetes`` client.
 
-The process kubelet works on plain dicts (pod specs, merge patches, watch lines)
+The throughput benchmark works on plain dicts (pod specs, merge patches, watch lines)
 rather than generated models: it is faster, and immune to model validation
 quirks between client and server versions. Auth, TLS and connection pooling still
 come from the project's ``kubernetes`` client.

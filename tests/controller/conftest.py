@@ -6,9 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from operator_harness import FlowRuns, OperatorProcess, install_crds
+from operator_harness import FlowRuns, OperatorProcess, install_crds, operator_storage, storage_env
 
 from cluster.fixtures import Cluster
+from cluster.node import RealNode
+from cluster.s3 import use_storage_env
 
 
 @pytest.fixture(scope="session")
@@ -18,10 +20,18 @@ def crds(cluster: Cluster) -> Cluster:
 
 
 @pytest.fixture
-def operator_process(crds: Cluster, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
-    if not crds.process_kubelet:
-        pytest.skip("these tests run flows from this checkout: they need the process kubelet")
-    process = OperatorProcess(crds.kubeconfig, namespace, tmp_path).start()
+def operator_process(
+    crds: Cluster,
+    real_node: RealNode,
+    namespace: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[OperatorProcess]:
+    """The operator for this test's namespace; its flows run on the real node and keep
+    their results in S3, which this test then reads as a user would."""
+    env = operator_storage(crds, namespace)
+    process = OperatorProcess(crds.kubeconfig, namespace, tmp_path, **env).start()
+    use_storage_env(monkeypatch, storage_env(crds))
     try:
         yield process
     finally:
@@ -33,4 +43,6 @@ def operator_process(crds: Cluster, namespace: str, tmp_path: Path) -> Iterator[
 
 @pytest.fixture
 def flowruns(crds: Cluster, namespace: str) -> FlowRuns:
-    return FlowRuns(crds.api_client, namespace)
+    """FlowRuns of the flow image (examples/flows), loaded into the real node."""
+    image = crds.real_node.node_images.flows.ref if crds.real_node else None
+    return FlowRuns(crds.api_client, namespace, image=image)

@@ -1,4 +1,8 @@
-"""Running the real operator as a process against the test cluster, and driving FlowRuns."""
+"""Running the real operator as a process against the test cluster, and driving FlowRuns.
+
+Flow pods run on the cluster's real node, in containers of the flow image (examples/flows
+in /opt/flows), and keep their results and run records in the cluster's S3 server; a test
+reads them back from there, as a user would."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
+from cluster.fixtures import Cluster
 from cluster.helpers import install_crds
 
 __all__ = ["install_crds"]  # re-exported: the tests' one way to install the CRDs
@@ -28,6 +33,33 @@ CRDS = REPO / "crds"
 EXAMPLES = REPO / "examples"
 GROUP, VERSION = "headrace.dev", "v1alpha1"
 FINAL = {"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"}
+EXAMPLE_IMAGE = "ghcr.io/headrace/examples:0.1.0"  # the examples' image: never run here
+STORAGE_SECRET = "s3-creds"
+
+
+def storage_env(cluster: Cluster) -> dict[str, str]:
+    """The S3 server's credentials and endpoint as pods (and this process) use them."""
+    assert cluster.s3 is not None and cluster.real_node is not None
+    endpoint = cluster.s3.endpoint_for(cluster.real_node.host_ip)
+    return {**cluster.s3.env(), "AWS_ENDPOINT_URL_S3": endpoint}
+
+
+def operator_storage(cluster: Cluster, namespace: str) -> dict[str, str]:
+    """Results in S3, as the chart sets the operator up for it: a Secret with the storage's
+    credentials in `namespace` for the flow pods, a default prefix of this namespace's own,
+    which the operator may read (for live progress), and the credentials for that read."""
+    assert cluster.s3 is not None
+    storage = storage_env(cluster)
+    secret = client.V1Secret(metadata=client.V1ObjectMeta(name=STORAGE_SECRET), string_data=storage)
+    with contextlib.suppress(ApiException):  # a second operator in the same namespace
+        cluster.core.create_namespaced_secret(namespace, secret)
+    prefix = cluster.s3.url(f"runs-{namespace}")
+    return {
+        "HEADRACE_DEFAULT_RESULT_STORAGE": prefix,
+        "HEADRACE_DEFAULT_STORAGE_SECRET": STORAGE_SECRET,
+        "HEADRACE_READABLE_STORAGE": prefix,
+        **storage,
+    }
 
 
 def poll(
@@ -70,13 +102,13 @@ def api_requests(port: int) -> int:
 
 
 class OperatorProcess:
-    """`headrace operator` in a subprocess, as it would run in its own pod."""
+    """`headrace operator` in a subprocess, as it would run in its own pod; its flow pods
+    run the image's `headrace` (pass `operator_storage(...)` for results that outlive them)."""
 
     def __init__(self, kubeconfig: Path, namespace: str, workdir: Path, **env: str) -> None:
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.workdir = workdir
-        self.storage = workdir / "storage"
         self.log_path = workdir / "operator.log"
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
@@ -85,8 +117,7 @@ class OperatorProcess:
         env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
-            "HEADRACE_DEFAULT_RESULT_STORAGE": self.storage.as_uri(),
-            "HEADRACE_ENGINE_COMMAND": f"{sys.executable} -m headrace",
+            "HEADRACE_ENGINE_COMMAND": "headrace",  # the image's entrypoint program
             "HEADRACE_PROGRESS_INTERVAL": "0.5",
             "HEADRACE_GRACE_SECONDS": "5",
             "HEADRACE_RETRY_DELAY_SECONDS": "1",
@@ -120,8 +151,8 @@ class OperatorProcess:
 class FlowRuns:
     """Create and watch FlowRuns in one namespace.
 
-    By default flows run from this checkout (the process kubelet runs pods on this
-    machine); with `image`, from `/opt/flows` in that image, as on a real node.
+    Flows run from `/opt/flows` in `image` (the flow image, loaded into the node); without
+    one, manifests keep the examples' image, for tests that run no pod.
     """
 
     def __init__(
@@ -131,17 +162,17 @@ class FlowRuns:
         self.core = client.CoreV1Api(api_client)
         self.namespace = namespace
         self.image = image
-        self.flows_dir = "/opt/flows" if image else str(EXAMPLES / "flows")
+        self.flows_dir = "/opt/flows"
 
     def manifests(self, name: str) -> list[dict[str, Any]]:
-        """The documents of examples/manifests/NAME.yaml, pointed at the flows to run."""
+        """The documents of examples/manifests/NAME.yaml, pointed at the flow image."""
         text = (EXAMPLES / "manifests" / f"{name}.yaml").read_text()
-        text = text.replace("/opt/flows/", f"{self.flows_dir}/")
         docs = [doc for doc in yaml.safe_load_all(text) if doc]
         for doc in docs:
             flow = doc["spec"].get("flow") if doc["kind"] == "FlowRun" else doc["spec"]
             if flow and self.image:
-                flow.update(self.flow_spec(flow["entrypoint"].rsplit("/", 1)[-1]))
+                spec = self.flow_spec(flow["entrypoint"].rsplit("/", 1)[-1])
+                flow.update(spec, pod={**flow.get("pod", {}), **spec["pod"]})  # keeps its own
         return docs
 
     def manifest(self, name: str, **overrides: Any) -> dict[str, Any]:
@@ -234,10 +265,7 @@ class FlowRuns:
                 "entrypoint": f"{self.flows_dir}/{entry}",
                 "pod": {"imagePullPolicy": "Never"},  # loaded into the node's containerd
             }
-        return {
-            "image": "ghcr.io/headrace/examples:0.1.0",
-            "entrypoint": f"{self.flows_dir}/{entry}",
-        }
+        return {"image": EXAMPLE_IMAGE, "entrypoint": f"{self.flows_dir}/{entry}"}
 
     def sleeper(self, name: str, seconds: float, **parameters: Any) -> dict[str, Any]:
         """A FlowRun of `cluster_flows.py:sleeps`: a run that stays Running for a while."""

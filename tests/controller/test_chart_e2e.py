@@ -1,14 +1,17 @@
 """The Helm chart on the real control plane: install as the README says, then run the operator
-with exactly the chart's RBAC (a kubeconfig for its ServiceAccount) and see flows complete.
+with exactly the chart's RBAC (a kubeconfig for its ServiceAccount) and see flows complete on
+the real node, their results in S3.
 
-The chart's own operator pod would land on the process kubelet, which runs a container's
-`command` as a local process; the chart uses the image's entrypoint (`args` only), which the
-process kubelet cannot know, so that pod just fails to start (StartError) and does nothing.
-The operator under test runs the Deployment's own `args` and `env`, as a local process.
+The operator under test runs the chart Deployment's own `args`, `env` and `envFrom` (the
+storage Secret) as a host process, so its metrics and health ports can be read here. The
+chart's own operator pod lands on the real node too, but its image (`headrace:0.1.0`, the
+README's tag) is not there and cannot be pulled, so it never starts; test_helm_realnode_e2e
+runs that pod for real.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import re
@@ -25,10 +28,12 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from operator_harness import FlowRuns, free_port, poll, scrape_metrics
+from operator_harness import FlowRuns, free_port, operator_storage, poll, scrape_metrics
 
-from cluster.fixtures import Cluster
-from cluster.helpers import wait_for
+from cluster.fixtures import Cluster, RealCluster
+from cluster.helpers import wait_for, wait_namespace_gone
+from cluster.s3 import use_storage_env
+from headrace.results import load_result
 from shipping import (
     CHART,
     commands,
@@ -78,6 +83,12 @@ class ChartOperator:
                 self.process.wait()
 
 
+def secret_env(cluster: Cluster, namespace: str, name: str) -> dict[str, str]:
+    """What a container's `envFrom: secretRef` gives it: the Secret's keys as variables."""
+    data = cluster.core.read_namespaced_secret(name, namespace).data or {}
+    return {key: base64.b64decode(value).decode() for key, value in data.items()}
+
+
 @contextlib.contextmanager
 def chart_operator(
     cluster: Cluster, namespace: str, release: str, workdir: Path
@@ -93,19 +104,22 @@ def chart_operator(
         namespace, pod.service_account_name, workdir / "operator.kubeconfig"
     )
     metrics_port, health_port = free_port(), free_port()
-    # Only what cannot be the same on this machine is changed: ports, where results go
-    # (the chart's default is pod-local), and how the engine starts (this checkout's).
+    # Only what cannot be the same on this machine is changed: the ports (free ones), and
+    # how often progress is read (the tests wait less).
     args = [
         re.sub(r":\d+/healthz$", f":{health_port}/healthz", arg) for arg in container.args or []
     ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEADRACE_", "KUBECONFIG"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("HEADRACE_", "KUBECONFIG", "AWS_"))
+    }
+    for source in container.env_from or []:
+        env.update(secret_env(cluster, namespace, source.secret_ref.name))
     env.update({item.name: item.value for item in container.env or []})
     assert env["HEADRACE_METRICS_PORT"] and env["HEADRACE_FLOW_SERVICE_ACCOUNT"]
+    assert env["HEADRACE_DEFAULT_RESULT_STORAGE"].startswith("s3://"), "results in the bucket"
     env.update(
         KUBECONFIG=str(kubeconfig),
         HEADRACE_METRICS_PORT=str(metrics_port),
-        HEADRACE_DEFAULT_RESULT_STORAGE=(workdir / "storage").as_uri(),
-        HEADRACE_ENGINE_COMMAND=f"{sys.executable} -m headrace",
         HEADRACE_PROGRESS_INTERVAL="0.5",
     )
     log_path = workdir / "operator.log"
@@ -124,17 +138,34 @@ def chart_operator(
         operator.stop()
 
 
-def install_commands() -> list[list[str]]:
+PLACEHOLDER_BUCKET = "s3://BUCKET/headrace"  # the README's, as each user's own bucket
+
+
+def install_commands(storage: dict[str, str], bucket: str) -> list[list[str]]:
     """The README's install commands, word for word: the storage Secret's `kubectl create`s
-    (with the README's placeholder values: results go to a local directory here) and the
-    `helm` commands. Not its `kubectl wait` for the operator: that pod cannot start here."""
+    and the `helm` commands, with this cluster's S3 credentials and bucket in place of the
+    placeholders. Not its `kubectl wait` for the operator: that pod's image is not here."""
     blocks = fenced_blocks(readme_section("Install with Helm"), "bash")
     found = [shlex.split(line) for block in blocks for line in commands(block)]
     found = [w for w in found if w[0] == "helm" or w[:2] == ["kubectl", "create"]]
     assert [w[0] for w in found].count("helm") >= 2 and ["kubectl", "create"] in [
         w[:2] for w in found
     ], found
-    return found
+    filled = []
+    for words in found:
+        line = []
+        for word in words:
+            if word.startswith("--from-literal="):
+                name = word.removeprefix("--from-literal=").split("=", 1)[0]
+                word = f"--from-literal={name}={storage[name]}"
+            line.append(word.replace(PLACEHOLDER_BUCKET, bucket))
+        filled.append(line)
+    assert any(bucket in word for line in filled for word in line), "the README names a bucket"
+    return filled
+
+
+def flow_image(real_cluster: RealCluster) -> str:
+    return real_cluster.node.node_images.flows.ref
 
 
 def delete_flowrun(flowruns: FlowRuns, name: str, operator: ChartOperator) -> None:
@@ -156,15 +187,15 @@ def delete_flowrun(flowruns: FlowRuns, name: str, operator: ChartOperator) -> No
 
 
 def test_readme_install_then_a_flow_runs_with_exactly_the_charts_rbac(
-    cluster: Cluster, tmp_path: Path
+    cluster: Cluster, real_cluster: RealCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not cluster.process_kubelet:
-        pytest.skip("runs a flow from this checkout: needs the process kubelet")
     home = tmp_path / "helm"
     namespace = "headrace-system"
     installed = False
+    storage = real_cluster.storage_env()
+    bucket = real_cluster.s3.url("readme-install")
     try:
-        for words in install_commands():
+        for words in install_commands(storage, bucket):
             if words[0] == "kubectl":
                 kubectl = [str(kubectl_binary()), f"--kubeconfig={cluster.kubeconfig}"]
                 subprocess.run([*kubectl, *words[1:]], check=True, capture_output=True)
@@ -178,10 +209,16 @@ def test_readme_install_then_a_flow_runs_with_exactly_the_charts_rbac(
             assert any(c.type == "Established" and c.status == "True" for c in conditions)
 
         with chart_operator(cluster, namespace, "headrace", tmp_path) as operator:
-            flowruns = FlowRuns(cluster.api_client, namespace)
+            flowruns = FlowRuns(cluster.api_client, namespace, image=flow_image(real_cluster))
             flowruns.create(flowruns.manifest("flowrun-hello"))
             status = flowruns.wait("hello", lambda s: s.get("state") == "Completed", 90)
             assert status["progress"]["counts"] == {"Completed": 5}
+            assert status["resultLocation"].startswith(bucket + "/")
+            use_storage_env(monkeypatch, storage)  # read back as a user would
+            assert load_result(status["resultLocation"]) == {
+                "greeting": "hello cluster",
+                "total": 20,
+            }
             (pod,) = flowruns.pods("hello")
             assert pod.spec.service_account_name == "headrace-flow"
             assert argo_health(flowruns.get("hello"))[0] == "Healthy"
@@ -224,6 +261,7 @@ def test_readme_install_then_a_flow_runs_with_exactly_the_charts_rbac(
             )
             with contextlib.suppress(ApiException):
                 cluster.core.delete_namespace(namespace)
+            wait_namespace_gone(cluster.core, namespace)  # test_helm_realnode_e2e's too
 
 
 def access(cluster: Cluster, user: str, verb: str, resource: str, namespace: str) -> bool:
@@ -248,20 +286,21 @@ def access(cluster: Cluster, user: str, verb: str, resource: str, namespace: str
 
 
 def test_watch_namespaces_confines_the_operator_and_flow_pods_get_no_api_rights(
-    cluster: Cluster, namespace: str, tmp_path: Path
+    cluster: Cluster, real_cluster: RealCluster, namespace: str, tmp_path: Path
 ) -> None:
-    if not cluster.process_kubelet:
-        pytest.skip("runs a flow from this checkout: needs the process kubelet")
     home = tmp_path / "helm"
     release = f"hr-{namespace.rsplit('-', 1)[-1]}"
+    storage = operator_storage(cluster, namespace)  # the Secret, and where it leads
     helm(
         "install", release, str(CHART), "--namespace", namespace,
         "--set", f"watchNamespaces={{{namespace}}}", "--set", "replicas=0",
+        "--set", f"config.defaultResultStorage={storage['HEADRACE_DEFAULT_RESULT_STORAGE']}",
+        "--set", f"config.resultStorageSecret={storage['HEADRACE_DEFAULT_STORAGE_SECRET']}",
         home=home, kubeconfig=cluster.kubeconfig,
     )  # fmt: skip
     try:
         with chart_operator(cluster, namespace, release, tmp_path) as operator:
-            flowruns = FlowRuns(cluster.api_client, namespace)
+            flowruns = FlowRuns(cluster.api_client, namespace, image=flow_image(real_cluster))
             flowruns.create(flowruns.manifest("flowrun-hello"))
             status = flowruns.wait("hello", lambda s: s.get("state") == "Completed", 90)
             assert status["attempts"][0]["exitCode"] == 0

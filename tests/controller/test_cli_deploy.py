@@ -66,9 +66,9 @@ def test_deploy_apply_then_run_deployment_follows_to_the_end(
         "--name",
         "greeter",
         "--image",
-        "img:1",
+        str(flowruns.image),  # the flow image, loaded into the node (no pull: a local tag)
         "--path-in-image",
-        f"{FLOWS}/cluster_flows.py",
+        "/opt/flows/cluster_flows.py",
         "--version",
         "7",
         "-n",

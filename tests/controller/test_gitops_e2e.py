@@ -22,7 +22,15 @@ import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from operator_harness import EXAMPLES, GROUP, REPO, VERSION, FlowRuns, OperatorProcess, poll
+from operator_harness import (
+    EXAMPLE_IMAGE,
+    GROUP,
+    REPO,
+    VERSION,
+    FlowRuns,
+    OperatorProcess,
+    poll,
+)
 
 from cluster.fixtures import Cluster
 from shipping import kubectl_binary
@@ -36,19 +44,22 @@ PLURALS = {"FlowRun": "flowruns", "Deployment": "deployments"}
 RANK = {"Scheduled": 0, "Pending": 1, "Running": 2, "Completed": 3}
 
 
-def doc_manifests() -> list[dict[str, Any]]:
-    """Every YAML document of docs/gitops.md's ```yaml blocks, pointed at this checkout's
-    example flows (as FlowRuns.manifests does for examples/manifests)."""
-    text = DOC.read_text().replace("/opt/flows/", f"{EXAMPLES / 'flows'}/")
+def doc_manifests(image: str | None = None) -> list[dict[str, Any]]:
+    """Every YAML document of docs/gitops.md's ```yaml blocks; with `image`, its flows come
+    from that image (the flow image loaded into the real node: /opt/flows as in the doc)."""
+    text = DOC.read_text()
+    if image:
+        assert text.count(EXAMPLE_IMAGE) == 1, "the doc names the examples' image once"
+        text = text.replace(EXAMPLE_IMAGE, image)
     blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
     return [doc for block in blocks for doc in yaml.safe_load_all(block) if doc]
 
 
-def doc_manifest(kind: str, generated: bool = False) -> dict[str, Any]:
+def doc_manifest(kind: str, generated: bool = False, image: str | None = None) -> dict[str, Any]:
     """The doc's one manifest of `kind` (a FlowRun with generateName when `generated`)."""
     found = [
         doc
-        for doc in doc_manifests()
+        for doc in doc_manifests(image)
         if doc["kind"] == kind and ("generateName" in doc["metadata"]) == generated
     ]
     assert len(found) == 1, f"docs/gitops.md should have one {kind} (generated={generated})"
@@ -96,8 +107,8 @@ def test_a_sync_loop_never_reruns_a_flowrun_nor_flaps_its_status(
     operator_process: OperatorProcess, flowruns: FlowRuns
 ) -> None:
     """Argo CD with self-heal applies the same Deployment and named FlowRun every second."""
-    deployment = tracked(doc_manifest("Deployment"))
-    run = tracked(doc_manifest("FlowRun"))
+    deployment = tracked(doc_manifest("Deployment", image=flowruns.image))
+    run = tracked(doc_manifest("FlowRun", image=flowruns.image))
     name, namespace = run["metadata"]["name"], flowruns.namespace
     samples: list[tuple[dict[str, Any], dict[str, Any]]] = []
     began = time.monotonic()
@@ -238,8 +249,8 @@ def test_an_edit_of_an_ended_flowrun_is_refused_and_a_timeout_edit_is_acknowledg
     operator_process: OperatorProcess, flowruns: FlowRuns
 ) -> None:
     namespace = flowruns.namespace
-    apply(flowruns.api, namespace, doc_manifest("Deployment"))
-    run = doc_manifest("FlowRun")
+    apply(flowruns.api, namespace, doc_manifest("Deployment", image=flowruns.image))
+    run = doc_manifest("FlowRun", image=flowruns.image)
     name = run["metadata"]["name"]
     apply(flowruns.api, namespace, run)
     before = flowruns.wait_final(name, operator=operator_process)
@@ -319,8 +330,8 @@ def test_a_pipeline_creates_runs_with_kubectl_create_or_the_cli(
     operator_process: OperatorProcess, flowruns: FlowRuns, crds: Cluster, tmp_path: Path
 ) -> None:
     namespace = flowruns.namespace
-    apply(flowruns.api, namespace, doc_manifest("Deployment"))
-    manual = yaml.safe_dump(doc_manifest("FlowRun", generated=True))
+    apply(flowruns.api, namespace, doc_manifest("Deployment", image=flowruns.image))
+    manual = yaml.safe_dump(doc_manifest("FlowRun", generated=True, image=flowruns.image))
     names = []
     for _ in range(2):
         created = kubectl(crds, "create", "-n", namespace, "-f", "-", stdin=manual)

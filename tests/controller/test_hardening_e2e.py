@@ -25,6 +25,7 @@ from kubernetes.client.exceptions import ApiException
 from operator_harness import GROUP, VERSION, FlowRuns, OperatorProcess, poll
 
 from cluster.fixtures import Cluster
+from cluster.node import RealNode
 from headrace.controller.podspec import MAX_PARAMETERS_BYTES, pod_name
 from headrace.results import load_result
 
@@ -48,7 +49,8 @@ def make_secret(cluster: Cluster, namespace: str) -> None:
 def with_secret_env(flowruns: FlowRuns, entry: str) -> dict[str, Any]:
     spec = flowruns.flow_spec(entry)
     spec["pod"] = {
-        "env": [{"name": "DB_PW", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}]
+        **spec.get("pod", {}),
+        "env": [{"name": "DB_PW", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}],
     }
     return spec
 
@@ -229,9 +231,10 @@ def not_ready(
 
 
 @contextlib.contextmanager
-def silent_server() -> Iterator[tuple[str, list[socket.socket]]]:
-    """Accepts connections and never answers, like a storage endpoint that hangs."""
-    listener = socket.create_server(("127.0.0.1", 0))
+def silent_server(host: str) -> Iterator[tuple[str, list[socket.socket]]]:
+    """Accepts connections and never answers, like a storage endpoint that hangs; on
+    `host`, the node's bridge address, where the flow pods and the operator both reach it."""
+    listener = socket.create_server((host, 0))
     accepted: list[socket.socket] = []
     stop = threading.Event()
 
@@ -244,7 +247,7 @@ def silent_server() -> Iterator[tuple[str, list[socket.socket]]]:
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/store", accepted
+        yield f"http://{host}:{listener.getsockname()[1]}/store", accepted
     finally:
         stop.set()
         thread.join()
@@ -254,9 +257,9 @@ def silent_server() -> Iterator[tuple[str, list[socket.socket]]]:
 
 
 def test_storage_that_never_answers_stalls_nothing_and_is_not_read_by_the_operator(
-    operator_process: OperatorProcess, flowruns: FlowRuns
+    operator_process: OperatorProcess, flowruns: FlowRuns, real_node: RealNode
 ) -> None:
-    with silent_server() as (url, accepted):
+    with silent_server(real_node.host_ip) as (url, accepted):
         for index in range(8):
             body = flowruns.manifest("flowrun-hello", resultStorage=url, timeoutSeconds=60)
             body["spec"]["flow"] = flowruns.flow_spec("cluster_flows.py:sleeps")
@@ -294,7 +297,7 @@ def test_a_pod_of_the_same_name_that_the_run_does_not_own_is_never_adopted(
         metadata=client.V1ObjectMeta(name=name, labels={"app": "squatter"}),
         spec=client.V1PodSpec(
             restart_policy="Never",
-            containers=[client.V1Container(name="flow", image="busybox", command=["true"])],
+            containers=[client.V1Container(name="flow", image=crds.pod_image, command=["true"])],
         ),
     )
     crds.core.create_namespaced_pod(namespace, squatter)

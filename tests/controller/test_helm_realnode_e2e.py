@@ -30,7 +30,7 @@ from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
 from cluster.fixtures import RealCluster
-from cluster.helpers import wait_for
+from cluster.helpers import wait_for, wait_namespace_gone
 from cluster.s3 import use_storage_env
 from headrace.results import load_result
 from shipping import REPO, commands, fenced_blocks, helm, kubectl_binary, readme_section
@@ -206,6 +206,7 @@ def steps(real_cluster: RealCluster, tmp_path: Path) -> Iterator[Steps]:
         wait_for(lambda: not operator_pods(core), 60, "the operator pod gone after uninstall")
         with contextlib.suppress(ApiException):
             core.delete_namespace(NAMESPACE)
+        wait_namespace_gone(core, NAMESPACE)  # test_chart_e2e installs there too
 
 
 # The session's real cluster may start here: images built cold take minutes.

@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-from operator_harness import FlowRuns, OperatorProcess, poll
+from operator_harness import FlowRuns, OperatorProcess, operator_storage, poll
 
 from cluster.fixtures import Cluster
+from cluster.node import RealNode
 
 pytestmark = pytest.mark.cluster
 
@@ -18,13 +19,11 @@ LEADING = "leading: holding Lease"
 
 
 def test_one_replica_acts_and_the_other_takes_over_within_15_s_when_it_dies(
-    crds: Cluster, namespace: str, tmp_path: Path, flowruns: FlowRuns
+    crds: Cluster, real_node: RealNode, namespace: str, tmp_path: Path, flowruns: FlowRuns
 ) -> None:
-    if not crds.process_kubelet:
-        pytest.skip("runs flows from this checkout: needs the process kubelet")
     env = {
         "HEADRACE_LEADER_ELECTION_NAMESPACE": namespace,
-        "HEADRACE_DEFAULT_RESULT_STORAGE": (tmp_path / "storage").as_uri(),
+        **operator_storage(crds, namespace),
     }
     replicas = [
         OperatorProcess(crds.kubeconfig, namespace, tmp_path / name, **env) for name in ("a", "b")

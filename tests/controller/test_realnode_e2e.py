@@ -1,8 +1,8 @@
 """The operator on a real node: flows in real containers of the flow image, results in S3.
 
-The cluster here has no process kubelet: the default scheduler places every pod on the real
-node (kubelet, containerd, runc), whose pods reach the S3 server on the node's bridge. These
-are the faults only real containers show: a memory limit, an image that cannot be pulled, a
+The default scheduler places every pod on the session cluster's real node (kubelet,
+containerd, runc), whose pods reach the S3 server on the node's bridge. These are the faults
+only real containers show: a memory limit, an image that cannot be pulled, a
 pod deleted by hand, a flow that ignores SIGTERM.
 """
 

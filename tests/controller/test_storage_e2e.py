@@ -9,8 +9,8 @@ import pytest
 from kubernetes import client
 from operator_harness import FlowRuns, OperatorProcess
 
-from cluster.fixtures import Cluster
-from cluster.s3 import S3Server, use_storage_env
+from cluster.fixtures import Cluster, RealCluster
+from cluster.s3 import use_storage_env
 from headrace.records import RunRecord
 from headrace.results import load_result
 
@@ -19,14 +19,17 @@ pytestmark = pytest.mark.cluster
 
 @pytest.fixture
 def s3_operator(
-    crds: Cluster, namespace: str, s3_server: S3Server, tmp_path: Path
+    crds: Cluster, namespace: str, real_cluster: RealCluster, tmp_path: Path
 ) -> Iterator[OperatorProcess]:
-    """The operator with the storage's credentials, allowed to read this test's prefix."""
-    if not crds.process_kubelet:
-        pytest.skip("these tests run flows from this checkout: they need the process kubelet")
-    prefix = s3_server.url(f"runs-{namespace}")
+    """The operator with the storage's credentials, allowed to read this test's prefix;
+    no default storage: the FlowRun names its own, and the Secret that opens it."""
+    prefix = real_cluster.s3.url(f"runs-{namespace}")
     process = OperatorProcess(
-        crds.kubeconfig, namespace, tmp_path, HEADRACE_READABLE_STORAGE=prefix, **s3_server.env()
+        crds.kubeconfig,
+        namespace,
+        tmp_path,
+        HEADRACE_READABLE_STORAGE=prefix,
+        **real_cluster.storage_env(),
     ).start()
     try:
         yield process
@@ -40,14 +43,15 @@ def test_results_and_records_land_in_object_storage_with_credentials_from_a_secr
     flowruns: FlowRuns,
     crds: Cluster,
     namespace: str,
-    s3_server: S3Server,
+    real_cluster: RealCluster,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    storage = real_cluster.storage_env()
     crds.core.create_namespaced_secret(
         namespace,
-        client.V1Secret(metadata=client.V1ObjectMeta(name="s3-creds"), string_data=s3_server.env()),
+        client.V1Secret(metadata=client.V1ObjectMeta(name="s3-creds"), string_data=storage),
     )
-    prefix = s3_server.url(f"runs-{namespace}")
+    prefix = real_cluster.s3.url(f"runs-{namespace}")
     body = flowruns.manifest("flowrun-hello", resultStorage=prefix, resultStorageSecret="s3-creds")
     flowruns.create(body)
     status = flowruns.wait_final("hello", operator=s3_operator)
@@ -57,11 +61,11 @@ def test_results_and_records_land_in_object_storage_with_credentials_from_a_secr
     assert status["recordLocation"].startswith(prefix + "/runs/")
     assert status["progress"]["counts"] == {"Completed": 5}
     assert "ResultsKept" not in {c["type"] for c in status["conditions"]}
-    use_storage_env(monkeypatch, s3_server.env())  # this test reads results as a user would
+    use_storage_env(monkeypatch, storage)  # this test reads results as a user would
     assert load_result(status["resultLocation"]) == {"greeting": "hello cluster", "total": 20}
     assert RunRecord.load(status["recordLocation"]).root["state"]["name"] == "Completed"
 
     (pod,) = flowruns.pods("hello")
     assert [source.secret_ref.name for source in pod.spec.containers[0].env_from] == ["s3-creds"]
     seen = str(flowruns.get("hello")) + s3_operator.log()
-    assert s3_server.secret_key not in seen
+    assert real_cluster.s3.secret_key not in seen

@@ -16,9 +16,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "controller"))
 
 from browser import CHROMIUM, CHROMIUM_ARGS
-from operator_harness import FlowRuns, OperatorProcess, install_crds
+from operator_harness import FlowRuns, OperatorProcess, install_crds, operator_storage, storage_env
 
 from cluster.fixtures import Cluster
+from cluster.node import RealNode
+from cluster.s3 import use_storage_env
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts"
@@ -84,17 +86,26 @@ def ui_server(tmp_path: Path) -> Iterator[UiServer]:
 
 
 @pytest.fixture
-def ui_operator(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
-    if not cluster.process_kubelet:
-        pytest.skip("these tests run flows from this checkout: they need the process kubelet")
+def ui_operator(
+    cluster: Cluster,
+    real_node: RealNode,
+    namespace: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[OperatorProcess]:
+    """The operator for this namespace, its flows on the real node and their records in S3;
+    this test (and the `headrace` commands and UI it starts) read them there, as a user would."""
     install_crds(cluster.api_client)
-    process = OperatorProcess(cluster.kubeconfig, namespace, tmp_path).start()
+    env = operator_storage(cluster, namespace)
+    process = OperatorProcess(cluster.kubeconfig, namespace, tmp_path, **env).start()
+    use_storage_env(monkeypatch, storage_env(cluster))
     try:
         yield process
     finally:
+        FlowRuns(cluster.api_client, namespace).delete_all()
         process.stop()
 
 
 @pytest.fixture
-def ui_flowruns(cluster: Cluster, namespace: str) -> FlowRuns:
-    return FlowRuns(cluster.api_client, namespace)
+def ui_flowruns(cluster: Cluster, real_node: RealNode, namespace: str) -> FlowRuns:
+    return FlowRuns(cluster.api_client, namespace, image=real_node.node_images.flows.ref)

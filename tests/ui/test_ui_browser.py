@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import pytest
 from operator_harness import FlowRuns, OperatorProcess, poll
 
@@ -66,11 +67,11 @@ def test_flowrun_page_graph_results_and_history(
     ui_server: UiServer,
     page: Any,
     namespace: str,
-    tmp_path: Path,
 ) -> None:
     flowruns = ui_flowruns
-    gate = tmp_path / "gate-open"
-    body = flowruns.manifest("flowrun-stages", parameters={"n": N, "gate_file": str(gate)})
+    # The gate is an object in S3: the flow's container and this test both reach it.
+    gate = f"{ui_operator.env['HEADRACE_DEFAULT_RESULT_STORAGE']}/gate-open"
+    body = flowruns.manifest("flowrun-stages", parameters={"n": N, "gate_file": gate})
     flowruns.create(body)
     kubeconfig = ui_operator.kubeconfig
     poll(lambda: report_pending(flowruns, "stages"), 90, "report pending behind the gate")
@@ -135,7 +136,8 @@ def test_flowrun_page_graph_results_and_history(
     assert graph_state(page)["matches"] == N
 
     # Open the gate: the page follows the run to its end without a reload.
-    gate.write_text("open")
+    with fsspec.open(gate, "w") as handle:
+        handle.write("open")
     status = flowruns.wait_final("stages", operator=ui_operator)
     assert status["state"] == "Completed"
     poll(lambda: graph_state(page)["final"], 30, "the page to see the run end")
