@@ -6,6 +6,12 @@ here and nowhere else: counting upstream runs still pending, deciding readiness,
 timeouts and the final state. That single owner is why none of it needs a lock, and why input
 resolution never occupies a worker thread: a task run waiting on 10,000 upstream runs is just a
 counter on this loop.
+
+One exception to "only here": a worker that ends a run with no timeout and no retry left takes
+the engine's lock and finishes it itself, with the same methods; if that frees exactly one
+downstream sync run, the worker starts it at once (a dependency hop costs no trip through the
+loop). Everything on the loop takes the same lock, so the bookkeeping still has one owner at a
+time.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ class Engine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        # Held by whoever changes run bookkeeping: the loop, or a worker finishing a run.
+        self._lock = threading.RLock()
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -84,7 +92,8 @@ class Engine:
     def call(self, fn: Callable[[Any], None], arg: Any, timeout: float = 5.0) -> None:
         """Like `post`, but wait until it has run (skipped when called on the engine thread)."""
         if self.on_engine_thread():
-            fn(arg)
+            with self._lock:
+                fn(arg)
             return
         done = threading.Event()
 
@@ -100,12 +109,14 @@ class Engine:
     def _drain(self) -> None:
         self._wake_pending = False
         inbox = self._inbox
+        lock = self._lock
         count = 0
         while inbox:
             fn, arg = inbox.popleft()
             count += 1
             try:
-                fn(arg)
+                with lock:
+                    fn(arg)
             except Exception:
                 import logging
 
@@ -187,7 +198,77 @@ class Engine:
             return  # the timeout or cancel that cancelled it has already decided the state
         except BaseException as error:
             state = Crashed(f"task run crashed: {error!r}", error)
-        self._on_attempt(task_run, token, state)
+        with self._lock:
+            self._on_attempt(task_run, token, state)
+
+    def run_on_worker(self, worker: Worker, task_run: TaskRun, token: int) -> None:
+        """Run a dispatched attempt on `worker`, then each run it alone frees, here too."""
+        next_run: TaskRun | None = task_run
+        while next_run is not None:
+            task_run = next_run
+            if token != task_run.token:
+                return  # timed out or cancelled while it waited in the queue
+            task = task_run.task
+            assert task is not None
+            task_run.worker = worker
+            timeout = task.timeout_seconds
+            if timeout is not None:
+                self.post(self.arm_timeout, (task_run, token))
+            worker.enter(task_run)
+            try:
+                state = execute_attempt(task_run, task_run.parameters)
+            except BaseException as error:
+                state = Crashed(f"task run crashed: {error!r}", error)
+            finally:
+                worker.leave()
+            if timeout is not None or (task.retries and state.is_failed()):
+                self.attempt_done(task_run, token, state)  # timers and retries: the loop's
+                return
+            with self._lock:
+                next_run = self._finish_on_worker(task_run, token, state, worker)
+            if next_run is not None:
+                token = next_run.token
+
+    def _finish_on_worker(
+        self, task_run: TaskRun, token: int, state: State[Any], worker: Worker
+    ) -> TaskRun | None:
+        """Finish a run (lock held); return the one run it freed if this worker may take it.
+
+        Runs freed while `_releasing` is set wait in `_ready`: one sync run of this pool is
+        taken here, any others go to the loop in one post.
+        """
+        future = task_run.future
+        if token != task_run.token or (future is not None and future._done):
+            return None
+        ready = self._ready
+        self._releasing = True
+        try:
+            self._finish(task_run, state)
+            while len(ready) == 1:
+                candidate = ready[0]
+                task = candidate.task
+                if (
+                    task is None
+                    or task.isasync
+                    or candidate.flow_run.task_runner.pool is not worker.pool
+                ):
+                    break
+                ready.popleft()
+                if candidate.future is not None and candidate.future._done:
+                    continue  # cancelled while it waited
+                blocked = prepare_inputs(candidate)
+                if blocked is None:
+                    candidate.token += 1
+                    return candidate
+                self._finish(candidate, blocked)  # NotReady: may free runs in turn
+        finally:
+            self._releasing = False
+        if ready:
+            self.post(self._release_item, None)
+        return None
+
+    def _release_item(self, _: object) -> None:
+        self._release()
 
     def attempt_done(self, task_run: TaskRun, token: int, state: State[Any]) -> None:
         self.post(self._on_attempt_item, (task_run, token, state))
@@ -209,16 +290,19 @@ class Engine:
         self.loop.call_later(delay, self._retry, task_run)
 
     def _retry(self, task_run: TaskRun) -> None:
-        if task_run.future is None or not task_run.future._done:
-            self._dispatch(task_run)
+        with self._lock:
+            if task_run.future is None or not task_run.future._done:
+                self._dispatch(task_run)
 
     def _on_timeout(self, item: tuple[TaskRun, int]) -> None:
-        task_run, token = item
-        if token != task_run.token:
-            return
-        seconds = task_run.task.timeout_seconds if task_run.task else None
-        self._interrupt(task_run, TaskTimeout)
-        self._on_attempt(task_run, token, TimedOut(f"task run exceeded its timeout of {seconds}s"))
+        with self._lock:
+            task_run, token = item
+            if token != task_run.token:
+                return
+            seconds = task_run.task.timeout_seconds if task_run.task else None
+            self._interrupt(task_run, TaskTimeout)
+            message = f"task run exceeded its timeout of {seconds}s"
+            self._on_attempt(task_run, token, TimedOut(message))
 
     def _interrupt(self, task_run: TaskRun, exc_type: type[BaseException]) -> None:
         worker = task_run.worker
@@ -289,19 +373,7 @@ def _hooks_in_worker(worker: Worker, item: tuple[Engine, TaskRun, State[Any], An
 
 def _run_in_worker(worker: Worker, item: tuple[Engine, TaskRun, int]) -> None:
     engine, task_run, token = item
-    if token != task_run.token:
-        return  # timed out or cancelled while it waited in the queue
-    task_run.worker = worker
-    if task_run.task is not None and task_run.task.timeout_seconds is not None:
-        engine.post(engine.arm_timeout, (task_run, token))
-    worker.enter(task_run)
-    try:
-        state = execute_attempt(task_run, task_run.parameters)
-    except BaseException as error:
-        state = Crashed(f"task run crashed: {error!r}", error)
-    finally:
-        worker.leave()
-    engine.attempt_done(task_run, token, state)
+    engine.run_on_worker(worker, task_run, token)
 
 
 _engine: Engine | None = None
