@@ -7,7 +7,8 @@ Five flows whose tasks do no work, so the wall time is all overhead, each timed 
 same work on a bare `concurrent.futures.ThreadPoolExecutor` (32 threads, Headrace's default):
 the floor submits one by one and blocks threads on `result()`, with no states, no record and
 no retries. Machine load varies, so read the ratio, not the absolute time: floor and flow are
-timed alternately, best of `--repeat` each.
+timed alternately, best of `--repeat` each. The CPU column is the process's CPU time (all
+threads) over the same runs, steadier than wall time on a loaded machine.
 
 The 3-stage flow at `--big` runs once in a child process per side, so its peak RSS is its own;
 the line after it gives the memory above the floor's per finished task run (goal <= 1 KB) and
@@ -131,40 +132,59 @@ def timed(fn: Callable[..., object], *args: object) -> float:
     return time.perf_counter() - start
 
 
-def side_by_side(name: str, n: int, repeat: int, pool: ThreadPoolExecutor) -> tuple[float, float]:
+def timed_cpu(fn: Callable[..., object], *args: object) -> tuple[float, float]:
+    start, cpu = time.perf_counter(), time.process_time()
+    fn(*args)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+class Pair:
+    """Best wall and CPU times of a flow and of its floor."""
+
+    def __init__(self, ours: list[tuple[float, float]], floor: list[tuple[float, float]]) -> None:
+        self.ours = min(wall for wall, _ in ours)
+        self.floor = min(wall for wall, _ in floor)
+        self.ours_cpu = min(cpu for _, cpu in ours)
+        self.floor_cpu = min(cpu for _, cpu in floor)
+
+
+def side_by_side(name: str, n: int, repeat: int, pool: ThreadPoolExecutor) -> Pair:
     """Best of `repeat` for the flow and its floor, timed alternately."""
     headrace_fn, floor_fn = FLOWS[name]
     ours, floor = [], []
     for _ in range(repeat):
-        floor.append(timed(floor_fn, pool, n))
-        ours.append(timed(headrace_fn, n))
-    return min(ours), min(floor)
+        floor.append(timed_cpu(floor_fn, pool, n))
+        ours.append(timed_cpu(headrace_fn, n))
+    return Pair(ours, floor)
 
 
-def one_in_child(side: str, n: int) -> tuple[float, int]:
-    """Run the 3-stage flow (or its floor) once in a fresh process: (seconds, peak RSS KB)."""
+def one_in_child(side: str, n: int) -> tuple[float, float, int]:
+    """Run the 3-stage flow (or its floor) once in a fresh process: wall and CPU seconds, and
+    peak RSS in KB."""
     out = subprocess.run(
         [sys.executable, __file__, "--child", side, "--n", str(n)],
         check=True,
         capture_output=True,
         text=True,
     ).stdout.split()
-    return float(out[0]), int(out[1])
+    return float(out[0]), float(out[1]), int(out[2])
 
 
 def child(side: str, n: int) -> None:
     if side == "floor":
         with ThreadPoolExecutor(WORKERS) as pool:
             floor_three_stages(pool, 10)
-            seconds = timed(floor_three_stages, pool, n)
+            wall, cpu = timed_cpu(floor_three_stages, pool, n)
     else:
         three_stages(10)
-        seconds = timed(three_stages, n)
-    print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        wall, cpu = timed_cpu(three_stages, n)
+    print(wall, cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-def row(label: str, ours: float, floor: float) -> None:
-    print(f"| {label} | {ours:.3f} s | {floor:.3f} s | {ours / floor:.2f}x |")
+def row(label: str, pair: Pair) -> None:
+    cpu = f"{pair.ours_cpu:.3f} / {pair.floor_cpu:.3f} s = {pair.ours_cpu / pair.floor_cpu:.2f}x"
+    ratio = pair.ours / pair.floor
+    print(f"| {label} | {pair.ours:.3f} s | {pair.floor:.3f} s | {ratio:.2f}x | {cpu} |")
 
 
 def main() -> None:
@@ -182,30 +202,27 @@ def main() -> None:
     n = args.n
 
     three_stages(10)  # warm up: engine thread, worker pool, imports
-    print("| flow | Headrace | thread floor | Headrace/floor |")
-    print("|---|---|---|---|")
+    print("| flow | Headrace | thread floor | Headrace/floor | CPU, Headrace / floor |")
+    print("|---|---|---|---|---|")
     with ThreadPoolExecutor(WORKERS) as pool:
         floor_three_stages(pool, 10)
         per_run: dict[int, float] = {}
         for size in (1_000, n):
-            ours, floor = side_by_side("three_stages", size, args.repeat, pool)
-            per_run[size] = ours / (3 * size)
-            row(f"3 mapped stages, N={size:,} ({3 * size:,} runs)", ours, floor)
-        ours, floor = side_by_side("submits", n, args.repeat, pool)
-        row(f"{n:,} independent submits", ours, floor)
-        ours, floor = side_by_side("fan_in", n, args.repeat, pool)
-        row(f"one task over {n:,} futures (fan-in)", ours, floor)
-        ours, floor = side_by_side("chain", args.chain, args.repeat, pool)
-        hop = ours / args.chain * 1e6
-        row(
-            f"{args.chain:,} tasks each waiting on the one before ({hop:.0f} us a hop)", ours, floor
-        )
+            pair = side_by_side("three_stages", size, args.repeat, pool)
+            per_run[size] = pair.ours / (3 * size)
+            row(f"3 mapped stages, N={size:,} ({3 * size:,} runs)", pair)
+        row(f"{n:,} independent submits", side_by_side("submits", n, args.repeat, pool))
+        row(f"one task over {n:,} futures (fan-in)", side_by_side("fan_in", n, args.repeat, pool))
+        pair = side_by_side("chain", args.chain, args.repeat, pool)
+        hop = pair.ours / args.chain * 1e6
+        row(f"{args.chain:,} tasks each waiting on the one before ({hop:.0f} us a hop)", pair)
     if not args.skip_big:
-        floor_s, floor_kb = one_in_child("floor", args.big)
-        ours_s, ours_kb = one_in_child("headrace", args.big)
+        floor_s, floor_cpu, floor_kb = one_in_child("floor", args.big)
+        ours_s, ours_cpu, ours_kb = one_in_child("headrace", args.big)
         per_run[args.big] = ours_s / (3 * args.big)
         label = f"3 mapped stages, N={args.big:,}, one run each in a child process"
-        row(label + f" (peak RSS {ours_kb // 1024} MB vs {floor_kb // 1024} MB)", ours_s, floor_s)
+        label += f" (peak RSS {ours_kb // 1024} MB vs {floor_kb // 1024} MB)"
+        row(label, Pair([(ours_s, ours_cpu)], [(floor_s, floor_cpu)]))
         above = (ours_kb - floor_kb) * 1024 / (3 * args.big)
         print(f"\nmemory above the floor per finished task run: {above:.0f} B (goal <= 1024 B)")
     costs = ", ".join(f"{size:,}: {cost * 1e6:.1f} us" for size, cost in per_run.items())
