@@ -1,17 +1,14 @@
-"""The orchestrator: one daemon thread running an asyncio loop, shared by every run.
+"""The orchestrator: the bookkeeping of submitted task runs, and one daemon thread running an
+asyncio loop for what needs a clock or a loop (timeouts, retry delays, async task runs).
 
-Callers post work to an inbox and the loop drains it in batches, so ten thousand submissions
-cost one wake-up, not ten thousand. Everything that decides a submitted task run's fate runs
-here and nowhere else: counting upstream runs still pending, deciding readiness, retries,
-timeouts and the final state. That single owner is why none of it needs a lock, and why input
-resolution never occupies a worker thread: a task run waiting on 10,000 upstream runs is just a
-counter on this loop.
-
-One exception to "only here": a worker that ends a run with no timeout and no retry left takes
-the engine's lock and finishes it itself, with the same methods; if that frees exactly one
-downstream sync run, the worker starts it at once (a dependency hop costs no trip through the
-loop). Everything on the loop takes the same lock, so the bookkeeping still has one owner at a
-time.
+The bookkeeping (counting upstream runs still pending, readiness, the final state, releasing
+dependents) has one owner at a time: the engine's lock, not one thread. A caller submitting
+runs counts their upstream runs and hands ready sync runs to the workers in its own thread; a
+worker that ends a run with no timeout and no retry left finishes it itself, and when that
+frees exactly one downstream sync run, starts it at once, so a dependency hop costs no trip
+through the loop. A task run waiting on 10,000 upstream runs is still just a counter, and
+input resolution never occupies a worker thread while it waits. Everything else is posted to
+the loop's inbox, drained in batches under the same lock.
 """
 
 from __future__ import annotations
@@ -125,15 +122,19 @@ class Engine:
 
     # -- submitted task runs ---------------------------------------------------------------
     def submit(self, task_run: TaskRun) -> None:
-        self.post(self._on_submit, task_run)
+        """Count the run's pending upstream runs, and start it if none, in the caller's thread
+        under the lock: a sync run goes straight to a worker, with no wake-up of the loop."""
+        with self._lock:
+            self._on_submit(task_run)
 
     def submit_many(self, task_runs: list[TaskRun]) -> None:
-        """One post for a whole `map`: the engine wakes once for ten thousand runs."""
-        self.post(self._on_submit_many, task_runs)
-
-    def _on_submit_many(self, task_runs: list[TaskRun]) -> None:
+        """A whole `map`; the lock is taken per run, so workers finish runs meanwhile."""
+        lock = self._lock
+        on_submit = self._on_submit
         for task_run in task_runs:
-            self._on_submit(task_run)
+            with lock:
+                on_submit(task_run)
+        debug.trace("submitted %d task runs", len(task_runs))
 
     def _on_submit(self, task_run: TaskRun) -> None:
         pending = 0
@@ -176,6 +177,9 @@ class Engine:
     def _dispatch(self, task_run: TaskRun) -> None:
         task = task_run.task
         assert task is not None
+        if task.isasync and not self.on_engine_thread():
+            self.post(self._dispatch_async, task_run)  # its task and timer belong to the loop
+            return
         task_run.token += 1
         if task.isasync:
             self.arm_timeout((task_run, task_run.token))
@@ -183,6 +187,10 @@ class Engine:
         else:
             pool = task_run.flow_run.task_runner.pool
             pool.submit(_run_in_worker, (self, task_run, task_run.token))
+
+    def _dispatch_async(self, task_run: TaskRun) -> None:
+        if task_run.future is None or not task_run.future._done:
+            self._dispatch(task_run)
 
     def arm_timeout(self, item: tuple[TaskRun, int]) -> None:
         """Start the attempt's timeout clock (for sync runs: once a worker picks it up)."""
@@ -263,12 +271,8 @@ class Engine:
                 self._finish(candidate, blocked)  # NotReady: may free runs in turn
         finally:
             self._releasing = False
-        if ready:
-            self.post(self._release_item, None)
+        self._release()  # any others: to the pool (async ones are posted to the loop)
         return None
-
-    def _release_item(self, _: object) -> None:
-        self._release()
 
     def attempt_done(self, task_run: TaskRun, token: int, state: State[Any]) -> None:
         self.post(self._on_attempt_item, (task_run, token, state))
