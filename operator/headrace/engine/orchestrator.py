@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from headrace.engine.runs import TaskRun
 
 
+_SPENT: dict[str, Any] = {}
+
+
 class Engine:
     def __init__(self) -> None:
         self._inbox: deque[tuple[Callable[[Any], None], Any]] = deque()
@@ -345,6 +348,10 @@ class Engine:
         if future is None or future._done:
             return  # cancelled while its hooks ran
         future._finish(state)
+        # Its hooks have run and its inputs are spent: drop them (the resolved upstream
+        # results of 100,000 finished runs would otherwise live until the flow ends).
+        task_run.parameters = _SPENT
+        task_run.worker = None
         dependents = future._dependents
         if dependents:
             future._dependents = None
