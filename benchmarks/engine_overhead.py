@@ -1,24 +1,38 @@
-"""Engine overhead: three mapped stages, independent submits, and timeout-to-stop latency.
+"""Engine overhead next to the floor of Python threads, measured in the same process run.
 
-    uv run python benchmarks/engine_overhead.py [--n 10000] [--repeat 3]
+    uv run python benchmarks/engine_overhead.py [--n 10000] [--chain 2000] [--big 100000]
+                                                [--repeat 3] [--skip-big]
 
-Prints the wall time and the overhead per task run (the tasks do no work, so all of it is
-overhead). Goals: at most 100 us per task run, N=10,000 (30,000 task runs) in at most 3 s on 2
-cores, and a `time.sleep(10)` body stopped within 0.5 s of its 2 s flow timeout.
+Five flows whose tasks do no work, so the wall time is all overhead, each timed next to the
+same work on a bare `concurrent.futures.ThreadPoolExecutor` (32 threads, Headrace's default):
+the floor submits one by one and blocks threads on `result()`, with no states, no record and
+no retries. Machine load varies, so read the ratio, not the absolute time: floor and flow are
+timed alternately, best of `--repeat` each. The CPU column is the process's CPU time (all
+threads) over the same runs, steadier than wall time on a loaded machine.
+
+The 3-stage flow at `--big` runs once in a child process per side, so its peak RSS is its own;
+the line after it gives the memory above the floor's per finished task run (goal <= 1 KB) and
+the cost per task run at 1k, 10k and 100k (goal: flat within 10%).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
+import resource
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 os.environ.setdefault("HEADRACE_HOME", tempfile.mkdtemp(prefix="headrace-bench-"))
 os.environ.setdefault("HEADRACE_LOGGING_LEVEL", "WARNING")
 
 from headrace import flow, task
+
+WORKERS = 32
 
 
 @task
@@ -41,6 +55,11 @@ def noop(x: int) -> int:
     return x
 
 
+@task
+def total(xs: list[int]) -> int:
+    return sum(xs)
+
+
 @flow(persist_result=False)
 def three_stages(n: int) -> float:
     tripled = triple.map(halve.map(double.map(list(range(n)))))
@@ -53,6 +72,175 @@ def independent_submits(n: int) -> int:
     return sum(future.result() for future in futures)
 
 
+@flow(persist_result=False)
+def fan_in(n: int) -> int:
+    return total.submit([noop.submit(i) for i in range(n)]).result()
+
+
+@flow(persist_result=False)
+def chain(n: int) -> int:
+    future = noop.submit(0)
+    for _ in range(n - 1):
+        future = noop.submit(future)
+    return future.result()
+
+
+# -- the floor: the same work on bare threads ------------------------------------------------
+def _after(fn: Callable[[object], object], upstream: Future[object]) -> object:
+    return fn(upstream.result())
+
+
+def _sum_of(futures: list[Future[int]]) -> int:
+    return sum(future.result() for future in futures)
+
+
+def floor_three_stages(pool: ThreadPoolExecutor, n: int) -> float:
+    doubled = [pool.submit(double.fn, x) for x in range(n)]
+    halved = [pool.submit(_after, halve.fn, f) for f in doubled]
+    tripled = [pool.submit(_after, triple.fn, f) for f in halved]
+    return sum(f.result() for f in tripled)  # type: ignore[misc]
+
+
+def floor_submits(pool: ThreadPoolExecutor, n: int) -> int:
+    futures = [pool.submit(noop.fn, i) for i in range(n)]
+    return sum(f.result() for f in futures)
+
+
+def floor_fan_in(pool: ThreadPoolExecutor, n: int) -> int:
+    futures = [pool.submit(noop.fn, i) for i in range(n)]
+    return pool.submit(_sum_of, futures).result()
+
+
+def floor_chain(pool: ThreadPoolExecutor, n: int) -> int:
+    future: Future[object] = pool.submit(noop.fn, 0)
+    for _ in range(n - 1):
+        future = pool.submit(_after, noop.fn, future)
+    return future.result()  # type: ignore[return-value]
+
+
+FLOWS: dict[str, tuple[Callable[[int], object], Callable[[ThreadPoolExecutor, int], object]]] = {
+    "three_stages": (three_stages, floor_three_stages),
+    "submits": (independent_submits, floor_submits),
+    "fan_in": (fan_in, floor_fan_in),
+    "chain": (chain, floor_chain),
+}
+
+
+def timed(fn: Callable[..., object], *args: object) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def timed_cpu(fn: Callable[..., object], *args: object) -> tuple[float, float]:
+    start, cpu = time.perf_counter(), time.process_time()
+    fn(*args)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+class Pair:
+    """Best wall and CPU times of a flow and of its floor."""
+
+    def __init__(self, ours: list[tuple[float, float]], floor: list[tuple[float, float]]) -> None:
+        self.ours = min(wall for wall, _ in ours)
+        self.floor = min(wall for wall, _ in floor)
+        self.ours_cpu = min(cpu for _, cpu in ours)
+        self.floor_cpu = min(cpu for _, cpu in floor)
+
+
+def side_by_side(name: str, n: int, repeat: int, pool: ThreadPoolExecutor) -> Pair:
+    """Best of `repeat` for the flow and its floor, timed alternately."""
+    headrace_fn, floor_fn = FLOWS[name]
+    ours, floor = [], []
+    for _ in range(repeat):
+        floor.append(timed_cpu(floor_fn, pool, n))
+        ours.append(timed_cpu(headrace_fn, n))
+    return Pair(ours, floor)
+
+
+def one_in_child(side: str, n: int) -> tuple[float, float, int]:
+    """Run the 3-stage flow (or its floor) once in a fresh process: wall and CPU seconds, and
+    peak RSS in KB."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", side, "--n", str(n)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    return float(out[0]), float(out[1]), int(out[2])
+
+
+def child(side: str, n: int) -> None:
+    if side == "floor":
+        with ThreadPoolExecutor(WORKERS) as pool:
+            floor_three_stages(pool, 10)
+            wall, cpu = timed_cpu(floor_three_stages, pool, n)
+    else:
+        three_stages(10)
+        wall, cpu = timed_cpu(three_stages, n)
+    print(wall, cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def row(label: str, pair: Pair) -> None:
+    cpu = f"{pair.ours_cpu:.3f} / {pair.floor_cpu:.3f} s = {pair.ours_cpu / pair.floor_cpu:.2f}x"
+    ratio = pair.ours / pair.floor
+    print(f"| {label} | {pair.ours:.3f} s | {pair.floor:.3f} s | {ratio:.2f}x | {cpu} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--chain", type=int, default=2_000)
+    parser.add_argument("--big", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-big", action="store_true")
+    parser.add_argument("--child", choices=["floor", "headrace"])
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.n)
+        return
+    n = args.n
+
+    three_stages(10)  # warm up: engine thread, worker pool, imports
+    print("| flow | Headrace | thread floor | Headrace/floor | CPU, Headrace / floor |")
+    print("|---|---|---|---|---|")
+    with ThreadPoolExecutor(WORKERS) as pool:
+        floor_three_stages(pool, 10)
+        per_run: dict[int, float] = {}
+        floor_per_run: dict[int, float] = {}
+        for size in (1_000, n):
+            pair = side_by_side("three_stages", size, args.repeat, pool)
+            per_run[size] = pair.ours / (3 * size)
+            floor_per_run[size] = pair.floor / (3 * size)
+            row(f"3 mapped stages, N={size:,} ({3 * size:,} runs)", pair)
+        row(f"{n:,} independent submits", side_by_side("submits", n, args.repeat, pool))
+        row(f"one task over {n:,} futures (fan-in)", side_by_side("fan_in", n, args.repeat, pool))
+        pair = side_by_side("chain", args.chain, args.repeat, pool)
+        hop = pair.ours / args.chain * 1e6
+        row(f"{args.chain:,} tasks each waiting on the one before ({hop:.0f} us a hop)", pair)
+    if not args.skip_big:
+        floor_s, floor_cpu, floor_kb = one_in_child("floor", args.big)
+        ours_s, ours_cpu, ours_kb = one_in_child("headrace", args.big)
+        per_run[args.big] = ours_s / (3 * args.big)
+        floor_per_run[args.big] = floor_s / (3 * args.big)
+        label = f"3 mapped stages, N={args.big:,}, one run each in a child process"
+        label += f" (peak RSS {ours_kb // 1024} MB vs {floor_kb // 1024} MB)"
+        row(label, Pair([(ours_s, ours_cpu)], [(floor_s, floor_cpu)]))
+        above = (ours_kb - floor_kb) * 1024 / (3 * args.big)
+        print(f"\nmemory above the floor per finished task run: {above:.0f} B (goal <= 1024 B)")
+    for label, costs in (("Headrace", per_run), ("floor", floor_per_run)):
+        listed = ", ".join(f"{size:,}: {cost * 1e6:.1f} us" for size, cost in costs.items())
+        spread = max(costs.values()) / min(costs.values()) - 1
+        goal = " (goal <= 10%)" if label == "Headrace" else ""
+        print(f"{label} cost per task run at N = {listed}; spread {spread:.0%}{goal}")
+
+    start = time.perf_counter()
+    state = sleeps_past_timeout(return_state=True)
+    late = stopped_at[-1] - (start + 2.0)
+    print(f"flow timeout of 2 s over time.sleep(10): {state.name}, stopped {late * 1000:.1f} ms")
+    print("after the deadline (goal <= 500 ms)")
+
+
 stopped_at: list[float] = []
 
 
@@ -62,40 +250,6 @@ def sleeps_past_timeout() -> None:
         time.sleep(10)
     finally:
         stopped_at.append(time.perf_counter())
-
-
-def timed(fn: object, *args: object) -> float:
-    start = time.perf_counter()
-    fn(*args)  # type: ignore[operator]
-    return time.perf_counter() - start
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    n = args.n
-
-    three_stages(10)  # warm up: engine thread, worker pool, imports
-    stage_times = [timed(three_stages, n) for _ in range(args.repeat)]
-    best = min(stage_times)
-    print(f"3 mapped stages, N={n} ({3 * n} task runs)")
-    print(f"  wall time      best {best:.3f} s   median {statistics.median(stage_times):.3f} s")
-    print(f"  per task run   {best / (3 * n) * 1e6:.1f} us   (goal <= 100 us; N=10,000 <= 3 s)")
-
-    submit_times = [timed(independent_submits, n) for _ in range(args.repeat)]
-    best = min(submit_times)
-    print(f"{n} independent submits")
-    print(f"  wall time      best {best:.3f} s   median {statistics.median(submit_times):.3f} s")
-    print(f"  per task run   {best / n * 1e6:.1f} us")
-
-    start = time.perf_counter()
-    state = sleeps_past_timeout(return_state=True)
-    late = stopped_at[-1] - (start + 2.0)
-    print("flow timeout of 2 s over time.sleep(10)")
-    print(f"  final state    {state.name}")
-    print(f"  stopped        {late * 1000:.1f} ms after the deadline   (goal <= 500 ms)")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Futures for submitted task runs.
 
-A future is finished only by the engine thread. Threads that wait use a lazily made
+A future is finished only under the engine's lock (by the engine thread, a submitting thread or
+a worker finishing a run), or before it escapes. Threads that wait use a lazily made
 `threading.Event` and event loops a loop future, both woken under one short global lock, so a
 future nobody waits on costs no lock objects at all.
 """
@@ -33,7 +34,7 @@ class HeadraceFuture(Generic[R]):
         self._state: State[Any] | None = None
         self._done = False
         self._waiters: list[Callable[[], None]] | None = None
-        # Task runs waiting on this one; touched by the engine thread only.
+        # Task runs waiting on this one; touched only under the engine's lock.
         self._dependents: list[TaskRun] | None = None
 
     @property
@@ -113,7 +114,7 @@ class HeadraceFuture(Generic[R]):
             return True
 
     def _finish(self, state: State[Any]) -> None:
-        """Record the final state and wake waiters (engine thread, or before the future escapes)."""
+        """Record the final state and wake waiters (engine's lock held, or before it escapes)."""
         self._state = state
         with _LOCK:
             self._done = True

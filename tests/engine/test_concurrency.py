@@ -228,3 +228,42 @@ def test_long_chain_of_not_ready_runs_does_not_recurse() -> None:
         return future.wait().name
 
     assert f() == "NotReady"
+
+
+@pytest.mark.timeout(60)
+def test_long_chain_with_a_retry_a_timeout_and_a_hook_in_it(load_record) -> None:
+    attempts: list[int] = []
+    hooked: list[str] = []
+
+    @task(retries=1)
+    def flaky(x: int) -> int:
+        attempts.append(x)
+        if len(attempts) == 1:
+            raise ValueError("first attempt")
+        return x + 1
+
+    @task(timeout_seconds=30)
+    def timed(x: int) -> int:
+        return x + 1
+
+    @task(on_completion=[lambda task, task_run, state: hooked.append(task_run.name)])
+    def hooked_inc(x: int) -> int:
+        return x + 1
+
+    @flow
+    def f() -> int:
+        future = sync_inc.submit(0)
+        for i in range(1, 3_000):
+            step = flaky if i == 1_000 else timed if i == 2_000 else sync_inc
+            step = hooked_inc if i == 2_500 else step
+            future = step.submit(future)
+        return future.result()
+
+    assert f() == 3_000
+    assert attempts == [1_000, 1_000]
+    assert hooked == ["hooked_inc-0"]
+    runs = load_record().task_runs.values()
+    assert len(runs) == 3_000
+    assert {run["state"]["name"] for run in runs} == {"Completed"}
+    (retried,) = [run for run in runs if run["task_key"] == "flaky"]
+    assert retried["attempt"] == 2

@@ -188,3 +188,36 @@ def test_a_large_run_records_every_task_run_final(load_record) -> None:
     assert len(runs) == 3000
     assert {run["state"]["name"] for run in runs} == {"Completed"}
     assert record.summary["counts"] == {"Completed": 3000}
+
+
+def test_record_keeps_every_field_of_a_task_run_with_awkward_names(load_record) -> None:
+    attempts: list[int] = []
+
+    @task(name='say "hi" ✓', tags={"b", "a\\z"}, retries=1, task_run_name="run\n{x}")
+    def odd(x: int) -> int:
+        attempts.append(x)
+        if len(attempts) == 1:
+            raise ValueError('first "try"\nfailed')
+        return x
+
+    @flow
+    def child() -> int:
+        return 1
+
+    @flow
+    def f() -> int:
+        return sum(future.result() for future in odd.map([7, 8])) + child()
+
+    assert f() == 16
+    record = load_record()
+    runs = task_runs_named(record, 'say "hi" ✓')
+    assert sorted(run["name"] for run in runs) == ["run\n7", "run\n8"]
+    assert sorted(run["map_index"] for run in runs) == [0, 1]
+    assert sorted(run.get("attempt", 1) for run in runs) == [1, 2]
+    for run in runs:
+        assert run["tags"] == ["a\\z", "b"]
+        assert run["state"]["type"] == "COMPLETED"
+        assert isinstance(run["state"]["timestamp"], float)
+        assert run["upstream"] == []
+    (parent,) = [run for run in record.task_runs.values() if "subflow_run_id" in run]
+    assert record.flow_runs[parent["subflow_run_id"]]["flow_name"] == "child"

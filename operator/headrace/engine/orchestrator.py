@@ -1,11 +1,14 @@
-"""The orchestrator: one daemon thread running an asyncio loop, shared by every run.
+"""The orchestrator: the bookkeeping of submitted task runs, and one daemon thread running an
+asyncio loop for what needs a clock or a loop (timeouts, retry delays, async task runs).
 
-Callers post work to an inbox and the loop drains it in batches, so ten thousand submissions
-cost one wake-up, not ten thousand. Everything that decides a submitted task run's fate runs
-here and nowhere else: counting upstream runs still pending, deciding readiness, retries,
-timeouts and the final state. That single owner is why none of it needs a lock, and why input
-resolution never occupies a worker thread: a task run waiting on 10,000 upstream runs is just a
-counter on this loop.
+The bookkeeping (counting upstream runs still pending, readiness, the final state, releasing
+dependents) has one owner at a time: the engine's lock, not one thread. A caller submitting
+runs counts their upstream runs and hands ready sync runs to the workers in its own thread; a
+worker that ends a run with no timeout and no retry left finishes it itself, and when that
+frees exactly one downstream sync run, starts it at once, so a dependency hop costs no trip
+through the loop. A task run waiting on 10,000 upstream runs is still just a counter, and
+input resolution never occupies a worker thread while it waits. Everything else is posted to
+the loop's inbox, drained in batches under the same lock.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ if TYPE_CHECKING:
     from headrace.engine.runs import TaskRun
 
 
+_SPENT: dict[str, Any] = {}
+
+
 class Engine:
     def __init__(self) -> None:
         self._inbox: deque[tuple[Callable[[Any], None], Any]] = deque()
@@ -41,6 +47,8 @@ class Engine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        # Held by whoever changes run bookkeeping: the loop, or a worker finishing a run.
+        self._lock = threading.RLock()
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -84,7 +92,8 @@ class Engine:
     def call(self, fn: Callable[[Any], None], arg: Any, timeout: float = 5.0) -> None:
         """Like `post`, but wait until it has run (skipped when called on the engine thread)."""
         if self.on_engine_thread():
-            fn(arg)
+            with self._lock:
+                fn(arg)
             return
         done = threading.Event()
 
@@ -100,12 +109,14 @@ class Engine:
     def _drain(self) -> None:
         self._wake_pending = False
         inbox = self._inbox
+        lock = self._lock
         count = 0
         while inbox:
             fn, arg = inbox.popleft()
             count += 1
             try:
-                fn(arg)
+                with lock:
+                    fn(arg)
             except Exception:
                 import logging
 
@@ -114,15 +125,19 @@ class Engine:
 
     # -- submitted task runs ---------------------------------------------------------------
     def submit(self, task_run: TaskRun) -> None:
-        self.post(self._on_submit, task_run)
+        """Count the run's pending upstream runs, and start it if none, in the caller's thread
+        under the lock: a sync run goes straight to a worker, with no wake-up of the loop."""
+        with self._lock:
+            self._on_submit(task_run)
 
     def submit_many(self, task_runs: list[TaskRun]) -> None:
-        """One post for a whole `map`: the engine wakes once for ten thousand runs."""
-        self.post(self._on_submit_many, task_runs)
-
-    def _on_submit_many(self, task_runs: list[TaskRun]) -> None:
+        """A whole `map`; the lock is taken per run, so workers finish runs meanwhile."""
+        lock = self._lock
+        on_submit = self._on_submit
         for task_run in task_runs:
-            self._on_submit(task_run)
+            with lock:
+                on_submit(task_run)
+        debug.trace("submitted %d task runs", len(task_runs))
 
     def _on_submit(self, task_run: TaskRun) -> None:
         pending = 0
@@ -165,6 +180,9 @@ class Engine:
     def _dispatch(self, task_run: TaskRun) -> None:
         task = task_run.task
         assert task is not None
+        if task.isasync and not self.on_engine_thread():
+            self.post(self._dispatch_async, task_run)  # its task and timer belong to the loop
+            return
         task_run.token += 1
         if task.isasync:
             self.arm_timeout((task_run, task_run.token))
@@ -172,6 +190,10 @@ class Engine:
         else:
             pool = task_run.flow_run.task_runner.pool
             pool.submit(_run_in_worker, (self, task_run, task_run.token))
+
+    def _dispatch_async(self, task_run: TaskRun) -> None:
+        if task_run.future is None or not task_run.future._done:
+            self._dispatch(task_run)
 
     def arm_timeout(self, item: tuple[TaskRun, int]) -> None:
         """Start the attempt's timeout clock (for sync runs: once a worker picks it up)."""
@@ -187,7 +209,79 @@ class Engine:
             return  # the timeout or cancel that cancelled it has already decided the state
         except BaseException as error:
             state = Crashed(f"task run crashed: {error!r}", error)
-        self._on_attempt(task_run, token, state)
+        with self._lock:
+            self._on_attempt(task_run, token, state)
+
+    def run_on_worker(self, worker: Worker, task_run: TaskRun, token: int) -> None:
+        """Run a dispatched attempt on `worker`, then each run it alone frees, here too."""
+        next_run: TaskRun | None = task_run
+        while next_run is not None:
+            task_run = next_run
+            if token != task_run.token:
+                return  # timed out or cancelled while it waited in the queue
+            task = task_run.task
+            assert task is not None
+            task_run.worker = worker
+            timeout = task.timeout_seconds
+            if timeout is not None:
+                self.post(self.arm_timeout, (task_run, token))
+            worker.enter(task_run)
+            try:
+                state = execute_attempt(task_run, task_run.parameters)
+            except BaseException as error:
+                state = Crashed(f"task run crashed: {error!r}", error)
+            finally:
+                worker.leave()
+            if (
+                timeout is not None
+                or (task.retries and state.is_failed())
+                or not _frees_a_run(task_run)
+            ):
+                # Timers and retries are the loop's; and a run that frees none is finished
+                # there in batches, not by 32 workers queueing on the lock one by one.
+                self.attempt_done(task_run, token, state)
+                return
+            with self._lock:
+                next_run = self._finish_on_worker(task_run, token, state, worker)
+            if next_run is not None:
+                token = next_run.token
+
+    def _finish_on_worker(
+        self, task_run: TaskRun, token: int, state: State[Any], worker: Worker
+    ) -> TaskRun | None:
+        """Finish a run (lock held); return the one run it freed if this worker may take it.
+
+        Runs freed while `_releasing` is set wait in `_ready`: one sync run of this pool is
+        taken here, any others go to the loop in one post.
+        """
+        future = task_run.future
+        if token != task_run.token or (future is not None and future._done):
+            return None
+        ready = self._ready
+        self._releasing = True
+        try:
+            self._finish(task_run, state)
+            while len(ready) == 1:
+                candidate = ready[0]
+                task = candidate.task
+                if (
+                    task is None
+                    or task.isasync
+                    or candidate.flow_run.task_runner.pool is not worker.pool
+                ):
+                    break
+                ready.popleft()
+                if candidate.future is not None and candidate.future._done:
+                    continue  # cancelled while it waited
+                blocked = prepare_inputs(candidate)
+                if blocked is None:
+                    candidate.token += 1
+                    return candidate
+                self._finish(candidate, blocked)  # NotReady: may free runs in turn
+        finally:
+            self._releasing = False
+        self._release()  # any others: to the pool (async ones are posted to the loop)
+        return None
 
     def attempt_done(self, task_run: TaskRun, token: int, state: State[Any]) -> None:
         self.post(self._on_attempt_item, (task_run, token, state))
@@ -209,16 +303,19 @@ class Engine:
         self.loop.call_later(delay, self._retry, task_run)
 
     def _retry(self, task_run: TaskRun) -> None:
-        if task_run.future is None or not task_run.future._done:
-            self._dispatch(task_run)
+        with self._lock:
+            if task_run.future is None or not task_run.future._done:
+                self._dispatch(task_run)
 
     def _on_timeout(self, item: tuple[TaskRun, int]) -> None:
-        task_run, token = item
-        if token != task_run.token:
-            return
-        seconds = task_run.task.timeout_seconds if task_run.task else None
-        self._interrupt(task_run, TaskTimeout)
-        self._on_attempt(task_run, token, TimedOut(f"task run exceeded its timeout of {seconds}s"))
+        with self._lock:
+            task_run, token = item
+            if token != task_run.token:
+                return
+            seconds = task_run.task.timeout_seconds if task_run.task else None
+            self._interrupt(task_run, TaskTimeout)
+            message = f"task run exceeded its timeout of {seconds}s"
+            self._on_attempt(task_run, token, TimedOut(message))
 
     def _interrupt(self, task_run: TaskRun, exc_type: type[BaseException]) -> None:
         worker = task_run.worker
@@ -251,6 +348,10 @@ class Engine:
         if future is None or future._done:
             return  # cancelled while its hooks ran
         future._finish(state)
+        # Its hooks have run and its inputs are spent: drop them (the resolved upstream
+        # results of 100,000 finished runs would otherwise live until the flow ends).
+        task_run.parameters = _SPENT
+        task_run.worker = None
         dependents = future._dependents
         if dependents:
             future._dependents = None
@@ -278,6 +379,14 @@ class Engine:
                 self._finish(task_run, Cancelled(message))
 
 
+def _frees_a_run(task_run: TaskRun) -> bool:
+    """Whether a run waits on this one alone now (read without the lock: only a hint of which
+    path is quicker; the lock decides)."""
+    future = task_run.future
+    dependents = future._dependents if future is not None else None
+    return dependents is not None and any(run.pending == 1 for run in dependents)
+
+
 def _hooks_in_worker(worker: Worker, item: tuple[Engine, TaskRun, State[Any], Any]) -> None:
     engine, task_run, state, hooks = item
     task = task_run.task
@@ -289,19 +398,7 @@ def _hooks_in_worker(worker: Worker, item: tuple[Engine, TaskRun, State[Any], An
 
 def _run_in_worker(worker: Worker, item: tuple[Engine, TaskRun, int]) -> None:
     engine, task_run, token = item
-    if token != task_run.token:
-        return  # timed out or cancelled while it waited in the queue
-    task_run.worker = worker
-    if task_run.task is not None and task_run.task.timeout_seconds is not None:
-        engine.post(engine.arm_timeout, (task_run, token))
-    worker.enter(task_run)
-    try:
-        state = execute_attempt(task_run, task_run.parameters)
-    except BaseException as error:
-        state = Crashed(f"task run crashed: {error!r}", error)
-    finally:
-        worker.leave()
-    engine.attempt_done(task_run, token, state)
+    engine.run_on_worker(worker, task_run, token)
 
 
 _engine: Engine | None = None

@@ -179,6 +179,7 @@ class TaskRun:
         "name",
         "parameters",
         "pending",
+        "recorded",
         "start_time",
         "state",
         "subflow_run",
@@ -226,6 +227,7 @@ class TaskRun:
             task is not None and task.log_prints is None and flow_run.log_prints
         )
         self.dirty = False
+        self.recorded: str | None = None  # the state name the record writer last wrote
         flow_run.task_runs.append(self)
         tree = flow_run.tree
         tree.task_runs.append(self)

@@ -270,8 +270,11 @@ def execute_attempt(
         if cached is not None:
             return cached
         try:
-            with deadline(timeout, TaskTimeout):
+            if timeout is None:  # most runs: no generator context manager on their path
                 value = task.call(parameters)
+            else:
+                with deadline(timeout, TaskTimeout):
+                    value = task.call(parameters)
         except TaskTimeout:
             return _timed_out(task_run)
         except Exception as error:

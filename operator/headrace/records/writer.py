@@ -15,12 +15,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+from json.encoder import encode_basestring_ascii as _string
 from typing import TYPE_CHECKING, Any
 
 from headrace import settings
 from headrace.engine.runs import TaskRun
 from headrace.results.deep import call_deep
 from headrace.results.store import local_path, write_bytes
+from headrace.states import State, StateType
 
 if TYPE_CHECKING:
     from headrace.engine.runs import FlowRun, RunTree
@@ -56,6 +58,37 @@ def task_run_line(run: TaskRun) -> dict[str, Any]:
     if run.task is not None and run.task.tags:
         line["tags"] = sorted(run.task.tags)
     return line
+
+
+def _number(value: float | None) -> str:
+    return "null" if value is None else repr(value)
+
+
+def task_run_json(run: TaskRun, state: State[Any]) -> str:
+    """`json.dumps(task_run_line(run))`, built directly: one line per task run per flush, and
+    `json.dumps` formats each float through a Python call (5 us a line, a fifth of a 30,000-run
+    flow's time). The same text, so readers see no difference."""
+    result = state.result_uri
+    upstream = ", ".join([_string(run_id) for run_id in run.upstream_ids()])
+    text = (
+        f'{{"kind": "task_run", "id": {_string(run.id)}, '
+        f'"flow_run_id": {_string(run.flow_run.id)}, "name": {_string(run.name)}, '
+        f'"task_key": {_string(run.task_key)}, "state": {{"type": {_string(state.type.value)}, '
+        f'"name": {_string(state.name)}, "message": {_string(state.message)}, '
+        f'"timestamp": {_number(state.timestamp)}, '
+        f'"result": {"null" if result is None else _string(result)}}}, '
+        f'"start": {_number(run.start_time)}, "end": {_number(run.end_time)}, '
+        f'"upstream": [{upstream}]'
+    )
+    if run.map_index is not None:
+        text += f', "map_index": {run.map_index!r}'
+    if run.attempt > 1:
+        text += f', "attempt": {run.attempt!r}'
+    if run.subflow_run is not None:
+        text += f', "subflow_run_id": {_string(run.subflow_run.id)}'
+    if run.task is not None and run.task.tags:
+        text += f', "tags": [{", ".join([_string(tag) for tag in sorted(run.task.tags)])}]'
+    return text + "}"
 
 
 def flow_run_line(run: FlowRun) -> dict[str, Any]:
@@ -94,6 +127,10 @@ class RecordWriter:
         self._thread: threading.Thread | None = None
         self._last_counts: dict[str, int] | None = None
         self._last_write = 0.0
+        # Task runs by the state name last written, and those last written running: kept
+        # from each flush's changed runs, so a flush costs what changed, not every run so far.
+        self._counts: dict[str, int] = {}
+        self._running: dict[TaskRun, None] = {}
 
     def start(self) -> None:
         if self._path is not None:
@@ -121,21 +158,24 @@ class RecordWriter:
             for run in dirty:
                 run.dirty = False
                 if isinstance(run, TaskRun):
-                    lines.append(dumps(task_run_line(run)))
+                    state = run.state
+                    lines.append(task_run_json(run, state))
+                    self._count(run, state)
                 else:
                     lines.append(call_deep(dumps, flow_run_line(run)))  # deep parameters
             lines.extend(dumps(entry, default=repr) for entry in logs)
-            counts = tree.counts()
+            counts = self._counts
             if counts != self._last_counts or dirty:
-                self._last_counts = counts
+                self._last_counts = dict(counts)
+                running = [run.name for run, _ in zip(self._running, range(20), strict=False)]
                 lines.append(
                     dumps(
                         {
                             "kind": "summary",
                             "ts": time.time(),
-                            "counts": counts,
+                            "counts": self._last_counts,
                             "total": sum(counts.values()),
-                            "running": tree.running(),
+                            "running": running,
                         }
                     )
                 )
@@ -152,6 +192,24 @@ class RecordWriter:
             else:
                 self._lines.append(text)
                 write_bytes(self.url, "".join(self._lines).encode())
+
+    def _count(self, run: TaskRun, state: State[Any]) -> None:
+        name = state.name
+        before = run.recorded
+        if before != name:
+            counts = self._counts
+            if before is not None:
+                left = counts[before] - 1
+                if left:
+                    counts[before] = left
+                else:
+                    del counts[before]
+            counts[name] = counts.get(name, 0) + 1
+            run.recorded = name
+        if state.type is StateType.RUNNING:
+            self._running[run] = None
+        else:
+            self._running.pop(run, None)
 
     def close(self) -> None:
         self._stop.set()
