@@ -269,6 +269,31 @@ export function stageLayout(
   };
 
   // Phase 2: absolute positions, boxes and task runs.
+  // An open subflow: its box at (bx, by), its own stages inside. A list row and a grid cell
+  // open theirs alike; only where the box goes differs.
+  const openSubflow = (sub: number, bx: number, by: number): Size => {
+    const box = subBoxSize(sub);
+    L.boxes.push({
+      x: bx,
+      y: by,
+      w: box.w,
+      h: box.h,
+      kind: "subflow",
+      label: `▾ ${flowLabel(g, sub)}`,
+      detail: flows[sub].state,
+      flow: sub,
+      stage: -1,
+      collapsed: false,
+      header: HEADER,
+      count: 0,
+    });
+    emitFlow(sub, bx + PAD, by + HEADER);
+    return box;
+  };
+  const closeSubflow = (sub: number, t: number) => {
+    hideFlow(g, L, sub, t);
+    L.collapsedFlows.add(flows[sub].id);
+  };
   const emitFlow = (f: number, ox: number, oy: number) => {
     const place = memory.flows.get(flows[f].id)!;
     for (const s of g.flowStages[f]) {
@@ -299,28 +324,11 @@ export function stageLayout(
             const box = subBoxSize(sub);
             placeTask(t, x + PAD, ty, box.w, box.h);
             L.boxed[t] = 1;
-            L.boxes.push({
-              x: x + PAD,
-              y: ty,
-              w: box.w,
-              h: box.h,
-              kind: "subflow",
-              label: `▾ ${flowLabel(g, sub)}`,
-              detail: flows[sub].state,
-              flow: sub,
-              stage: -1,
-              collapsed: false,
-              header: HEADER,
-              count: 0,
-            });
-            emitFlow(sub, x + 2 * PAD, ty + HEADER);
+            openSubflow(sub, x + PAD, ty);
             ty += box.h + NODE_GAP;
           } else {
             placeTask(t, x + PAD, ty, p.w - 2 * PAD, NODE_H);
-            if (sub >= 0) {
-              hideFlow(g, L, sub, t);
-              L.collapsedFlows.add(flows[sub].id);
-            }
+            if (sub >= 0) closeSubflow(sub, t);
             ty += NODE_H + NODE_GAP;
           }
         }
@@ -332,27 +340,10 @@ export function stageLayout(
           const sub = tk.sub[t];
           if (sub < 0) return;
           if (!gridExpanded(t)) {
-            hideFlow(g, L, sub, t);
-            L.collapsedFlows.add(flows[sub].id);
+            closeSubflow(sub, t);
             return;
           }
-          const box = subBoxSize(sub);
-          L.boxes.push({
-            x: x + PAD,
-            y: by,
-            w: box.w,
-            h: box.h,
-            kind: "subflow",
-            label: `▾ ${flowLabel(g, sub)}`,
-            detail: flows[sub].state,
-            flow: sub,
-            stage: -1,
-            collapsed: false,
-            header: HEADER,
-            count: 0,
-          });
-          emitFlow(sub, x + 2 * PAD, by + HEADER);
-          by += box.h + NODE_GAP;
+          by += openSubflow(sub, x + PAD, by).h + NODE_GAP;
         });
       }
     }
