@@ -59,12 +59,13 @@ UiServer = Callable[..., str]
 
 @pytest.fixture
 def ui_server(tmp_path: Path) -> Iterator[UiServer]:
-    """Starts `headrace ui --port 0` with the given environment; returns its base URL."""
+    """Starts `headrace ui --port 0` with more arguments and the given environment; returns
+    its base URL."""
     processes: list[subprocess.Popen[str]] = []
 
-    def start(**env: str) -> str:
+    def start(*args: str, **env: str) -> str:
         process = subprocess.Popen(
-            [sys.executable, "-m", "headrace", "ui", "--port", "0"],
+            [sys.executable, "-m", "headrace", "ui", "--port", "0", *args],
             env={**os.environ, "HEADRACE_HOME": str(tmp_path / "home"), **env},
             stdout=subprocess.PIPE,
             stderr=(tmp_path / "ui.log").open("w"),

@@ -7,12 +7,7 @@ with the admin kubeconfig, as the chart's UI account would with its read-only ri
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -26,25 +21,9 @@ pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture
-def auth_ui(cluster: Cluster, tmp_path: Path) -> Iterator[str]:
-    """`headrace ui --auth kubernetes --port 0` with the admin kubeconfig; its base URL."""
-    log = tmp_path / "ui.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "headrace", "ui", "--port", "0", "--auth", "kubernetes"],
-        env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "HEADRACE_HOME": str(tmp_path)},
-        stdout=subprocess.PIPE,
-        stderr=log.open("w"),
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        match = re.search(r"http://\S+", line)
-        assert match, f"headrace ui did not start: {line!r} {log.read_text()}"
-        yield match.group(0).rstrip("/")
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def auth_ui(cluster: Cluster, ui_server: Callable[..., str]) -> str:
+    """`headrace ui --auth kubernetes` with the admin kubeconfig; its base URL."""
+    return ui_server("--auth", "kubernetes", KUBECONFIG=str(cluster.kubeconfig))
 
 
 @pytest.fixture
