@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import textwrap
 import time
 import uuid
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from cluster.helpers import headrace_cli
 from cluster.s3 import S3Server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,19 +71,6 @@ def _env(tmp_path: Path, server: S3Server, prefix: str, **extra: str) -> dict[st
     return env
 
 
-def _headrace(
-    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "headrace", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 @pytest.fixture
 def s3_run(tmp_path: Path, s3_server: S3Server) -> S3Run:
     """One local `headrace run` of FLOW with results and record in a fresh bucket prefix."""
@@ -91,7 +78,9 @@ def s3_run(tmp_path: Path, s3_server: S3Server) -> S3Run:
     flow_run_id = uuid.uuid4().hex
     (tmp_path / "flow.py").write_text(textwrap.dedent(FLOW))
     env = _env(tmp_path, s3_server, prefix, HEADRACE_FLOW_RUN_ID=flow_run_id)
-    completed = _headrace(["run", "flow.py:pipeline", "--no-progress"], env, tmp_path)
+    completed = headrace_cli(
+        "run", "flow.py:pipeline", "--no-progress", env=env, cwd=tmp_path, timeout=60
+    )
     assert completed.returncode == 0, completed.stderr
     return S3Run(
         flow_run_id,
@@ -168,7 +157,9 @@ def test_reading_the_record_and_result_back(s3_run: S3Run, aws_env: None) -> Non
 
 
 def test_logs_reverse_from_s3_record_storage(s3_run: S3Run, tmp_path: Path) -> None:
-    shown = _headrace(["logs", s3_run.flow_run_id, "--reverse"], s3_run.env, tmp_path)
+    shown = headrace_cli(
+        "logs", s3_run.flow_run_id, "--reverse", env=s3_run.env, cwd=tmp_path, timeout=60
+    )
     assert shown.returncode == 0, shown.stderr
     messages = [line.rsplit(" | ", 1)[1] for line in shown.stdout.splitlines()]
     assert len(messages) > len(OUR_LINES)  # the engine's own lines too
@@ -178,7 +169,7 @@ def test_logs_reverse_from_s3_record_storage(s3_run: S3Run, tmp_path: Path) -> N
 def test_wrong_credentials_fail_fast_and_clearly(s3_run: S3Run, tmp_path: Path) -> None:
     env = s3_run.env | {"AWS_SECRET_ACCESS_KEY": "wrong-" + uuid.uuid4().hex}
     started = time.monotonic()
-    shown = _headrace(["logs", s3_run.flow_run_id], env, tmp_path, timeout=30)
+    shown = headrace_cli("logs", s3_run.flow_run_id, env=env, cwd=tmp_path, timeout=30)
     took = time.monotonic() - started
     assert shown.returncode == 2, (shown.stdout, shown.stderr)
     assert shown.stderr.startswith("headrace logs: access to s3://"), shown.stderr
@@ -195,7 +186,9 @@ def test_a_run_with_wrong_credentials_fails_without_hanging(
     secret = "wrong-" + uuid.uuid4().hex
     env = _env(tmp_path, s3_server, "never", AWS_SECRET_ACCESS_KEY=secret)
     started = time.monotonic()
-    run = _headrace(["run", "flow.py:pipeline", "--no-progress"], env, tmp_path, timeout=60)
+    run = headrace_cli(
+        "run", "flow.py:pipeline", "--no-progress", env=env, cwd=tmp_path, timeout=60
+    )
     took = time.monotonic() - started
     assert run.returncode != 0, run.stderr
     last = run.stderr.splitlines()[-1]

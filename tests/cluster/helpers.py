@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -115,3 +118,27 @@ def wait_namespace_gone(core: client.CoreV1Api, name: str, timeout: float = 90) 
         return False
 
     wait_for(gone, timeout, f"namespace {name} to be deleted")
+
+
+def headrace_cli(
+    *args: str,
+    kubeconfig: Path | str | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """`headrace ARGS` as a user runs it, from this checkout: its exit code and output.
+
+    `env` is the whole environment (default: this process's); `kubeconfig` sets KUBECONFIG.
+    """
+    environment = dict(os.environ if env is None else env)
+    if kubeconfig is not None:
+        environment["KUBECONFIG"] = str(kubeconfig)
+    return subprocess.run(
+        [sys.executable, "-m", "headrace", *args],
+        env=environment,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

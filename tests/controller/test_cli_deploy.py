@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -10,21 +9,11 @@ import pytest
 import yaml
 from operator_harness import EXAMPLES, FlowRuns, OperatorProcess
 
+from cluster.helpers import headrace_cli
 from headrace.results import load_result
 
 pytestmark = pytest.mark.cluster
 FLOWS = EXAMPLES / "flows"
-
-
-def headrace(*args: str, kubeconfig: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUBECONFIG": kubeconfig}
-    return subprocess.run(
-        [sys.executable, "-m", "headrace", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_deploy_prints_a_manifest_with_the_flows_parameters(tmp_path: object) -> None:
@@ -60,7 +49,7 @@ def test_deploy_apply_then_run_deployment_follows_to_the_end(
     operator_process: OperatorProcess, flowruns: FlowRuns
 ) -> None:
     kubeconfig = str(operator_process.kubeconfig)
-    applied = headrace(
+    applied = headrace_cli(
         "deploy",
         f"{FLOWS}/cluster_flows.py:hello",
         "--name",
@@ -79,7 +68,7 @@ def test_deploy_apply_then_run_deployment_follows_to_the_end(
     assert applied.returncode == 0, applied.stderr
     assert "created" in applied.stdout
 
-    ran = headrace(
+    ran = headrace_cli(
         "run",
         "--deployment",
         "greeter",
@@ -95,7 +84,7 @@ def test_deploy_apply_then_run_deployment_follows_to_the_end(
     status = flowruns.status(name)
     assert load_result(status["resultLocation"])["greeting"] == "hello cli"
 
-    bad = headrace(
+    bad = headrace_cli(
         "run",
         "--deployment",
         "greeter",

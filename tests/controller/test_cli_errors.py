@@ -3,28 +3,13 @@ does, never a traceback; and `--version`."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import headrace
 from cluster.fixtures import Cluster
-
-
-def headrace_cli(*args: str, kubeconfig: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    if kubeconfig is not None:
-        env["KUBECONFIG"] = str(kubeconfig)
-    return subprocess.run(
-        [sys.executable, "-m", "headrace", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from cluster.helpers import headrace_cli
 
 
 def test_version_prints_the_package_version() -> None:

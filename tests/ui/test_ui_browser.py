@@ -9,9 +9,6 @@ the positions the page reports.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ import fsspec
 import pytest
 from operator_harness import FlowRuns, OperatorProcess, poll
 
+from cluster.helpers import headrace_cli
 from headrace.records import RunRecord
 from headrace.results import load_result
 
@@ -50,13 +48,7 @@ def graph_state(page: Any) -> dict[str, Any]:
 
 
 def headrace(*args: str, kubeconfig: Path) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "headrace", *args],
-        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = headrace_cli(*args, kubeconfig=kubeconfig, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
