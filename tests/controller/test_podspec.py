@@ -142,3 +142,8 @@ def test_the_pod_is_told_when_its_run_was_scheduled() -> None:
     assert env["HEADRACE_SCHEDULED_START_TIME"] == "2026-03-01T03:00:00+00:00"
     del run["metadata"]["annotations"]
     assert reconciler.plan(run, resolved, 1, None).scheduled_time == "2026-03-01T03:00:02Z"
+    # Anyone who may create a FlowRun may write the annotation: what is not a time stays out
+    # of the pod.
+    for said in ("tomorrow", "2026-03-01T03:00:00+00:00" + " " * 100_000, "$(SECRET)"):
+        run["metadata"]["annotations"] = {"headrace.dev/scheduled-time": said}
+        assert reconciler.plan(run, resolved, 1, None).scheduled_time == "2026-03-01T03:00:02Z"

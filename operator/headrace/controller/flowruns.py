@@ -62,6 +62,19 @@ class PlanError(Exception):
         self.reason = reason
 
 
+def _scheduled_time(meta: dict[str, Any]) -> str | None:
+    """When the run was scheduled: its schedule's annotation, if it is a time (anyone who may
+    create a FlowRun may write it, and it goes into the pod), else its creation."""
+    said = (meta.get("annotations") or {}).get(SCHEDULED_TIME)
+    try:
+        if said and len(said) <= 64 and parse_time(said) is not None:
+            return str(said)
+    except ValueError:
+        pass
+    created: str | None = meta.get("creationTimestamp")
+    return created
+
+
 def _duration(start: str | None, end: str | None) -> str | None:
     began, ended = parse_time(start), parse_time(end)
     if began is None or ended is None:
@@ -86,8 +99,7 @@ class FlowRunReconciler:
         """
         run = self.kube.flowruns.get(namespace, name)
         if run is None or run["metadata"].get("deletionTimestamp"):
-            self._release_pods(namespace, name, None)
-            self.written(namespace, name, final=True)
+            self._release_pods(namespace, name, None)  # its DELETED event forgets the rest
             return None
         if (run.get("status") or {}).get("state") in FINAL_STATES:
             self._release_pods(namespace, name, run["metadata"]["uid"])
@@ -223,8 +235,7 @@ class FlowRunReconciler:
             deadline=deadline,
             deployment=resolved.get("deployment"),
             deployment_version=resolved.get("deploymentVersion"),
-            scheduled_time=(meta.get("annotations") or {}).get(SCHEDULED_TIME)
-            or meta.get("creationTimestamp"),
+            scheduled_time=_scheduled_time(meta),
         )
 
     def settings_of(
@@ -531,8 +542,7 @@ class _Step:
     def _held_back(self) -> bool:
         """Whether the Deployment's concurrency limit keeps this run from starting now."""
         assert self.deployment is not None
-        dspec = self.deployment["spec"]
-        limit, policy = dspec.get("concurrencyLimit"), dspec.get("concurrencyPolicy")
+        limit, policy = self._limit(), self.deployment["spec"].get("concurrencyPolicy")
         if limit is None:
             return False
         runs = runs_of(self.kube, self.namespace, self.deployment["metadata"]["name"])

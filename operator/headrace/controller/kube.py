@@ -108,10 +108,6 @@ class Kube:
         with self._in_flight:
             return fn(*args, **kwargs)
 
-    def _dict(self, obj: Any) -> dict[str, Any]:
-        result = self.api_client.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
-        return result  # type: ignore[no-any-return]
-
     def _json(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Call and parse the answer as plain JSON: the client's typed models, built and then
         turned back into dicts, cost more CPU than the request itself."""
