@@ -139,7 +139,7 @@ def test_forbid_cancels_and_replace_takes_over(
         entry="cluster_flows.py:sleeps",
         concurrencyLimit=1,
         concurrencyPolicy="Forbid",
-        parameters={"seconds": 30},
+        parameters={"seconds": 600},
     )
     flowruns.run_of("exclusive", "first")
     flowruns.wait_running("first", operator_process)
