@@ -5,13 +5,11 @@ from __future__ import annotations
 import threading
 import time
 
-from kubernetes import client
-
 from headrace.controller.kube import Kube
 
 
 def test_no_more_requests_in_flight_than_the_limit() -> None:
-    kube = Kube(client.ApiClient(), max_in_flight=3)
+    kube = Kube(max_in_flight=3)
     lock = threading.Lock()
     in_flight = peak = 0
 

@@ -55,7 +55,7 @@ def unschedulable_pod(name: str, labelled: bool = True) -> client.V1Pod:
 
 
 def start_informer(cluster: Cluster, namespace: str, seen: Seen) -> tuple[Kube, Informer]:
-    kube = Kube(api_client=cluster.api_client)
+    kube = Kube(cluster.api_client.configuration)
     informer = kube.informer(
         "pods", namespace, seen, ProblemLog(logging.getLogger("test")), LABEL_RUN
     )
@@ -91,7 +91,7 @@ def test_a_watch_resumed_from_an_old_place_tells_what_vanished_meanwhile(
     for name in ("kept", "vanishing"):
         core.create_namespaced_pod(namespace, unschedulable_pod(name))
     seen = Seen()
-    kube = Kube(api_client=cluster.api_client)
+    kube = Kube(cluster.api_client.configuration)
     informer = kube.informer(
         "pods", namespace, seen, ProblemLog(logging.getLogger("test")), LABEL_RUN
     )
@@ -110,3 +110,39 @@ def test_a_watch_resumed_from_an_old_place_tells_what_vanished_meanwhile(
         seen.wait_for("ADDED", "later")  # and it watches on from the new list
     finally:
         informer.stop()
+
+
+def test_open_watches_never_cost_the_requests_a_new_connection(
+    crds: Cluster, namespace: str
+) -> None:
+    """A burst of requests reuses its kept connections while both watches are open: one
+    TLS handshake per connection, not one every few requests (each one costs the API server
+    CPU that a burst of runs needs)."""
+    kube = Kube(crds.api_client.configuration, max_in_flight=4)
+    problems = ProblemLog(logging.getLogger("test"))
+    informers = [
+        kube.informer("pods", namespace, Seen(), problems, LABEL_RUN),
+        kube.informer("flowruns", namespace, Seen(), problems, LABEL_RUN),
+    ]
+    for informer in informers:
+        informer.prime()
+        informer.start()
+    try:
+        time.sleep(0.5)  # both watches are open, each on its own connection
+
+        def requests() -> None:
+            for index in range(10):
+                assert kube.get_custom("flowruns", namespace, f"absent-{index}") is None
+
+        threads = [threading.Thread(target=requests) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        pools = kube.api_client.rest_client.pool_manager.pools
+        keys = pools.keys()
+        made = sum(pools[key].num_connections for key in keys)
+        assert made <= 4, f"{made} connections made for 80 requests, 4 at a time"
+    finally:
+        for informer in informers:
+            informer.stop()

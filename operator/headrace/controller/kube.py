@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import logging
@@ -87,17 +88,25 @@ class Kube:
     answer goes there too.
     """
 
-    def __init__(self, api_client: client.ApiClient | None = None, max_in_flight: int = 16) -> None:
-        if api_client is None:
-            # One kept connection per request in flight: the client's default pool (5 per
-            # CPU) is smaller on a small node, and each request past it paid a TLS handshake.
-            configuration = client.Configuration.get_default_copy()
-            configuration.connection_pool_maxsize = max_in_flight
-            api_client = client.ApiClient(configuration)
+    def __init__(
+        self, configuration: client.Configuration | None = None, max_in_flight: int = 16
+    ) -> None:
+        configuration = copy.deepcopy(configuration or client.Configuration.get_default_copy())
+        # One kept connection per request in flight: the client's default pool (5 per CPU) is
+        # smaller on a small node, and each request past it paid a TLS handshake.
+        configuration.connection_pool_maxsize = max_in_flight
+        api_client = client.ApiClient(configuration)
         self.api_client = api_client
         metrics.instrument(self.api_client)  # times every request (controller/metrics.py)
         self.core = client.CoreV1Api(self.api_client)
         self.custom = client.CustomObjectsApi(self.api_client)
+        # Watches on a pool of their own: each holds its connection for minutes, and in the
+        # requests' pool they pushed kept connections out, so a burst paid a TLS handshake
+        # for every few requests (on both ends: the API server's CPU is the limit there).
+        watch_client = client.ApiClient(configuration)
+        metrics.instrument(watch_client)
+        self._watch_core = client.CoreV1Api(watch_client)
+        self._watch_custom = client.CustomObjectsApi(watch_client)
         self._in_flight = threading.BoundedSemaphore(max_in_flight)
         self.flowruns = Store(shrink=ended_run_essentials)
         self.deployments = Store()
@@ -155,16 +164,17 @@ class Kube:
         )
 
     def _list_call(
-        self, plural: str, namespace: str | None, pod_label: str | None
+        self, plural: str, namespace: str | None, pod_label: str | None, watch: bool = False
     ) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+        core, custom = (self._watch_core, self._watch_custom) if watch else (self.core, self.custom)
         if plural == "pods":
             selector = {"label_selector": pod_label} if pod_label else {}
             if namespace is None:
-                return self.core.list_pod_for_all_namespaces, (), selector
-            return self.core.list_namespaced_pod, (namespace,), selector
+                return core.list_pod_for_all_namespaces, (), selector
+            return core.list_namespaced_pod, (namespace,), selector
         if namespace is None:
-            return self.custom.list_cluster_custom_object, (GROUP, VERSION, plural), {}
-        return self.custom.list_namespaced_custom_object, (GROUP, VERSION, namespace, plural), {}
+            return custom.list_cluster_custom_object, (GROUP, VERSION, plural), {}
+        return custom.list_namespaced_custom_object, (GROUP, VERSION, namespace, plural), {}
 
     def list_page(
         self, plural: str, namespace: str | None, pod_label: str | None = None
@@ -177,7 +187,7 @@ class Kube:
         return page
 
     def _open_watch(self, plural: str, namespace: str | None, pod_label: str | None) -> OpenWatch:
-        fn, args, selector = self._list_call(plural, namespace, pod_label)
+        fn, args, selector = self._list_call(plural, namespace, pod_label, watch=True)
 
         def open_watch(resource_version: str) -> Stream:
             # Not through the in-flight bound: a watch is open for minutes.
