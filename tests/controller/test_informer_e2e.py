@@ -130,19 +130,32 @@ def test_open_watches_never_cost_the_requests_a_new_connection(
     try:
         time.sleep(0.5)  # both watches are open, each on its own connection
 
+        listing = kube.list_page("pods", namespace)
+        about = {
+            "kind": "Pod",
+            "apiVersion": "v1",
+            "metadata": {"name": "x", "namespace": namespace},
+        }
+
         def requests() -> None:
             for index in range(10):
                 assert kube.get_custom("flowruns", namespace, f"absent-{index}") is None
+                assert listing(limit=1)["kind"] == "PodList"  # read as plain JSON
+                kube.event(about, "Normal", "Tested", f"event {index}")  # posted by its thread
 
         threads = [threading.Thread(target=requests) for _ in range(8)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        deadline = time.monotonic() + 30
+        while len(crds.core.list_namespaced_event(namespace).items) < 80:
+            assert time.monotonic() < deadline, "the 80 events were not all posted"
+            time.sleep(0.2)
         pools = kube.api_client.rest_client.pool_manager.pools
         keys = pools.keys()
         made = sum(pools[key].num_connections for key in keys)
-        assert made <= 4, f"{made} connections made for 80 requests, 4 at a time"
+        assert made <= 4, f"{made} connections made for 240 requests, 4 at a time"
     finally:
         for informer in informers:
             informer.stop()

@@ -119,9 +119,14 @@ class Kube:
 
     def _json(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Call and parse the answer as plain JSON: the client's typed models, built and then
-        turned back into dicts, cost more CPU than the request itself."""
-        response = self._call(fn, *args, _preload_content=False, **kwargs)
-        return json.loads(response.data)  # type: ignore[no-any-return]
+        turned back into dicts, cost more CPU than the request itself.
+
+        The body is read inside the in-flight bound: its connection is out of the pool until
+        then, and one returned past the pool's size is closed (the next request pays a new
+        TLS handshake, on the API server's CPU too)."""
+        with self._in_flight:
+            body = fn(*args, _preload_content=False, **kwargs).data
+        return json.loads(body)  # type: ignore[no-any-return]
 
     # -- custom resources -----------------------------------------------------------------
     def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -363,7 +368,9 @@ class Kube:
     def _post_event(self, body: dict[str, Any]) -> None:
         namespace = body["metadata"]["namespace"]
         try:
-            self._call(self.core.create_namespaced_event, namespace, body, _preload_content=False)
+            # Its answer read to the end, so the connection goes back to the pool: one left
+            # unread is closed, and every event then cost a TLS handshake.
+            self._json(self.core.create_namespaced_event, namespace, body)
         except ApiException as error:
             logger.warning(
                 "could not record event %s on %s: %s",
