@@ -87,3 +87,20 @@ def test_ui_ingress_and_storage_credentials(home: Path) -> None:
         "--set", "ui.ingress.enabled=true", home=home, check=False,
     )  # fmt: skip
     assert result.returncode != 0 and "ui.ingress.host is required" in result.stderr
+
+
+def test_ui_extra_env_reaches_the_ui_container_only(home: Path) -> None:
+    docs = render(
+        home,
+        "ui.enabled=true",
+        "ui.extraEnv[0].name=HTTPS_PROXY",
+        "ui.extraEnv[0].value=http://proxy:3128",
+    )
+    (ui,) = of_kind(ui_docs(docs), "Deployment")
+    (container,) = ui["spec"]["template"]["spec"]["containers"]
+    assert container["env"] == [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}]
+    (operator,) = [d for d in of_kind(docs, "Deployment") if d is not ui]
+    names = {
+        e["name"] for c in operator["spec"]["template"]["spec"]["containers"] for e in c["env"]
+    }
+    assert "HTTPS_PROXY" not in names

@@ -24,6 +24,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -277,3 +278,78 @@ def test_readme_helm_install_runs_a_flow_with_the_operator_in_cluster(
     lines = [line for line in shown["logs"].splitlines() if line.strip()]
     assert any("hello, cluster" in line for line in lines), shown["logs"]
     assert "Completed" in shown["graph"] and "double" in shown["graph"], shown["graph"]
+
+    ui_in_cluster(real_cluster, steps)
+
+
+def service_account_token(core: client.CoreV1Api, name: str, view: bool) -> str:
+    """The README's `kubectl create serviceaccount`, `rolebinding --clusterrole=headrace-view`
+    (when `view`) and `create token`, through the API."""
+    meta = client.V1ObjectMeta(name=name)
+    core.create_namespaced_service_account(NAMESPACE, client.V1ServiceAccount(metadata=meta))
+    if view:
+        rbac = client.RbacAuthorizationV1Api(core.api_client)
+        rbac.create_namespaced_role_binding(
+            NAMESPACE,
+            client.V1RoleBinding(
+                metadata=client.V1ObjectMeta(name=f"{name}-view"),
+                role_ref=client.V1RoleRef(
+                    api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="headrace-view"
+                ),
+                subjects=[
+                    client.RbacV1Subject(kind="ServiceAccount", name=name, namespace=NAMESPACE)
+                ],
+            ),
+        )
+    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[]))
+    token: str = core.create_namespaced_service_account_token(name, NAMESPACE, request).status.token
+    return token
+
+
+def ui_in_cluster(real: RealCluster, steps: Steps) -> None:
+    """`--set ui.enabled=true` on the same release: the chart's UI pod, with its own read-only
+    account, shows the run to a token that may list FlowRuns there, reads its record and result
+    from the bucket with the storage Secret, and lets no one else in. Reached at the pod's
+    address, as the Service's endpoint would be (no kube-proxy here, so the README's
+    port-forward is the one step not taken as written)."""
+    core = real.cluster.core
+    host, port = real.apiserver_for_pods()
+    helm(
+        "upgrade", RELEASE, "charts/headrace", "--namespace", NAMESPACE, "--reuse-values",
+        "--set", "ui.enabled=true",
+        "--set", "ui.extraEnv[0].name=KUBERNETES_SERVICE_HOST",
+        "--set-string", f"ui.extraEnv[0].value={host}",
+        "--set", "ui.extraEnv[1].name=KUBERNETES_SERVICE_PORT",
+        "--set-string", f"ui.extraEnv[1].value={port}",
+        home=steps.home, kubeconfig=steps.kubeconfig,
+    )  # fmt: skip
+    selector = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=ui"
+
+    def ready_ui() -> client.V1Pod | None:
+        for pod in core.list_namespaced_pod(NAMESPACE, label_selector=selector).items:
+            conditions = {c.type: c.status for c in pod.status.conditions or []}
+            if conditions.get("Ready") == "True":
+                return pod
+        return None
+
+    pod = wait_for(ready_ui, 120, "the UI pod Ready")
+    assert pod.spec.service_account_name == "headrace-ui"
+    base = f"http://{pod.status.pod_ip}:8420"
+    alice = service_account_token(core, "alice", view=True)
+    mallory = service_account_token(core, "mallory", view=False)
+
+    def get(path: str, token: str | None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.get(f"{base}{path}", headers=headers, timeout=30)
+
+    assert get("/api/flowruns", None).status_code == 401
+    assert get(f"/api/flowruns/{NAMESPACE}/hello", mallory).status_code == 403
+    runs = get(f"/api/flowruns?namespace={NAMESPACE}", alice)
+    assert runs.status_code == 200, runs.text
+    assert {(r["name"], r["state"]) for r in runs.json()["items"]} == {("hello", "Completed")}
+    graph = get(f"/api/flowruns/{NAMESPACE}/hello/graph", alice)
+    assert graph.status_code == 200, graph.text
+    assert "double" in " ".join(graph.json()["tasks"]["name"]), graph.text[:2000]
+    result = get(f"/api/flowruns/{NAMESPACE}/hello/results/file?id=flow", alice)
+    assert result.status_code == 200, result.text
+    assert "hello cluster" in result.text

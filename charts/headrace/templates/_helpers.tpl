@@ -100,3 +100,19 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: headrace
 {{- end -}}
+
+{{/*
+Entries of an env list from values (`extraEnv`, `ui.extraEnv`): name with value or valueFrom.
+*/}}
+{{- define "headrace.extraEnv" -}}
+{{- range . }}
+- name: {{ .name }}
+  {{- if hasKey . "value" }}
+  value: {{ .value | toString | quote }}
+  {{- end }}
+  {{- with .valueFrom }}
+  valueFrom:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+{{- end }}
