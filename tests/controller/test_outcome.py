@@ -119,3 +119,35 @@ def test_a_stopped_pod_whose_node_stays_silent_ends_after_a_margin() -> None:
     assert not pod_outcome(running, "TimedOut", now=due + 5).final
     late = pod_outcome(running, "TimedOut", now=due + 31)
     assert late.state == "TimedOut" and "never reported" in late.message
+
+
+def made_at(body: dict[str, Any], stamp: str) -> dict[str, Any]:
+    return {**body, "metadata": {"creationTimestamp": stamp}}
+
+
+MADE = "2026-01-01T00:00:00Z"
+MADE_UNIX = 1767225600.0
+
+
+@pytest.mark.parametrize(
+    "reason", ["ErrImagePull", "ImagePullBackOff", "CreateContainerError", "RunContainerError"]
+)
+def test_a_start_error_the_kubelet_retries_waits_its_grace_then_crashes(reason: str) -> None:
+    """Under load a runtime times out creating a container, and the kubelet's next try works;
+    a registry hiccups: such a run is not ended at the first sight of the error."""
+    waiting = made_at(
+        pod("Pending", {"waiting": {"reason": reason, "message": "context deadline exceeded"}}),
+        MADE,
+    )
+    early = pod_outcome(waiting, None, now=MADE_UNIX + 30, start_grace=300)
+    assert (early.state, early.reason) == ("Pending", "StartError")
+    assert f"{reason}: context deadline exceeded" in early.message
+    assert "300 s after it was made" in early.message
+    late = pod_outcome(waiting, None, now=MADE_UNIX + 301, start_grace=300)
+    assert late.state == "Crashed" and late.message == f"{reason}: context deadline exceeded"
+
+
+def test_a_start_error_no_retry_can_fix_crashes_at_once() -> None:
+    bad = made_at(pod("Pending", {"waiting": {"reason": "InvalidImageName", "message": "x"}}), MADE)
+    outcome = pod_outcome(bad, None, now=MADE_UNIX + 1, start_grace=300)
+    assert (outcome.state, outcome.message) == ("Crashed", "InvalidImageName: x")

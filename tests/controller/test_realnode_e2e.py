@@ -17,6 +17,7 @@ from kubernetes import client
 from operator_harness import FlowRuns, OperatorProcess
 
 from cluster.fixtures import Cluster, RealCluster, create_namespace, delete_namespace
+from cluster.helpers import wait_for
 from cluster.s3 import use_storage_env
 from headrace.results import load_result
 
@@ -55,6 +56,7 @@ def real(
         HEADRACE_DEFAULT_STORAGE_SECRET="s3-creds",
         HEADRACE_READABLE_STORAGE=prefix,
         HEADRACE_GRACE_SECONDS="3",
+        HEADRACE_START_ERROR_GRACE_SECONDS="20",
         **storage,
     ).start()
     use_storage_env(monkeypatch, storage)  # this test reads results as a user would
@@ -127,6 +129,14 @@ def test_an_image_that_cannot_be_pulled_ends_the_run_with_the_reason(real: Real)
     spec["image"] = "127.0.0.1:9/headrace/missing:1"  # nothing listens there
     spec["pod"]["imagePullPolicy"] = "IfNotPresent"
     real.flowruns.create(real.flowruns.manifest("flowrun-hello", flow=spec), name="no-image")
+
+    def told() -> bool:  # while the kubelet retries, the status says why the pod waits
+        status = real.flowruns.status("no-image")
+        message = str(status.get("message"))
+        pulling = "ErrImagePull" in message or "ImagePullBackOff" in message
+        return status.get("state") == "Pending" and pulling and "kubelet retries" in message
+
+    wait_for(told, 60, "the pull error in the status of the pending run")
     status = real.final("no-image", timeout=90)
     assert status["state"] == "Crashed"
     assert "ErrImagePull" in status["message"] or "ImagePullBackOff" in status["message"]

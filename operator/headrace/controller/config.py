@@ -35,6 +35,12 @@ class OperatorConfig:
     default_retry_delay_seconds: int = field(
         default_factory=lambda: _int("HEADRACE_RETRY_DELAY_SECONDS", 5)
     )
+    # How long after its pod was made a start error (an image pull, a container the runtime
+    # could not create) is left to the kubelet's retries before the attempt ends Crashed:
+    # some are passing (a registry hiccup, a runtime timeout under load), some need a fix.
+    start_error_grace_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("HEADRACE_START_ERROR_GRACE_SECONDS", "300"))
+    )
     # Bounds towards the API server: requests in flight, and reconciles at once.
     max_api_requests: int = field(default_factory=lambda: _int("HEADRACE_MAX_API_REQUESTS", 16))
     max_reconciles: int = field(default_factory=lambda: _int("HEADRACE_MAX_RECONCILES", 16))

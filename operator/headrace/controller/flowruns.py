@@ -407,6 +407,7 @@ class _Step:
                 stopping,
                 (lambda: storage.report(record, engine_report)) if record else None,
                 now,
+                owner.config.start_error_grace_seconds,
             )
         except NotReadYet:
             return 0.5  # the engine's report is being read from storage, off this slot
@@ -589,10 +590,11 @@ class _Step:
                 attempt["state"] = "Running"
             self._progress()
         elif outcome.state != self.get("state") or (
-            outcome.state != "Pending" and outcome.message != self.get("message")
+            (outcome.state != "Pending" or outcome.reason)
+            and outcome.message != self.get("message")
         ):
-            # (A pod still starting keeps the message that named it.)
-            self.set_state(outcome.state, outcome.message)
+            # (A pod still starting keeps the message that named it, unless it has a problem.)
+            self.set_state(outcome.state, outcome.message, outcome.reason)
         deadline = parse_time(self.get("deadline"))
         if deadline is not None:
             return max(0.05, min(interval, deadline - now))

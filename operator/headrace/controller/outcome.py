@@ -16,12 +16,13 @@ from headrace.controller.kube import parse_time
 from headrace.controller.podspec import CONTAINER
 
 # Waiting reasons that mean the container will never start without someone fixing the spec.
+START_FAILED = frozenset({"InvalidImageName", "ErrImageNeverPull"})
+# Waiting reasons the kubelet retries, which may pass (a registry hiccup, a runtime timeout
+# under load, a Secret created late): an attempt ends on them only after a grace period.
 START_ERRORS = frozenset(
     {
         "ErrImagePull",
         "ImagePullBackOff",
-        "InvalidImageName",
-        "ErrImageNeverPull",
         "CreateContainerConfigError",
         "CreateContainerError",
         "RunContainerError",
@@ -97,12 +98,14 @@ def pod_outcome(
     stopping: str | None,
     fallback: Callable[[], dict[str, Any]] | None = None,
     now: float | None = None,
+    start_grace: float = 0.0,
 ) -> Outcome:
     """The attempt's state from its pod; `stopping` is the state the operator asked it to end in.
 
     `fallback` supplies the engine's report when the pod carries none (a runtime without
     termination messages): it reads the run record. `now` (Unix time) lets a stop end when
-    no node will ever report on the pod.
+    no node will ever report on the pod, and a start error wait `start_grace` seconds from
+    the pod's creation before it ends the attempt.
     """
     if pod is None:
         if stopping:
@@ -123,9 +126,20 @@ def pod_outcome(
         terminated = container["lastState"]["terminated"]
     if terminated is not None:
         return _terminated(terminated, stopping, fallback)
-    waiting = state.get("waiting")
-    if waiting and waiting.get("reason") in START_ERRORS:
-        return Outcome("Crashed", f"{waiting['reason']}: {waiting.get('message', '')}".strip(": "))
+    waiting = state.get("waiting") or {}
+    reason = waiting.get("reason")
+    if reason in START_FAILED or reason in START_ERRORS:
+        said = f"{reason}: {waiting.get('message', '')}".strip(": ")
+        meta = pod.get("metadata") or {}
+        made = parse_time(meta.get("creationTimestamp")) if reason in START_ERRORS else None
+        if now is not None and made is not None and now < made + start_grace:
+            return Outcome(
+                "Pending",
+                f"{said} (the kubelet retries; the attempt crashes if its pod has not "
+                f"started {start_grace:.0f} s after it was made)",
+                reason="StartError",
+            )
+        return Outcome("Crashed", said)
     if phase == "Failed":
         return Outcome("Crashed", status.get("message") or "pod failed without a container status")
     if phase == "Succeeded":
