@@ -172,3 +172,29 @@ def test_finished_run_is_fetched_once(tmp_path: Path, ui_server: UiServer, page:
     time.sleep(2.5)
     assert len(graph_requests) == 1
     assert page.locator(".run-header .elapsed").inner_text() == "took 5 s"
+
+
+def test_a_list_stage_that_grows_into_a_map_becomes_a_grid_in_place(
+    tmp_path: Path, ui_server: UiServer, page: Any
+) -> None:
+    """A map whose first few runs reached the record in one poll: the page first sees a short
+    list, then thousands more. It turns into a grid where it stands (a list of thousands of
+    rows would dwarf the run); no other stage moves."""
+    record = start_record(tmp_path / "home")
+    append(record, [task(f"late-{i}", "late", "Pending", map_index=i) for i in range(8)])
+    base = ui_server(KUBECONFIG=str(tmp_path / "none"))
+    open_run(page, base, "root")
+    others = [f"square-{i}" for i in range(60)] + [f"halve-{i}" for i in range(60)]
+    before = page.evaluate("n => window.headraceGraph.positions(n)", others)
+    listed = page.evaluate("n => window.headraceGraph.positions(n)", ["late-0", "late-1"])
+    assert listed["late-0"][0] == listed["late-1"][0]  # a list: one under the other
+    assert listed["late-0"][1] < listed["late-1"][1]
+
+    append(record, [task(f"late-{i}", "late", "Pending", map_index=i) for i in range(8, 2000)])
+    poll(lambda: state_of(page)["tasks"] == 2180, 10, "the rest of the map on the page")
+    grid = page.evaluate("n => window.headraceGraph.positions(n)", ["late-0", "late-1"])
+    assert grid["late-0"][1] == grid["late-1"][1]  # a grid: side by side
+    assert grid["late-0"][0] < grid["late-1"][0]
+    boxes = {b["key"]: b for b in page.evaluate("window.headraceGraph.stageBoxes()")}
+    assert boxes["late"]["h"] < 2000 * 4, boxes["late"]  # cells, not 2,000 labelled rows
+    assert page.evaluate("n => window.headraceGraph.positions(n)", others) == before

@@ -165,6 +165,14 @@ interface FlowPlace {
 
 const MIN_COLS = 12;
 
+/** A grid's width in cells for n task runs: about 4:3, never wider than a column that
+ * already has one to its right (its width may no longer grow). */
+function gridCols(n: number, col: Column): number {
+  const cols = Math.max(MIN_COLS, Math.ceil(Math.sqrt(n * 0.75)));
+  if (!col.frozen) return cols;
+  return Math.max(MIN_COLS, Math.min(cols, Math.floor((col.w - 2 * PAD + CELL_GAP) / (CELL + CELL_GAP))));
+}
+
 /** Subflows are expanded by default in a list stage and collapsed in a grid (a map may call
  * thousands); `collapsed` and `expanded` are the reader's choices against those defaults. */
 export function stageLayout(
@@ -197,13 +205,17 @@ export function stageLayout(
         }
         const col = place.columns[depth];
         const wide = st.tasks.length <= LABEL_LIMIT;
-        let cols = wide ? 1 : Math.max(MIN_COLS, Math.ceil(Math.sqrt(st.tasks.length * 0.75)));
-        if (col.frozen && !wide) cols = Math.max(MIN_COLS, Math.min(cols, Math.floor((col.w - 2 * PAD + CELL_GAP) / (CELL + CELL_GAP))));
+        const cols = wide ? 1 : gridCols(st.tasks.length, col);
         const y = col.last === null ? 0 : col.bottom + BLOCK_GAP;
         if (col.last !== null) place.stages.get(col.last)!.limit = y;
         p = { x: col.x, y, wide, cols, w: 0, h: 0, limit: Infinity, column: depth };
         place.stages.set(st.key, p);
         col.last = st.key;
+      } else if (p.wide && st.tasks.length > LABEL_LIMIT) {
+        // A list that grows past the label limit (a map whose first runs came in one poll)
+        // becomes a grid where it stands: a list of thousands of rows would dwarf the run.
+        p.wide = false;
+        p.cols = gridCols(st.tasks.length, place.columns[p.column]);
       }
       const size = measureStage(s, p);
       const col = place.columns[p.column];
