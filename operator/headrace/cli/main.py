@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from headrace import __version__
+from headrace import __version__, settings
+from headrace.pod_protocol import ENTRY_COMMAND
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="headrace", description="Run Python flows locally or on Kubernetes."
     )
     parser.add_argument("--version", action="version", version=f"headrace {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
         "run", help="run a flow locally with a progress bar, or a Deployment on the cluster"
@@ -108,12 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve Prometheus metrics on this port (default: $HEADRACE_METRICS_PORT, else off)",
     )
     operator.add_argument("-v", "--verbose", action="store_true")
+
+    # The flow pod's entry (headrace.pod_protocol): not listed, not for people.
+    pod = commands.add_parser(ENTRY_COMMAND)
+    pod.add_argument("entrypoint")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        settings.current()  # a variable that does not parse stops every command, named
         if args.command == "run":
             from headrace.cli.run import gather_parameters, run_entrypoint
 
@@ -161,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
             from headrace.controller.main import run_operator
 
             return run_operator(args.namespace, args.liveness, args.verbose, args.metrics_port)
+        if args.command == ENTRY_COMMAND:
+            from headrace.cli.pod import run_in_pod
+
+            return run_in_pod(args.entrypoint)
     except (ValueError, FileNotFoundError, PermissionError) as error:  # e.g. refused S3 keys
         print(f"headrace {args.command}: {error}", file=sys.stderr)
         return 2

@@ -18,12 +18,12 @@ import time
 from typing import Any
 
 from headrace.controller.concurrency import is_active
-from headrace.controller.config import OperatorConfig
 from headrace.controller.kube import Kube, iso, parse_time
 from headrace.controller.parameters import ParameterError, parameter_validator
 from headrace.controller.podspec import LABEL_DEPLOYMENT, label_value
 from headrace.controller.schedules import Schedule, run_name
 from headrace.crd.models import FINAL_STATES, GROUP, VERSION
+from headrace.settings import Settings
 
 logger = logging.getLogger("headrace.operator")
 
@@ -67,7 +67,7 @@ def _when(value: str | None) -> dt.datetime | None:
 
 
 class DeploymentReconciler:
-    def __init__(self, kube: Kube, config: OperatorConfig) -> None:
+    def __init__(self, kube: Kube, config: Settings) -> None:
         self.kube = kube
         self.config = config
 
@@ -83,7 +83,7 @@ class DeploymentReconciler:
         spec = deployment["spec"]
         status = dict(deployment.get("status") or {})
         patch: dict[str, Any] = {}
-        wait = self.config.progress_interval_seconds
+        wait = self.config.progress_interval
         runs = runs_of(self.kube, namespace, name)
 
         schedule = Schedule.from_spec(spec.get("schedule"))

@@ -19,7 +19,7 @@ LOST_AFTER = 30.0
 
 
 def record_url(flow_run_id: str, storage: str | None = None) -> str:
-    base = (storage or settings.record_storage()).rstrip("/")
+    base = (storage or settings.current().record_storage).rstrip("/")
     return f"{base}/{flow_run_id}/record.jsonl"
 
 
@@ -148,7 +148,7 @@ def find_record(ref: str, storage: str | None = None) -> str:
     """The record URL for a run given by id, id prefix, name, or a record URL/path itself."""
     if ref.endswith(".jsonl"):
         return ref if "://" in ref else Path(ref).absolute().as_uri()
-    base = storage or settings.record_storage()
+    base = storage or settings.current().record_storage
     root = local_path(base)
     if root is None:
         return record_url(ref, base)

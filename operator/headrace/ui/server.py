@@ -148,7 +148,7 @@ async def api_config(request: web.Request) -> web.Response:
         {
             "kube": request.app[KUBE] is not None,
             "namespace": request.app[NAMESPACE],
-            "records": None if request.app[AUTH] else settings.record_storage(),
+            "records": None if request.app[AUTH] else settings.current().record_storage,
             "states": state_vocabulary(),
             "lostAfter": LOST_AFTER,
             "auth": request.app[AUTH] is not None,

@@ -289,7 +289,7 @@ def result_body(url: str) -> tuple[bytes, str]:
 
 def local_runs(limit: int = 200) -> list[dict[str, Any]]:
     """Runs recorded under the local record storage, newest first (for `headrace ui`)."""
-    root = local_path(settings.record_storage())
+    root = local_path(settings.current().record_storage)
     if root is None or not root.is_dir():
         return []
     paths = sorted(root.glob("*/record.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)[
