@@ -35,6 +35,11 @@ class StateType(enum.StrEnum):
 FINAL_TYPES = frozenset(
     {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
 )
+# The names of final states a flow or task run can end in (`NotReady`: never run, as an
+# upstream run did not complete).
+FINAL_NAMES = frozenset(
+    {"Completed", "Cached", "Failed", "TimedOut", "Crashed", "Cancelled", "NotReady"}
+)
 
 _NOT_SET: Any = object()
 

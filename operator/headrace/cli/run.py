@@ -8,6 +8,7 @@ from typing import Any, cast
 from rich.console import Console
 
 from headrace.cli.loader import load_flow
+from headrace.cli.output import dump
 from headrace.cli.params import parse_json, parse_pairs
 from headrace.cli.progress import RunProgress
 from headrace.engine.runs import RunTree
@@ -56,8 +57,33 @@ def show_outcome(console: Console, state: State[Any], tree: RunTree | None) -> i
     return 0 if state.is_completed() else 1
 
 
-def run_entrypoint(entrypoint: str, parameters: dict[str, Any], progress: bool) -> int:
+def run_summary(state: State[Any], tree: RunTree | None) -> dict[str, Any]:
+    """The run as `headrace run -o` prints it: the fields of a `headrace list` item, and the
+    final state's message and the result's location."""
+    root = tree.root if tree is not None else None
+    counts = tree.counts() if tree is not None else {}
+    return {
+        "id": root.id if root else None,
+        "name": root.name if root else None,
+        "flowName": root.flow.name if root else None,
+        "state": state.name,
+        "message": state.message,
+        "start": root.start_time if root else None,
+        "end": root.end_time if root else None,
+        "counts": counts,
+        "total": sum(counts.values()),
+        "record": record_url(root.id) if root else None,
+        "result": state.result_uri,
+    }
+
+
+def run_entrypoint(
+    entrypoint: str, parameters: dict[str, Any], progress: bool, form: str | None = None
+) -> int:
     console = Console(stderr=True)
-    shown = RunProgress(console, enabled=progress)
+    shown = RunProgress(console, enabled=progress and not form)
     state = call_flow(entrypoint, parameters, shown)
+    if form:
+        print(dump(run_summary(state, shown.tree), form))
+        return 0 if state.is_completed() else 1
     return show_outcome(console, state, shown.tree)

@@ -297,7 +297,7 @@ def local_runs(limit: int = 200) -> list[dict[str, Any]]:
     ]
     runs = []
     for path in paths:
-        runs.append({"id": path.parent.name, **_first_flow_run(path)})
+        runs.append({"id": path.parent.name, **_first_flow_run(path), "record": path.as_uri()})
     return runs
 
 
