@@ -17,6 +17,7 @@ import logging
 import time
 from typing import Any
 
+from headrace.controller import metrics
 from headrace.controller.concurrency import is_active
 from headrace.controller.kube import Kube, iso, parse_time
 from headrace.controller.parameters import ParameterError, parameter_validator
@@ -71,6 +72,7 @@ class DeploymentReconciler:
         self.kube = kube
         self.config = config
 
+    @metrics.reconciled("deployment")
     def reconcile(self, namespace: str, name: str) -> float | None:
         """One pass; seconds until the next look (the next schedule time or a refresh)."""
         deployment = self.kube.deployments.get(namespace, name)

@@ -90,7 +90,7 @@ class FlowRunReconciler:
         self._written: dict[tuple[str, str], float] = {}  # last status write, per live run
         self._written_lock = threading.Lock()
 
-    @metrics.reconciled
+    @metrics.reconciled("flowrun")
     def reconcile(self, namespace: str, name: str) -> float | None:
         """One step, from the cache; seconds until the run wants another look (None: final).
 
