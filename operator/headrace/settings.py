@@ -13,12 +13,13 @@ and defining the class costs no code generation.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast, overload
+
+from headrace.timestamps import parse_time
 
 PREFIX = "HEADRACE_"
 _TRUE = {"1", "true", "yes", "on"}
@@ -127,7 +128,7 @@ def _unix_time(value: str) -> float:
 
 def _iso_time(value: str) -> float:
     try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return cast(float, parse_time(value))  # never None: the value is not empty
     except ValueError:
         raise ValueError("takes an ISO 8601 time, e.g. 2026-03-01T03:00:00Z") from None
 

@@ -35,11 +35,27 @@ class StateType(enum.StrEnum):
 FINAL_TYPES = frozenset(
     {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
 )
+# Final types other than COMPLETED: what makes a downstream run "will not run".
+UNSUCCESSFUL_TYPES = FINAL_TYPES - {StateType.COMPLETED}
 # The names of final states a flow or task run can end in (`NotReady`: never run, as an
 # upstream run did not complete).
 FINAL_NAMES = frozenset(
     {"Completed", "Cached", "Failed", "TimedOut", "Crashed", "Cancelled", "NotReady"}
 )
+# A FlowRun's `status.state` (crd/models.py's RunState spells the same in its Literal), and
+# the ones it ends in.
+FLOWRUN_STATES = (
+    "Scheduled",
+    "Pending",
+    "Running",
+    "Retrying",
+    "Completed",
+    "Failed",
+    "Crashed",
+    "Cancelled",
+    "TimedOut",
+)
+FINAL_STATES = frozenset({"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"})
 
 _NOT_SET: Any = object()
 

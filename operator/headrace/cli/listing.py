@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from headrace.cli.output import as_list, dump
 from headrace.states import FINAL_NAMES
+from headrace.timestamps import parse_time
 
 _UNITS = ((86400, "d"), (3600, "h"), (60, "m"))
 
@@ -73,7 +74,6 @@ def list_cluster(namespace: str | None, every: bool, form: str | None) -> int:
     from kubernetes import client
 
     from headrace.cli.kube import connect
-    from headrace.controller.kube import parse_time
     from headrace.crd.models import GROUP, VERSION
 
     api_client, namespace = connect(namespace)

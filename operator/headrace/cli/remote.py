@@ -8,7 +8,8 @@ from typing import Any
 from rich.console import Console
 
 from headrace.cli.output import dump
-from headrace.crd.models import FINAL_STATES, GROUP, VERSION
+from headrace.crd.models import GROUP, VERSION
+from headrace.states import FINAL_STATES
 
 
 def run_deployment(

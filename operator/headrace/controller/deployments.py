@@ -19,12 +19,14 @@ from typing import Any
 
 from headrace.controller import metrics
 from headrace.controller.concurrency import is_active
-from headrace.controller.kube import Kube, iso, parse_time
+from headrace.controller.kube import Kube
 from headrace.controller.parameters import ParameterError, parameter_validator
 from headrace.controller.podspec import LABEL_DEPLOYMENT, label_value
 from headrace.controller.schedules import Schedule, run_name
-from headrace.crd.models import FINAL_STATES, GROUP, VERSION
+from headrace.crd.models import GROUP, VERSION
 from headrace.settings import Settings
+from headrace.states import FINAL_STATES
+from headrace.timestamps import iso, parse_time
 
 logger = logging.getLogger("headrace.operator")
 

@@ -19,7 +19,7 @@ from headrace.controller import metrics
 from headrace.controller.concurrency import admit
 from headrace.controller.conditions import run_conditions
 from headrace.controller.deployments import SCHEDULED_TIME, runs_of
-from headrace.controller.kube import Kube, api_message, iso, now_iso, parse_time
+from headrace.controller.kube import Kube, api_message
 from headrace.controller.outcome import Outcome, bounded, lost_pod, pod_outcome
 from headrace.controller.parameters import ParameterError, check_parameters
 from headrace.controller.podspec import (
@@ -33,9 +33,11 @@ from headrace.controller.podspec import (
     storage_urls,
 )
 from headrace.controller.storage import NotReadYet, StorageReads
-from headrace.crd.models import FINAL_STATES, FlowSpec
+from headrace.crd.models import FlowSpec
 from headrace.records.reader import engine_report, read_summary, record_url
 from headrace.settings import Settings
+from headrace.states import FINAL_STATES
+from headrace.timestamps import iso, now_iso, parse_time
 
 logger = logging.getLogger("headrace.operator")
 

@@ -25,8 +25,9 @@ from headrace.controller.kube import Conflict, Kube
 from headrace.controller.podspec import LABEL_RUN
 from headrace.controller.problems import ProblemLog
 from headrace.controller.workqueue import WorkQueue
-from headrace.crd.models import FINAL_STATES, GROUP, VERSION
+from headrace.crd.models import GROUP, VERSION
 from headrace.settings import Settings
+from headrace.states import FINAL_STATES
 
 logger = logging.getLogger("headrace.operator")
 

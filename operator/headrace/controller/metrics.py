@@ -7,7 +7,6 @@ Labels are kept to bounded sets: states, namespaces, Deployment names, API resou
 
 from __future__ import annotations
 
-import datetime
 import functools
 import platform
 import threading
@@ -19,7 +18,8 @@ from urllib.parse import urlsplit
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from headrace import __version__
-from headrace.crd.models import FINAL_STATES
+from headrace.states import FINAL_STATES
+from headrace.timestamps import parse_time
 
 RUNS_FINISHED = Counter(
     "headrace_flowruns_finished",
@@ -70,13 +70,6 @@ API_REQUESTS = Counter(
     "Kubernetes API requests made by the reconcile, by method, resource and HTTP status code.",
     ["method", "resource", "code"],
 )
-
-
-def parse_time(value: str | None) -> float | None:
-    """An RFC 3339 timestamp as Unix time (kube.parse_time, without importing kube)."""
-    if not value:
-        return None
-    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 _in_flight: dict[tuple[str, str], str] = {}

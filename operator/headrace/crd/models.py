@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_camel
 GROUP = "headrace.dev"
 VERSION = "v1alpha1"
 
+# states.FLOWRUN_STATES, spelled out for the type checker (tests/test_states.py keeps them equal).
 RunState = Literal[
     "Scheduled",
     "Pending",
@@ -26,7 +27,6 @@ RunState = Literal[
     "Cancelled",
     "TimedOut",
 ]
-FINAL_STATES = frozenset({"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"})
 
 ENTRYPOINT_PATTERN = r"^[^:\s]+:[A-Za-z_][A-Za-z0-9_]*$"
 

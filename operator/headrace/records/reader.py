@@ -11,8 +11,8 @@ from typing import Any
 from headrace import settings
 from headrace.results.deep import call_deep
 from headrace.results.store import local_path, read_bytes
+from headrace.states import FINAL_TYPES
 
-FINAL_TYPES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 # The engine writes at least every 10 s while a run goes on (records/writer.py): a run that
 # is not final and has written nothing for this long has lost its process.
 LOST_AFTER = 30.0

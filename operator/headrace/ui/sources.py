@@ -21,8 +21,9 @@ from kubernetes.client.exceptions import ApiException
 
 from headrace import settings
 from headrace.crd.models import GROUP, VERSION
-from headrace.records.reader import FINAL_TYPES, LOST_AFTER, RunRecord, read_summary
+from headrace.records.reader import LOST_AFTER, RunRecord, read_summary
 from headrace.results.store import local_path, read_bytes
+from headrace.states import FINAL_TYPES
 
 PREVIEW_BYTES = 4096  # JSON results up to this size are previewed inline
 
