@@ -6,13 +6,22 @@ from __future__ import annotations
 from typing import get_args
 
 from headrace import states
-from headrace.crd.models import RunState
-from headrace.states import FINAL_NAMES, FINAL_STATES, FINAL_TYPES, FLOWRUN_STATES, StateType
+from headrace.crd.models import FlowRunStatus
+from headrace.states import (
+    FINAL_NAMES,
+    FINAL_STATES,
+    FINAL_TYPES,
+    FLOWRUN_STATES,
+    RunState,
+    StateType,
+)
 from headrace.ui.server import state_vocabulary
 
 
-def test_the_crd_spells_the_flowrun_states_of_states_py() -> None:
-    assert get_args(RunState) == FLOWRUN_STATES
+def test_the_crd_enum_is_the_flowrun_states_of_states_py() -> None:
+    schema = FlowRunStatus.model_json_schema()
+    enum = schema["properties"]["state"]["anyOf"][0]["enum"]
+    assert tuple(enum) == FLOWRUN_STATES == get_args(RunState)
     assert set(FLOWRUN_STATES) >= FINAL_STATES
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import time
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Generic, Literal, TypeVar, get_args, overload
 
 from headrace.exceptions import (
     CancelledRun,
@@ -42,9 +42,8 @@ UNSUCCESSFUL_TYPES = FINAL_TYPES - {StateType.COMPLETED}
 FINAL_NAMES = frozenset(
     {"Completed", "Cached", "Failed", "TimedOut", "Crashed", "Cancelled", "NotReady"}
 )
-# A FlowRun's `status.state` (crd/models.py's RunState spells the same in its Literal), and
-# the ones it ends in.
-FLOWRUN_STATES = (
+# A FlowRun's `status.state` (the CRD's enum), and the ones it ends in.
+RunState = Literal[
     "Scheduled",
     "Pending",
     "Running",
@@ -54,7 +53,8 @@ FLOWRUN_STATES = (
     "Crashed",
     "Cancelled",
     "TimedOut",
-)
+]
+FLOWRUN_STATES: tuple[str, ...] = get_args(RunState)
 FINAL_STATES = frozenset({"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"})
 
 _NOT_SET: Any = object()

@@ -4,7 +4,6 @@ the statuses are written here as the operator would)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,24 +17,17 @@ from cluster.helpers import headrace_cli
 pytestmark = pytest.mark.cluster
 
 
-@pytest.fixture
-def runs(crds: Cluster, namespace: str) -> Iterator[FlowRuns]:
-    runs = FlowRuns(crds.api_client, namespace)
-    try:
-        yield runs
-    finally:  # no operator here: nothing of this test is left for a later one to find
-        runs.delete_all()
-
-
 def set_status(cluster: Cluster, namespace: str, name: str, status: dict[str, Any]) -> None:
     client.CustomObjectsApi(cluster.api_client).patch_namespaced_custom_object_status(
         GROUP, VERSION, namespace, "flowruns", name, {"status": status}
     )
 
 
-def test_list_shows_the_namespaces_flowruns(crds: Cluster, namespace: str, runs: FlowRuns) -> None:
-    runs.run_of("etl", "etl-done")
-    runs.run_of("etl", "etl-waiting")
+def test_list_shows_the_namespaces_flowruns(
+    crds: Cluster, namespace: str, idle_flowruns: FlowRuns
+) -> None:
+    idle_flowruns.run_of("etl", "etl-done")
+    idle_flowruns.run_of("etl", "etl-waiting")
     set_status(
         crds,
         namespace,
@@ -72,7 +64,7 @@ def test_list_shows_the_namespaces_flowruns(crds: Cluster, namespace: str, runs:
 
 
 def test_run_of_a_deployment_prints_the_flowrun_it_made(
-    crds: Cluster, namespace: str, runs: FlowRuns
+    crds: Cluster, namespace: str, idle_flowruns: FlowRuns
 ) -> None:
     result = headrace_cli(
         "run",
@@ -91,7 +83,7 @@ def test_run_of_a_deployment_prints_the_flowrun_it_made(
     made = yaml.safe_load(result.stdout)
     assert made["kind"] == "FlowRun" and made["metadata"]["name"].startswith("etl-")
     assert made["spec"]["parameters"] == {"day": "2026-01-01"}
-    assert runs.names() == [made["metadata"]["name"]]
+    assert idle_flowruns.names() == [made["metadata"]["name"]]
 
 
 def test_no_flowruns_is_said(crds: Cluster, namespace: str) -> None:

@@ -3,7 +3,6 @@ running: the rules live in the schema (crd/models.py), so `kubectl apply` names 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,15 +15,6 @@ from cluster.fixtures import Cluster
 pytestmark = pytest.mark.cluster
 
 
-@pytest.fixture
-def runs(crds: Cluster, namespace: str) -> Iterator[FlowRuns]:
-    runs = FlowRuns(crds.api_client, namespace)
-    try:
-        yield runs
-    finally:  # no operator here: nothing of this test is left for a later one to find
-        runs.delete_all()
-
-
 def refusal(make: Any) -> str:
     with pytest.raises(ApiException) as refused:
         make()
@@ -32,30 +22,34 @@ def refusal(make: Any) -> str:
     return str(refused.value.body)
 
 
-def test_a_schedule_is_a_cron_or_an_interval(runs: FlowRuns) -> None:
+def test_a_schedule_is_a_cron_or_an_interval(idle_flowruns: FlowRuns) -> None:
     both = refusal(
-        lambda: runs.deployment("both", schedule={"cron": "@hourly", "intervalSeconds": 60})
+        lambda: idle_flowruns.deployment(
+            "both", schedule={"cron": "@hourly", "intervalSeconds": 60}
+        )
     )
     assert "spec.schedule" in both
     assert "set exactly one of spec.schedule.cron and spec.schedule.intervalSeconds" in both
-    neither = refusal(lambda: runs.deployment("neither", schedule={"timezone": "Europe/Paris"}))
+    neither = refusal(
+        lambda: idle_flowruns.deployment("neither", schedule={"timezone": "Europe/Paris"})
+    )
     assert "set exactly one of spec.schedule.cron" in neither
-    made = runs.deployment("hourly", schedule={"cron": "@hourly"})
+    made = idle_flowruns.deployment("hourly", schedule={"cron": "@hourly"})
     assert made["spec"]["schedule"] == {"cron": "@hourly", "timezone": "UTC"}  # the default
 
 
-def test_a_concurrency_policy_needs_a_limit(runs: FlowRuns) -> None:
+def test_a_concurrency_policy_needs_a_limit(idle_flowruns: FlowRuns) -> None:
     for policy in ("Queue", "Forbid", "Replace"):
         said = refusal(
-            lambda p=policy: runs.deployment(f"no-limit-{p.lower()}", concurrencyPolicy=p)
+            lambda p=policy: idle_flowruns.deployment(f"no-limit-{p.lower()}", concurrencyPolicy=p)
         )
         assert "set spec.concurrencyLimit" in said, said
-    runs.deployment("allowed", concurrencyPolicy="Allow")
-    runs.deployment("limited", concurrencyPolicy="Forbid", concurrencyLimit=1)
+    idle_flowruns.deployment("allowed", concurrencyPolicy="Allow")
+    idle_flowruns.deployment("limited", concurrencyPolicy="Forbid", concurrencyLimit=1)
 
 
-def test_defaults_are_filled_in_by_the_api_server(runs: FlowRuns) -> None:
-    made = runs.deployment("plain")
+def test_defaults_are_filled_in_by_the_api_server(idle_flowruns: FlowRuns) -> None:
+    made = idle_flowruns.deployment("plain")
     assert made["spec"]["retries"] == 0 and made["spec"]["suspend"] is False
 
 
@@ -77,9 +71,9 @@ def condition(kind: str, **fields: Any) -> dict[str, Any]:
 
 
 def test_status_times_and_conditions_are_checked(
-    crds: Cluster, namespace: str, runs: FlowRuns
+    crds: Cluster, namespace: str, idle_flowruns: FlowRuns
 ) -> None:
-    runs.run_of("etl", "checked")
+    idle_flowruns.run_of("etl", "checked")
     said = refusal(lambda: status_write(crds, namespace, "checked", {"startTime": "yesterday"}))
     assert "status.startTime" in said
     said = refusal(

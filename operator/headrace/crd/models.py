@@ -12,21 +12,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from headrace.states import RunState
+
 GROUP = "headrace.dev"
 VERSION = "v1alpha1"
 
-# states.FLOWRUN_STATES, spelled out for the type checker (tests/test_states.py keeps them equal).
-RunState = Literal[
-    "Scheduled",
-    "Pending",
-    "Running",
-    "Retrying",
-    "Completed",
-    "Failed",
-    "Crashed",
-    "Cancelled",
-    "TimedOut",
-]
 
 ENTRYPOINT_PATTERN = r"^[^:\s]+:[A-Za-z_][A-Za-z0-9_]*$"
 
