@@ -40,6 +40,20 @@ def test_every_variable_the_code_names_is_a_setting() -> None:
             assert 'os.environ.get("HEADRACE' not in text and "getenv(" not in text, path
 
 
+def test_the_chart_image_and_docs_name_only_settings() -> None:
+    """What the Helm chart, the Dockerfile and the docs set or mention is read by the code."""
+    known = {settings.env_name(name) for name in settings.variables()}
+    paths = [
+        REPO / "Dockerfile",
+        *(REPO / "charts").rglob("*.yaml"),
+        *(REPO / "docs").rglob("*.md"),
+    ]
+    named: set[str] = set()
+    for path in paths:
+        named |= set(re.findall(r"\bHEADRACE_[A-Z][A-Z_]*[A-Z]\b", path.read_text()))
+    assert named and named <= known, named - known
+
+
 def test_values_are_typed_and_defaults_follow_home(tmp_path: Path) -> None:
     read = Settings.from_environ(
         {
