@@ -35,6 +35,8 @@ raise RuntimeError("DATABASE_URL is not set")
 def cli(tmp_path: Path, *args: str, **extra: str) -> tuple[int, str, str]:
     (tmp_path / "flows.py").write_text(FLOWS)
     (tmp_path / "fails_on_import.py").write_text(FAILS_ON_IMPORT)
+    (tmp_path / "needs_a_module.py").write_text("import no_such_module_here\n")
+    (tmp_path / "not_python.py").write_text("def broken(:\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEADRACE_")}
     env.update(HEADRACE_HOME=str(tmp_path / "home"), **extra)
     done = headrace_cli(*args, env=env, cwd=tmp_path, timeout=60)
@@ -83,6 +85,7 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path: Path) -> None:
         (["run", "missing.py:flow"], "entrypoint file 'missing.py' does not exist"),
         (["run", "flows.py:pipeline", "-p", "n"], "parameter 'n' is not KEY=VALUE"),
         (["logs", "no-such-run"], "no-such-run"),
+        (["run", "not_python.py:flow"], "not_python.py:1: "),
     ]:
         code, _, err = cli(tmp_path, *args)
         assert code == 2, err
@@ -102,3 +105,12 @@ def test_an_unexpected_error_is_one_line_and_exit_code_1_unless_debugging(
     code, _, err = cli(tmp_path, "run", "fails_on_import.py:flow", HEADRACE_DEBUG="1")
     assert code == 1
     assert "Traceback (most recent call last)" in err
+
+
+def test_a_missing_module_says_where_to_look(tmp_path: Path) -> None:
+    code, _, err = cli(tmp_path, "run", "needs_a_module.py:flow")
+    assert code == 1
+    (line,) = err.strip().splitlines()
+    assert line == (
+        "headrace run: No module named 'no_such_module_here' (is it installed where headrace runs?)"
+    )

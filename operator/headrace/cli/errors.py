@@ -36,8 +36,8 @@ def describe(error: BaseException) -> tuple[str, int]:
     if isinstance(error, SyntaxError):
         where = f"{error.filename}:{error.lineno}" if error.filename else "the flow's code"
         return f"{where}: {error.msg}", 2
-    if isinstance(error, ImportError):
-        return f"{error} (is it installed where headrace runs?)", 2
+    if isinstance(error, ModuleNotFoundError):
+        return f"{error} (is it installed where headrace runs?)", 1
     if isinstance(error, PermissionError):  # e.g. refused S3 keys: the keys are the input
         return str(error), 2
     if isinstance(error, USAGE_ERRORS):
