@@ -88,6 +88,19 @@ def test_a_bad_value_names_the_variable_and_what_it_takes() -> None:
         Settings.from_environ({"HEADRACE_MAX_WORKERS": "0"})
 
 
+def test_current_reads_the_environment_as_it_is_when_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEADRACE_MAX_WORKERS", "3")
+    assert settings.current().max_workers == 3
+    monkeypatch.setenv("HEADRACE_MAX_WORKERS", "5")
+    assert settings.current().max_workers == 5
+    monkeypatch.setenv("HEADRACE_GRACE_SECONDS", "soon")  # not used by what reads workers
+    assert settings.current().max_workers == 5
+    with pytest.raises(ValueError, match="HEADRACE_GRACE_SECONDS='soon' takes a whole number"):
+        settings.current().grace_seconds  # noqa: B018 (reading it is the test)
+    with pytest.raises(ValueError, match="HEADRACE_GRACE_SECONDS='soon'"):
+        settings.check()
+
+
 def test_a_bad_value_stops_the_command_with_that_message(tmp_path: Path) -> None:
     flow = tmp_path / "flow.py"
     flow.write_text("from headrace import flow\n\n@flow\ndef hello() -> int:\n    return 1\n")

@@ -1,10 +1,10 @@
 """Every `HEADRACE_*` environment variable, as one typed object: a pod spec is all the
 configuration there is.
 
-`current()` reads the environment each time it is called (it is cheap), so a variable set
-after import counts. Each field is the variable `HEADRACE_<FIELD NAME>`; a value that does
-not parse is a ValueError naming the variable and what it takes. An empty value counts as
-unset. The README's table of variables is `readme_table()` (a test keeps them the same).
+`current()` reads the environment as it is when a setting is used (cheaply: one variable at a
+time), so a variable set after import counts; `check()` reads them all at once. Each field is
+the variable `HEADRACE_<FIELD NAME>`; a value that does not parse is a ValueError naming the
+variable and what it takes. An empty value counts as unset. The README's table of variables is `readme_table()` (a test keeps them the same).
 
 Typed descriptors on a plain class rather than pydantic-settings (or a dataclass):
 `import headrace` stays free of pydantic, which would cost it four times its own import time,
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast, overload
 
@@ -72,9 +72,23 @@ class Setting(Generic[T]):
         values = instance._values
         if self.name in values:
             return cast(T, values[self.name])
+        environ = instance._environ
+        if environ is not None:
+            raw = environ.get(self.env)
+            if raw:
+                value = self.read(raw)
+                values[self.name] = value  # each variable is parsed once per Settings
+                return value
         if self.derive is not None:
             return self.derive(instance)
         return self.default
+
+    def read(self, raw: str) -> T:
+        """The value of `raw`, or ValueError naming the variable and what it takes."""
+        try:
+            return self.parse(raw)
+        except ValueError as error:
+            raise ValueError(f"{self.env}={raw!r} {error} (fix or unset it)") from None
 
     def __set__(self, instance: Settings, value: T) -> None:
         raise AttributeError(f"settings are read-only: {self.name}")
@@ -309,39 +323,35 @@ class Settings:
         0, _whole, OPERATOR, "Port of the Prometheus metrics (`--metrics-port`); 0: off.", "`0`"
     )
 
-    def __init__(self, **values: Any) -> None:
-        """Settings with these values (field names); the rest are their defaults. Values are
-        taken as given: `from_environ` is what parses and checks."""
-        unknown = set(values) - set(variables())
+    def __init__(self, _environ: Mapping[str, str] | None = None, **values: Any) -> None:
+        """Settings with these values (field names); the rest are read from `_environ` when
+        first used (if given), else their defaults. Values are taken as given."""
+        unknown = set(values) - _VARIABLES.keys()
         if unknown:
             raise TypeError(f"no such setting: {', '.join(sorted(unknown))}")
         self._values: dict[str, Any] = values
+        self._environ = _environ
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={value!r}" for name, value in self._values.items())
         return f"Settings({shown})"
 
     @classmethod
-    def from_environ(
-        cls, environ: Mapping[str, str] | None = None, only: Iterable[str] = ()
-    ) -> Settings:
-        """The settings `environ` (default: this process's environment) gives; ValueError
-        naming each variable that does not parse. With `only` (field names), just those are
-        read and the rest keep their defaults."""
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Every setting `environ` (default: this process's environment) gives, read now;
+        ValueError naming each variable that does not parse."""
         environ = os.environ if environ is None else environ
-        wanted = set(only)
         given: dict[str, Any] = {}
         problems: list[str] = []
-        for name, var in variables().items():
-            value = environ.get(var.env, "")
-            if not value or (wanted and name not in wanted):
-                continue
-            try:
-                given[name] = var.parse(value)
-            except ValueError as error:
-                problems.append(f"{var.env}={value!r} {error}")
+        for name, var in _VARIABLES.items():
+            raw = environ.get(var.env)
+            if raw:
+                try:
+                    given[name] = var.read(raw)
+                except ValueError as error:
+                    problems.append(str(error))
         if problems:
-            raise ValueError("; ".join(problems) + " (fix or unset it)")
+            raise ValueError("; ".join(problems))
         return cls(**given)
 
     def with_changes(self, **changes: Any) -> Settings:
@@ -359,19 +369,29 @@ class Settings:
         return self.readable_storage or (self.default_result_storage,)
 
 
+_VARIABLES: dict[str, Setting[Any]] = {
+    name: value for name, value in vars(Settings).items() if isinstance(value, Setting)
+}
+
+
 def env_name(field_name: str) -> str:
-    return variables()[field_name].env
+    return _VARIABLES[field_name].env
 
 
 def variables() -> dict[str, Setting[Any]]:
     """Each setting by its field name, in declaration order."""
-    return {name: value for name, value in vars(Settings).items() if isinstance(value, Setting)}
+    return dict(_VARIABLES)
 
 
-def current(*only: str) -> Settings:
-    """The settings of this process's environment, as it is now (only the fields named, if
-    any: the rest keep their defaults)."""
-    return Settings.from_environ(only=only)
+def current() -> Settings:
+    """The settings of this process's environment, as it is now: each variable is read and
+    parsed when first used (the engine reads one or two per task run). `check()` reads all."""
+    return Settings(os.environ)
+
+
+def check() -> Settings:
+    """All the settings, read now; ValueError naming every variable that does not parse."""
+    return Settings.from_environ()
 
 
 def readme_table() -> str:

@@ -21,7 +21,7 @@ USAGE_ERRORS: tuple[type[Exception], ...] = (
 def debugging() -> bool:
     """`HEADRACE_DEBUG=1`: errors show their traceback (a bad value of it counts as off)."""
     try:
-        return settings.current("debug").debug
+        return settings.current().debug
     except ValueError:
         return False
 

@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings.current()  # a variable that does not parse stops every command, named
+        settings.check()  # a variable that does not parse stops every command, named
         if args.command == "run":
             from headrace.cli.run import gather_parameters, run_entrypoint
 

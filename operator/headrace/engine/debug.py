@@ -8,7 +8,7 @@ import threading
 from headrace import settings
 
 try:
-    ENABLED = settings.current("debug").debug
+    ENABLED = settings.current().debug
 except ValueError:  # importing never fails: the run or command that reads it says why
     ENABLED = False
 _logger = logging.getLogger("headrace.engine.debug")
