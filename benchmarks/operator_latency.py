@@ -29,7 +29,7 @@ from operator_harness import (  # noqa: E402
 )
 
 from cluster.fixtures import create_namespace, start_cluster, stop_cluster  # noqa: E402
-from headrace.controller.kube import parse_time  # noqa: E402
+from headrace.timestamps import parse_time  # noqa: E402
 
 
 def pod_created_at(flowruns: FlowRuns, name: str, timeout: float = 60) -> float:

@@ -55,9 +55,9 @@ from cluster.fixtures import Cluster, create_namespace  # noqa: E402
 from cluster.kubeconfig import client_from_kubeconfig  # noqa: E402
 from cluster.kwok import Kwok, kwok_version  # noqa: E402
 from cluster.rawapi import RawApi  # noqa: E402
-from headrace.controller.config import OperatorConfig  # noqa: E402
 from headrace.controller.podspec import RunPlan, build_pod  # noqa: E402
 from headrace.crd.models import FlowSpec  # noqa: E402
+from headrace.settings import Settings  # noqa: E402
 
 RUNS_NS = "hr-bench"
 OPERATOR_SA = "headrace-operator"
@@ -317,7 +317,7 @@ def baseline(
 ) -> dict[str, Any]:
     """The floor: the same pods, created directly (no operator), taken to Succeeded by kwok."""
     namespace = create_namespace(cluster, "hr-floor")
-    config = OperatorConfig()
+    config = Settings()
     bodies = []
     for index in range(runs):
         plan = RunPlan(

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from headrace.controller.conditions import run_conditions
-from headrace.crd.models import FINAL_STATES, RunState
+from headrace.states import FINAL_STATES, RunState
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "argocd-health.md"
 KEY = "resource.customizations.health.headrace.dev_{kind}"

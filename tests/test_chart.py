@@ -6,7 +6,6 @@ these tests pin down the rendered objects users review before installing.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +49,14 @@ def test_helm_lint_is_clean(home: Path, sets: list[str]) -> None:
     assert "0 chart(s) failed" in out and "[WARNING]" not in out and "[ERROR]" not in out, out
 
 
-def test_chart_version_follows_the_package() -> None:
-    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    assert chart["appVersion"] == chart["version"] == project["version"]
+def test_the_notes_point_only_at_what_the_chart_ships() -> None:
+    """NOTES.txt is read after `helm install` from a chart repository: no file of this
+    repository (examples/...) is at hand there."""
+    notes = (CHART / "templates" / "NOTES.txt").read_text()
+    assert "examples/" not in notes and " -f - <<EOF" in notes
+    service = (CHART / "templates" / "service.yaml").read_text()
+    assert "-metrics.{{ .Release.Namespace }}" in notes
+    assert 'name: {{ include "headrace.fullname" . }}-metrics' in service
 
 
 def test_default_install_is_clusterwide_with_a_rightless_flow_account(home: Path) -> None:

@@ -292,9 +292,9 @@ def test_the_operators_flow_pod_runs_on_the_real_node(
     """The pod the operator makes for a FlowRun (podspec.build_pod), unchanged except for
     its placement, owner and finalizer (no FlowRun or operator here): the engine in the
     flow image runs the flow and leaves its outcome in the termination message."""
-    from headrace.controller.config import OperatorConfig
     from headrace.controller.podspec import RunPlan, build_pod
     from headrace.crd.models import FlowSpec
+    from headrace.settings import Settings
 
     flow = FlowSpec.model_validate(
         {
@@ -319,7 +319,7 @@ def test_the_operators_flow_pod_runs_on_the_real_node(
         deployment=None,
         deployment_version=None,
     )
-    manifest = build_pod(plan, OperatorConfig())
+    manifest = build_pod(plan, Settings())
     del manifest["metadata"]["ownerReferences"], manifest["metadata"]["finalizers"]
     manifest["spec"]["schedulerName"] = real_node.scheduler_name
     core = cluster.core

@@ -92,7 +92,7 @@ class Flow(Generic[P, R]):
     def persist_tasks_default(self) -> bool:
         from headrace import settings
 
-        return settings.persist_results_default()
+        return settings.current().persist_results
 
     def with_options(self, **options: Any) -> Flow[P, R]:
         current: dict[str, Any] = {
@@ -126,7 +126,8 @@ class Flow(Generic[P, R]):
         from headrace import settings
 
         return ResultStore(
-            self.result_storage or settings.result_storage(), self.result_serializer or "auto"
+            self.result_storage or settings.current().result_storage,
+            self.result_serializer or "auto",
         )
 
     # -- parameters ------------------------------------------------------------------------

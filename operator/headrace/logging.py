@@ -9,6 +9,7 @@ import time
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from headrace import settings
 from headrace.engine.context import current_flow_run, current_task_run
 from headrace.engine.runs import TaskRun
 from headrace.exceptions import MissingContextError
@@ -95,10 +96,8 @@ def setup_logging(level: str | None = None) -> None:
     if _configured:
         return
     _configured = True
-    import os
-
     root = logging.getLogger("headrace")
-    root.setLevel(level or os.environ.get("HEADRACE_LOGGING_LEVEL", "INFO"))
+    root.setLevel(level or settings.current().logging_level)
     root.addHandler(RecordHandler())
     console = ConsoleHandler()
     console.setFormatter(RunFormatter())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import time
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Generic, Literal, TypeVar, get_args, overload
 
 from headrace.exceptions import (
     CancelledRun,
@@ -35,6 +35,27 @@ class StateType(enum.StrEnum):
 FINAL_TYPES = frozenset(
     {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
 )
+# Final types other than COMPLETED: what makes a downstream run "will not run".
+UNSUCCESSFUL_TYPES = FINAL_TYPES - {StateType.COMPLETED}
+# The names of final states a flow or task run can end in (`NotReady`: never run, as an
+# upstream run did not complete).
+FINAL_NAMES = frozenset(
+    {"Completed", "Cached", "Failed", "TimedOut", "Crashed", "Cancelled", "NotReady"}
+)
+# A FlowRun's `status.state` (the CRD's enum), and the ones it ends in.
+RunState = Literal[
+    "Scheduled",
+    "Pending",
+    "Running",
+    "Retrying",
+    "Completed",
+    "Failed",
+    "Crashed",
+    "Cancelled",
+    "TimedOut",
+]
+FLOWRUN_STATES: tuple[str, ...] = get_args(RunState)
+FINAL_STATES = frozenset({"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"})
 
 _NOT_SET: Any = object()
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
+from headrace import settings
 from headrace.engine.workers import WorkerPool
 
 
@@ -14,10 +13,7 @@ class TaskRunner:
 
     def __init__(self, max_workers: int | None = None) -> None:
         if max_workers is None:
-            try:
-                max_workers = int(os.environ.get("HEADRACE_MAX_WORKERS", 32))
-            except ValueError:
-                raise ValueError("HEADRACE_MAX_WORKERS must be a whole number of threads") from None
+            max_workers = settings.current().max_workers
         if max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {max_workers}")
         self.max_workers = max_workers

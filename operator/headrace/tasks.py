@@ -231,7 +231,8 @@ class Task(Generic[P, R]):
             from headrace import settings
 
             self._store = ResultStore(
-                self.result_storage or settings.result_storage(), self.result_serializer or "auto"
+                self.result_storage or settings.current().result_storage,
+                self.result_serializer or "auto",
             )
         return self._store
 

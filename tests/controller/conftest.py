@@ -46,3 +46,14 @@ def flowruns(crds: Cluster, namespace: str) -> FlowRuns:
     """FlowRuns of the flow image (examples/flows), loaded into the real node."""
     image = crds.real_node.node_images.flows.ref if crds.real_node else None
     return FlowRuns(crds.api_client, namespace, image=image)
+
+
+@pytest.fixture
+def idle_flowruns(crds: Cluster, namespace: str) -> Iterator[FlowRuns]:
+    """FlowRuns of this namespace for tests that run no operator: none is left at the end,
+    for a later test's cluster-wide operator to find in a namespace being deleted."""
+    runs = FlowRuns(crds.api_client, namespace)
+    try:
+        yield runs
+    finally:
+        runs.delete_all()

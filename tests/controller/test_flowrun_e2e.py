@@ -119,7 +119,7 @@ def test_timeout_sends_sigterm_and_ends_timed_out(
     assert status["attempts"][0]["exitCode"] == 143  # and exited on it, before any SIGKILL
     record = RunRecord.load(status["recordLocation"])
     assert record.root["state"]["name"] == "TimedOut"
-    from headrace.controller.kube import parse_time
+    from headrace.timestamps import parse_time
 
     deadline = parse_time(running["deadline"])
     assert deadline is not None and ended - deadline < 10 + 1 + 2  # grace 10 s, 1 s goal, polling

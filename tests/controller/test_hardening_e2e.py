@@ -26,7 +26,8 @@ from operator_harness import GROUP, VERSION, FlowRuns, OperatorProcess, poll
 
 from cluster.fixtures import Cluster
 from cluster.node import RealNode
-from headrace.controller.podspec import MAX_PARAMETERS_BYTES, pod_name
+from headrace.controller.podspec import pod_name
+from headrace.pod_protocol import MAX_PARAMETERS_BYTES
 from headrace.results import load_result
 
 pytestmark = pytest.mark.cluster

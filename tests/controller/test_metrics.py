@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import platform
 from typing import Any
 
 from prometheus_client import REGISTRY
 
+import headrace
 from headrace.controller import metrics
 
 
@@ -43,18 +45,27 @@ def test_a_run_is_in_flight_then_counted_once_with_its_duration() -> None:
 
 def test_reconcile_errors_are_counted_and_reraised() -> None:
     class Boom:
-        @metrics.reconciled
+        @metrics.reconciled("deployment")
         def reconcile(self, namespace: str, name: str) -> float | None:
             raise ValueError("no")
 
-    before = sample("headrace_reconcile_errors_total", error="ValueError")
+    labels = {"controller": "deployment", "error": "ValueError"}
+    before = sample("headrace_reconcile_errors_total", **labels)
+    steps = sample("headrace_reconcile_duration_seconds_count", controller="deployment")
     try:
         Boom().reconcile("ns", "x")
     except ValueError:
         pass
     else:
         raise AssertionError("the error must reach kopf, which retries")
-    assert sample("headrace_reconcile_errors_total", error="ValueError") == before + 1
+    assert sample("headrace_reconcile_errors_total", **labels) == before + 1
+    assert sample("headrace_reconcile_duration_seconds_count", controller="deployment") == steps + 1
+    assert sample("headrace_reconcile_errors_total", controller="flowrun", error="ValueError") == 0
+
+
+def test_build_info_names_the_running_version() -> None:
+    info = {"version": headrace.__version__, "python_version": platform.python_version()}
+    assert sample("headrace_build_info", **info) == 1
 
 
 def test_api_resources_never_carry_object_names() -> None:

@@ -7,11 +7,9 @@ from typing import Any
 
 import pytest
 
-from headrace.controller.config import OperatorConfig
 from headrace.controller.flowruns import FlowRunReconciler
 from headrace.controller.kube import Kube
 from headrace.controller.podspec import (
-    MAX_PARAMETERS_BYTES,
     RunPlan,
     build_pod,
     label_value,
@@ -19,6 +17,8 @@ from headrace.controller.podspec import (
     pod_name,
 )
 from headrace.crd.models import FlowSpec
+from headrace.pod_protocol import MAX_PARAMETERS_BYTES
+from headrace.settings import Settings
 
 
 def plan(**overrides: object) -> RunPlan:
@@ -40,7 +40,7 @@ def plan(**overrides: object) -> RunPlan:
 
 
 def test_pod_is_named_owned_and_labelled_per_attempt() -> None:
-    pod = build_pod(plan(), OperatorConfig())
+    pod = build_pod(plan(), Settings())
     meta = pod["metadata"]
     assert meta["name"] == "nightly-0f3a9c-2"
     assert meta["ownerReferences"][0]["uid"] == "0f3a9c2e-1111-2222-3333-444455556666"
@@ -52,10 +52,10 @@ def test_pod_is_named_owned_and_labelled_per_attempt() -> None:
 
 
 def test_parameters_travel_as_json_not_through_a_shell() -> None:
-    container = build_pod(plan(), OperatorConfig())["spec"]["containers"][0]
+    container = build_pod(plan(), Settings())["spec"]["containers"][0]
     env = {item["name"]: item.get("value") for item in container["env"]}
     assert json.loads(env["HEADRACE_PARAMETERS"]) == plan().parameters
-    assert container["command"][-3:] == ["run", "flows/etl.py:etl", "--no-progress"]
+    assert container["command"] == ["headrace", "pod-entry", "flows/etl.py:etl"]
     assert "sh" not in container["command"]
     assert env["HEADRACE_DEADLINE"] == "1800000000.000"
     assert env["HEADRACE_RESULT_STORAGE"] == "s3://bucket/hr/results"
@@ -65,7 +65,7 @@ def test_parameters_travel_as_json_not_through_a_shell() -> None:
 
 
 def test_pods_are_locked_down_by_default() -> None:
-    spec = build_pod(plan(), OperatorConfig())["spec"]
+    spec = build_pod(plan(), Settings())["spec"]
     assert spec["securityContext"]["runAsNonRoot"] is True
     assert spec["automountServiceAccountToken"] is False
     context = spec["containers"][0]["securityContext"]
@@ -97,7 +97,7 @@ def test_pod_names_of_different_runs_never_collide() -> None:
 
 def test_the_kubelet_cannot_expand_variables_in_what_the_operator_writes() -> None:
     flow = FlowSpec(image="img:1", entrypoint="/$(DB_PW)/etl.py:etl")
-    pod = build_pod(plan(flow=flow, parameters={"x": "$(HEADRACE_FLOW_RUN_ID)"}), OperatorConfig())
+    pod = build_pod(plan(flow=flow, parameters={"x": "$(HEADRACE_FLOW_RUN_ID)"}), Settings())
     container = pod["spec"]["containers"][0]
     env = {item["name"]: item.get("value") for item in container["env"]}
     assert "/$$(DB_PW)/etl.py:etl" in container["command"]
@@ -108,21 +108,21 @@ def test_the_kubelet_cannot_expand_variables_in_what_the_operator_writes() -> No
 
 def test_parameters_too_big_for_one_variable_are_refused_with_the_limit() -> None:
     with pytest.raises(ValueError, match=f"at most {MAX_PARAMETERS_BYTES:,} bytes"):
-        build_pod(plan(parameters={"x": "y" * MAX_PARAMETERS_BYTES}), OperatorConfig())
+        build_pod(plan(parameters={"x": "y" * MAX_PARAMETERS_BYTES}), Settings())
 
 
 def test_deeply_nested_parameters_still_make_a_pod() -> None:
     deep: object = "leaf"
     for _ in range(5000):
         deep = {"a": deep}
-    pod = build_pod(plan(parameters={"deep": deep}), OperatorConfig())
+    pod = build_pod(plan(parameters={"deep": deep}), Settings())
     assert pod["spec"]["containers"][0]["env"][2]["name"] == "HEADRACE_PARAMETERS"
 
 
 def test_the_pod_is_told_when_its_run_was_scheduled() -> None:
     """The schedule's instant (its annotation) for a scheduled run, else the FlowRun's creation:
     `headrace.runtime.flow_run.scheduled_start_time` in the flow reads it."""
-    reconciler = FlowRunReconciler(Kube(), OperatorConfig())
+    reconciler = FlowRunReconciler(Kube(), Settings())
     run: dict[str, Any] = {
         "metadata": {
             "namespace": "ns",
@@ -137,7 +137,7 @@ def test_the_pod_is_told_when_its_run_was_scheduled() -> None:
     scheduled = reconciler.plan(run, resolved, 1, None)
     env = {
         e["name"]: e.get("value")
-        for e in build_pod(scheduled, OperatorConfig())["spec"]["containers"][0]["env"]
+        for e in build_pod(scheduled, Settings())["spec"]["containers"][0]["env"]
     }
     assert env["HEADRACE_SCHEDULED_START_TIME"] == "2026-03-01T03:00:00+00:00"
     del run["metadata"]["annotations"]

@@ -10,25 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from headrace import settings
 from headrace.records import RunRecord
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR_DIR = REPO / "operator"
 
-ENV_VARS = (
-    "HEADRACE_FLOW_RUN_ID",
-    "HEADRACE_FLOW_RUN_NAME",
-    "HEADRACE_RESULT_STORAGE",
-    "HEADRACE_RECORD_STORAGE",
-    "HEADRACE_PERSIST_RESULTS",
-    "HEADRACE_DEPLOYMENT_NAME",
-    "HEADRACE_DEPLOYMENT_VERSION",
-    "HEADRACE_SIGTERM_STATE",
-    "HEADRACE_DEADLINE",
-    "HEADRACE_DEBUG",
-    "HEADRACE_MAX_WORKERS",
-    "HEADRACE_RECORD_FLUSH_SECONDS",
-)
+# Every setting but HEADRACE_HOME (set per test): none leaks in from the outer environment.
+ENV_VARS = frozenset(settings.env_name(name) for name in settings.variables()) - {"HEADRACE_HOME"}
 
 
 def record_paths(home: Path) -> list[Path]:

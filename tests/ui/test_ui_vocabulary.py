@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from headrace.states import StateType
+from headrace.states import FINAL_TYPES, UNSUCCESSFUL_TYPES, StateType
 from headrace.ui.server import state_vocabulary
 
 MODEL = Path(__file__).resolve().parents[2] / "ui" / "src" / "model.ts"
@@ -44,3 +44,19 @@ def test_the_front_end_has_no_list_of_state_names() -> None:
             )
         quoted = set(re.findall(r'"(\w+)"', source)) & names.keys()
         assert not quoted, f"{path.name} spells state names {sorted(quoted)}"
+
+
+def ts_set(name: str) -> set[str]:
+    """The strings of `export const NAME = new Set([...]);` in model.ts."""
+    match = re.search(rf"export const {name} = new Set\(\[(.*?)\]\);", MODEL.read_text(), re.S)
+    assert match, f"{name} not found in {MODEL}"
+    return set(re.findall(r'"(\w+)"', match.group(1)))
+
+
+def test_the_front_ends_type_sets_are_states_pys() -> None:
+    assert ts_set("FINAL_TYPES") == {t.value for t in FINAL_TYPES}
+    assert ts_set("UNSUCCESSFUL_TYPES") == {t.value for t in UNSUCCESSFUL_TYPES}
+    assert ts_set("PENDING_TYPES") == {StateType.PENDING.value, StateType.SCHEDULED.value}
+    for path in MODEL.parent.glob("*.ts"):
+        if path != MODEL:  # no second copy of a type set
+            assert not re.search(r'new Set\(\["[A-Z]+"', path.read_text()), path.name

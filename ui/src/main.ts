@@ -5,11 +5,13 @@ import "./style.css";
 import { LayoutKind } from "./layout";
 import {
   BLOCKED_COLOR,
+  FINAL_TYPES,
   Graph,
   LOST,
   GraphDelta,
   GraphPayload,
   STATE_TYPE,
+  UNSUCCESSFUL_TYPES,
   WILL_NOT_RUN,
   applyDelta,
   blockedText,
@@ -64,7 +66,6 @@ function errorText(body: string): string {
   }
 }
 
-const FINAL_TYPES = new Set(["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]);
 let lostAfter = 30; // seconds without a heartbeat; the server's value replaces it
 const isFinalName = (state: string) => FINAL_TYPES.has(STATE_TYPE[state] ?? "");
 // Failures first: the order chips and counts are shown in.
@@ -868,7 +869,7 @@ function runPage(base: string, title: string, params: URLSearchParams = new URLS
     } else if (root) {
       items.push(h("span", { class: "facts", text: "local run" }));
     }
-    const failed = ["FAILED", "CRASHED", "CANCELLED"].includes(STATE_TYPE[state] ?? "");
+    const failed = UNSUCCESSFUL_TYPES.has(STATE_TYPE[state] ?? "");
     const message = (failed ? root?.message || fr?.message : fr?.message) ?? "";
     if (message) items.push(h("div", { class: failed ? "message bad" : "message", text: message }));
     if (info?.record) items.push(h("div", { class: "record muted", text: `record ${info.record}` }));

@@ -72,6 +72,8 @@ export interface Graph {
   version: number; // bumped by every change, so views know what they drew is stale
 }
 
+// headrace/states.py's FINAL_TYPES and UNSUCCESSFUL_TYPES (tests/ui/test_ui_vocabulary.py
+// keeps them the same).
 export const PENDING_TYPES = new Set(["PENDING", "SCHEDULED"]);
 export const FINAL_TYPES = new Set(["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]);
 // An upstream in one of these never completes: what waits on it will not run.

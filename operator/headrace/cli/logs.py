@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from headrace.records.reader import RunRecord, find_record
+from headrace.states import FINAL_STATES
 
 
 def format_line(entry: dict[str, Any]) -> str:
@@ -75,7 +76,6 @@ def show_logs(
 
 # The engine's console lines, which the record already holds: `12:00:00.123 | INFO    | ...`.
 _ENGINE_LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} \| ")
-FINAL_FLOWRUN_STATES = {"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"}
 
 
 def _pod_lines(source: Any, namespace: str, status: dict[str, Any], all_lines: bool) -> list[str]:
@@ -137,7 +137,7 @@ def show_flowrun_logs(
         return 0
     shown = len(logs or [])
     had_record = logs is not None
-    while current.get("state") not in FINAL_FLOWRUN_STATES:
+    while current.get("state") not in FINAL_STATES:
         time.sleep(0.5)
         current = status()
         logs = _record_logs(current)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from headrace import __version__
+from headrace import __version__, settings
+from headrace.cli.errors import report
+from headrace.cli.output import FORMATS
+from headrace.pod_protocol import ENTRY_COMMAND
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="headrace", description="Run Python flows locally or on Kubernetes."
     )
     parser.add_argument("--version", action="version", version=f"headrace {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
         "run", help="run a flow locally with a progress bar, or a Deployment on the cluster"
@@ -35,6 +37,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--params-json", help="all parameters as one JSON object")
     run.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
+    run.add_argument(
+        "-o",
+        "--output",
+        choices=FORMATS,
+        help="print the run (a FlowRun with --deployment) as JSON or YAML on stdout",
+    )
+
+    listing = commands.add_parser(
+        "list", help="list local runs, or FlowRuns on the cluster (--cluster, -n, -A)"
+    )
+    listing.add_argument(
+        "--cluster", action="store_true", help="FlowRuns on the cluster of KUBECONFIG"
+    )
+    listing.add_argument("-n", "--namespace", help="FlowRuns of this namespace (implies --cluster)")
+    listing.add_argument(
+        "-A",
+        "--all-namespaces",
+        action="store_true",
+        help="FlowRuns of every namespace (implies --cluster)",
+    )
+    listing.add_argument("--limit", type=int, default=50, help="at most this many local runs")
+    listing.add_argument("-o", "--output", choices=FORMATS, help="JSON or YAML on stdout")
 
     deploy = commands.add_parser(
         "deploy", help="write a Deployment manifest for a flow (GitOps), or apply it"
@@ -108,12 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve Prometheus metrics on this port (default: $HEADRACE_METRICS_PORT, else off)",
     )
     operator.add_argument("-v", "--verbose", action="store_true")
+
+    # The flow pod's entry (headrace.pod_protocol): not listed, not for people.
+    pod = commands.add_parser(ENTRY_COMMAND)
+    pod.add_argument("entrypoint")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        settings.check()  # a variable that does not parse stops every command, named
         if args.command == "run":
             from headrace.cli.run import gather_parameters, run_entrypoint
 
@@ -121,10 +150,18 @@ def main(argv: list[str] | None = None) -> int:
             if args.deployment:
                 from headrace.cli.remote import run_deployment
 
-                return run_deployment(args.deployment, parameters, args.namespace, not args.no_wait)
+                return run_deployment(
+                    args.deployment, parameters, args.namespace, not args.no_wait, args.output
+                )
             if not args.entrypoint:
                 raise ValueError("give an entrypoint FILE.py:FLOW, or --deployment NAME")
-            return run_entrypoint(args.entrypoint, parameters, not args.no_progress)
+            return run_entrypoint(args.entrypoint, parameters, not args.no_progress, args.output)
+        if args.command == "list":
+            from headrace.cli.listing import list_cluster, list_local
+
+            if args.cluster or args.namespace or args.all_namespaces:
+                return list_cluster(args.namespace, args.all_namespaces, args.output)
+            return list_local(args.limit, args.output)
         if args.command == "deploy":
             from headrace.cli.deploy import build_manifest, deploy
             from headrace.cli.params import parse_pairs
@@ -161,37 +198,13 @@ def main(argv: list[str] | None = None) -> int:
             from headrace.controller.main import run_operator
 
             return run_operator(args.namespace, args.liveness, args.verbose, args.metrics_port)
-    except (ValueError, FileNotFoundError, PermissionError) as error:  # e.g. refused S3 keys
-        print(f"headrace {args.command}: {error}", file=sys.stderr)
-        return 2
-    except Exception as error:
-        message = cluster_error(error)
-        if message is None:
-            raise
-        print(f"headrace {args.command}: {message}", file=sys.stderr)
-        return 1
+        if args.command == ENTRY_COMMAND:
+            from headrace.cli.pod import run_in_pod
+
+            return run_in_pod(args.entrypoint)
+    except (Exception, KeyboardInterrupt) as error:
+        return report(args.command, error)
     return 2
-
-
-def cluster_error(error: Exception) -> str | None:
-    """One line for a failure to reach or be served by the cluster, as kubectl prints it, not
-    a traceback; None for anything else. The kubernetes client is only looked up if a command
-    imported it: importing it takes a second that `headrace run` should not pay."""
-    exceptions = sys.modules.get("kubernetes.client.exceptions")
-    if exceptions is not None and isinstance(error, exceptions.ApiException):
-        try:
-            detail = json.loads(error.body or "").get("message") or error.reason
-        except (ValueError, AttributeError):
-            detail = error.reason
-        return f"the API server answered {error.status} {error.reason}: {detail}"
-    config_errors = sys.modules.get("kubernetes.config.config_exception")
-    if config_errors is not None and isinstance(error, config_errors.ConfigException):
-        return f"no cluster to talk to: {error} (set KUBECONFIG, or run inside a cluster)"
-    urllib3_errors = sys.modules.get("urllib3.exceptions")
-    if urllib3_errors is not None and isinstance(error, urllib3_errors.HTTPError):
-        reason = getattr(error, "reason", None) or error
-        return f"cannot reach the API server: {reason}"
-    return None
 
 
 if __name__ == "__main__":

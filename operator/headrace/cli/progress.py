@@ -10,10 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from headrace.engine import flow_engine
 from headrace.engine.runs import RunTree
+from headrace.states import FINAL_NAMES
 
-FINAL_NAMES = frozenset(
-    {"Completed", "Cached", "Failed", "TimedOut", "Crashed", "Cancelled", "NotReady"}
-)
 _COLOURS = {
     "Completed": "green",
     "Cached": "green",

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import os
 from typing import Any, cast
 
 from rich.console import Console
 
 from headrace.cli.loader import load_flow
+from headrace.cli.output import dump
 from headrace.cli.params import parse_json, parse_pairs
 from headrace.cli.progress import RunProgress
 from headrace.engine.runs import RunTree
 from headrace.records.reader import record_url
-from headrace.states import State, exception_message
+from headrace.states import State
 
 _STATE_STYLE = {
     "COMPLETED": "bold green",
@@ -26,58 +24,26 @@ _STATE_STYLE = {
 
 
 def gather_parameters(pairs: list[str], params_json: str | None) -> dict[str, Any]:
-    """Parameters from `HEADRACE_PARAMETERS` (how the operator passes them), JSON, then -p."""
+    """Parameters from --params-json, then each -p KEY=VALUE."""
     parameters: dict[str, Any] = {}
-    env = os.environ.get("HEADRACE_PARAMETERS")
-    if env:
-        parameters.update(parse_json(env, "HEADRACE_PARAMETERS"))
     if params_json:
         parameters.update(parse_json(params_json, "--params-json"))
     parameters.update(parse_pairs(pairs))
     return parameters
 
 
-def write_termination_message(tree: RunTree | None, error: BaseException | None) -> None:
-    """Leave the outcome where Kubernetes reads it (the container's terminationMessagePath).
-
-    The operator learns the final state, result and record locations from the pod itself,
-    so the flow pod needs no API rights at all. Kubernetes keeps at most 4 KiB of it.
-    """
-    path = os.environ.get("HEADRACE_TERMINATION_MESSAGE_PATH")
-    if not path:
-        return
-    message: dict[str, Any] = {}
-    root = tree.root if tree is not None else None
-    if root is not None:
-        message = {
-            "state": root.state.name,
-            "message": root.state.message[:2000],
-            "flowRunId": root.id,
-            "result": root.state.result_uri,
-            "record": record_url(root.id),
-            "counts": tree.counts() if tree is not None else {},
-        }
-    elif error is not None:
-        message = {"state": "Crashed", "message": exception_message(error)[:2000]}
-    with contextlib.suppress(OSError), open(path, "w") as handle:
-        json.dump(message, handle)
+def call_flow(entrypoint: str, parameters: dict[str, Any], shown: RunProgress) -> State[Any]:
+    """Load the flow and run it to its final state, watched by `shown`."""
+    flow = load_flow(entrypoint)
+    with shown:
+        if flow.isasync:
+            return asyncio.run(flow(**parameters, return_state=True))
+        # a Flow[Any, Any] matches the async overload too: it is sync here
+        return cast("State[Any]", flow(**parameters, return_state=True))
 
 
-def run_entrypoint(entrypoint: str, parameters: dict[str, Any], progress: bool) -> int:
-    console = Console(stderr=True)
-    shown = RunProgress(console, enabled=progress)
-    try:
-        flow = load_flow(entrypoint)
-        with shown:
-            if flow.isasync:
-                state: State[Any] = asyncio.run(flow(**parameters, return_state=True))
-            else:  # a Flow[Any, Any] matches the async overload too: it is sync here
-                state = cast("State[Any]", flow(**parameters, return_state=True))
-    except BaseException as error:
-        write_termination_message(shown.tree, error)
-        raise
-    write_termination_message(shown.tree, None)
-    tree = shown.tree
+def show_outcome(console: Console, state: State[Any], tree: RunTree | None) -> int:
+    """Print the final state, the run's name, record and result; the exit code (0: Completed)."""
     style = _STATE_STYLE.get(state.type.value, "bold")
     console.print(
         f"[{style}]{state.name}[/{style}]" + (f": {state.message}" if state.message else "")
@@ -89,3 +55,35 @@ def run_entrypoint(entrypoint: str, parameters: dict[str, Any], progress: bool) 
     if state.result_uri:
         console.print(f"result     {state.result_uri}", soft_wrap=True)
     return 0 if state.is_completed() else 1
+
+
+def run_summary(state: State[Any], tree: RunTree | None) -> dict[str, Any]:
+    """The run as `headrace run -o` prints it: the fields of a `headrace list` item, and the
+    final state's message and the result's location."""
+    root = tree.root if tree is not None else None
+    counts = tree.counts() if tree is not None else {}
+    return {
+        "id": root.id if root else None,
+        "name": root.name if root else None,
+        "flowName": root.flow.name if root else None,
+        "state": state.name,
+        "message": state.message,
+        "start": root.start_time if root else None,
+        "end": root.end_time if root else None,
+        "counts": counts,
+        "total": sum(counts.values()),
+        "record": record_url(root.id) if root else None,
+        "result": state.result_uri,
+    }
+
+
+def run_entrypoint(
+    entrypoint: str, parameters: dict[str, Any], progress: bool, form: str | None = None
+) -> int:
+    console = Console(stderr=True)
+    shown = RunProgress(console, enabled=progress and not form)
+    state = call_flow(entrypoint, parameters, shown)
+    if form:
+        print(dump(run_summary(state, shown.tree), form))
+        return 0 if state.is_completed() else 1
+    return show_outcome(console, state, shown.tree)

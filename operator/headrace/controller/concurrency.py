@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from headrace.crd.models import FINAL_STATES
+from headrace.states import FINAL_STATES
 
 
 def is_active(run: dict[str, Any]) -> bool:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from headrace.controller.kube import now_iso
-from headrace.crd.models import FINAL_STATES
+from headrace.states import FINAL_STATES
+from headrace.timestamps import now_iso
 
 
 def _condition(

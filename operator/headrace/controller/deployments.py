@@ -17,13 +17,16 @@ import logging
 import time
 from typing import Any
 
+from headrace.controller import metrics
 from headrace.controller.concurrency import is_active
-from headrace.controller.config import OperatorConfig
-from headrace.controller.kube import Kube, iso, parse_time
+from headrace.controller.kube import Kube
 from headrace.controller.parameters import ParameterError, parameter_validator
 from headrace.controller.podspec import LABEL_DEPLOYMENT, label_value
 from headrace.controller.schedules import Schedule, run_name
-from headrace.crd.models import FINAL_STATES, GROUP, VERSION
+from headrace.crd.models import GROUP, VERSION
+from headrace.settings import Settings
+from headrace.states import FINAL_STATES
+from headrace.timestamps import iso, parse_time
 
 logger = logging.getLogger("headrace.operator")
 
@@ -67,10 +70,11 @@ def _when(value: str | None) -> dt.datetime | None:
 
 
 class DeploymentReconciler:
-    def __init__(self, kube: Kube, config: OperatorConfig) -> None:
+    def __init__(self, kube: Kube, config: Settings) -> None:
         self.kube = kube
         self.config = config
 
+    @metrics.reconciled("deployment")
     def reconcile(self, namespace: str, name: str) -> float | None:
         """One pass; seconds until the next look (the next schedule time or a refresh)."""
         deployment = self.kube.deployments.get(namespace, name)
@@ -83,7 +87,7 @@ class DeploymentReconciler:
         spec = deployment["spec"]
         status = dict(deployment.get("status") or {})
         patch: dict[str, Any] = {}
-        wait = self.config.progress_interval_seconds
+        wait = self.config.progress_interval
         runs = runs_of(self.kube, namespace, name)
 
         schedule = Schedule.from_spec(spec.get("schedule"))

@@ -18,9 +18,8 @@ from kubernetes.client.exceptions import ApiException
 from headrace.controller import metrics
 from headrace.controller.concurrency import admit
 from headrace.controller.conditions import run_conditions
-from headrace.controller.config import OperatorConfig
 from headrace.controller.deployments import SCHEDULED_TIME, runs_of
-from headrace.controller.kube import Kube, api_message, iso, now_iso, parse_time
+from headrace.controller.kube import Kube, api_message
 from headrace.controller.outcome import Outcome, bounded, lost_pod, pod_outcome
 from headrace.controller.parameters import ParameterError, check_parameters
 from headrace.controller.podspec import (
@@ -34,8 +33,11 @@ from headrace.controller.podspec import (
     storage_urls,
 )
 from headrace.controller.storage import NotReadYet, StorageReads
-from headrace.crd.models import FINAL_STATES, FlowSpec
+from headrace.crd.models import FlowSpec
 from headrace.records.reader import engine_report, read_summary, record_url
+from headrace.settings import Settings
+from headrace.states import FINAL_STATES
+from headrace.timestamps import iso, now_iso, parse_time
 
 logger = logging.getLogger("headrace.operator")
 
@@ -83,14 +85,14 @@ def _duration(start: str | None, end: str | None) -> str | None:
 
 
 class FlowRunReconciler:
-    def __init__(self, kube: Kube, config: OperatorConfig) -> None:
+    def __init__(self, kube: Kube, config: Settings) -> None:
         self.kube = kube
         self.config = config
         self.storage = StorageReads(config.readable_prefixes, config.storage_read_timeout)
         self._written: dict[tuple[str, str], float] = {}  # last status write, per live run
         self._written_lock = threading.Lock()
 
-    @metrics.reconciled
+    @metrics.reconciled("flowrun")
     def reconcile(self, namespace: str, name: str) -> float | None:
         """One step, from the cache; seconds until the run wants another look (None: final).
 
@@ -158,7 +160,7 @@ class FlowRunReconciler:
     def progress_due(self, namespace: str, name: str) -> bool:
         with self._written_lock:
             last = self._written.get((namespace, name))
-        interval = self.config.progress_interval_seconds
+        interval = self.config.progress_interval
         return last is None or time.monotonic() - last >= interval
 
     def _release_pods(self, namespace: str, name: str, keep_uid: str | None) -> None:
@@ -250,7 +252,7 @@ class FlowRunReconciler:
         return (
             timeout,
             resolved.get("retries") or 0,
-            self.config.default_retry_delay_seconds if delay is None else delay,
+            self.config.retry_delay_seconds if delay is None else delay,
         )
 
 
@@ -381,10 +383,10 @@ class _Step:
                 self.set_state("Scheduled", message, "DeploymentNotFound")
             else:
                 self.reason = "DeploymentNotFound"
-            return owner.config.progress_interval_seconds * 2
+            return owner.config.progress_interval * 2
         if starting and self.deployment is not None and self._held_back():
             final = self.get("state") in FINAL_STATES
-            return None if final else owner.config.progress_interval_seconds
+            return None if final else owner.config.progress_interval
         if attempt is None and not stopping:
             ended, wait, pod = self._start(attempt_no, now, pod)
             if ended:
@@ -538,7 +540,7 @@ class _Step:
             self.set_state("Pending", message, "PodCreationFailed")
         else:
             self.reason = "PodCreationFailed"
-        return self.owner.config.progress_interval_seconds * 2
+        return self.owner.config.progress_interval * 2
 
     def _held_back(self) -> bool:
         """Whether the Deployment's concurrency limit keeps this run from starting now."""
@@ -578,7 +580,7 @@ class _Step:
         return state
 
     def _running(self, outcome: Outcome, now: float) -> float:
-        interval = self.owner.config.progress_interval_seconds
+        interval = self.owner.config.progress_interval
         if outcome.state == "Running":
             if self.get("startTime") is None:
                 self.patch["startTime"] = outcome.started_at or now_iso()

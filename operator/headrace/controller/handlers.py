@@ -17,7 +17,6 @@ from typing import Any
 
 import kopf
 
-from headrace.controller import config as config_module
 from headrace.controller.cache import key_of
 from headrace.controller.deployments import DeploymentReconciler
 from headrace.controller.flowruns import FlowRunReconciler
@@ -26,7 +25,9 @@ from headrace.controller.kube import Conflict, Kube
 from headrace.controller.podspec import LABEL_RUN
 from headrace.controller.problems import ProblemLog
 from headrace.controller.workqueue import WorkQueue
-from headrace.crd.models import FINAL_STATES, GROUP, VERSION
+from headrace.crd.models import GROUP, VERSION
+from headrace.settings import Settings
+from headrace.states import FINAL_STATES
 
 logger = logging.getLogger("headrace.operator")
 
@@ -39,7 +40,7 @@ _queue: WorkQueue | None = None
 def reconciler() -> FlowRunReconciler:
     global _reconciler
     if _reconciler is None:
-        config = config_module.load()
+        config = Settings.from_environ()
         _reconciler = FlowRunReconciler(Kube(max_in_flight=config.max_api_requests), config)
     return _reconciler
 
@@ -171,7 +172,7 @@ async def _keep_reconciling(
     name: str,
 ) -> None:
     """Reconcile, sleep as long as the object asks (capped), repeat until it is done."""
-    interval = reconciler().config.progress_interval_seconds
+    interval = reconciler().config.progress_interval
     while namespace is not None and not stopped:
         try:
             wait = await asyncio.to_thread(reconcile, namespace, name)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import datetime
 import json
 import logging
 import threading
@@ -28,7 +27,9 @@ from headrace.controller.informer import (
     Stream,
 )
 from headrace.controller.problems import ProblemLog
-from headrace.crd.models import FINAL_STATES, GROUP, VERSION
+from headrace.crd.models import GROUP, VERSION
+from headrace.states import FINAL_STATES
+from headrace.timestamps import now_iso
 
 logger = logging.getLogger("headrace.operator")
 
@@ -42,22 +43,6 @@ def api_message(error: ApiException) -> str:
         return str(body.get("message") or error.reason)
     except (ValueError, AttributeError):
         return str(error.reason)
-
-
-def now_iso() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(value: str | None) -> float | None:
-    if not value:
-        return None
-    text = value.replace("Z", "+00:00")
-    return datetime.datetime.fromisoformat(text).timestamp()
-
-
-def iso(timestamp: float) -> str:
-    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def ended_run_essentials(run: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,6 @@ the Lease go, so its successor (a restarted pod, or the replica in waiting) star
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
 import socket
@@ -22,12 +21,10 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from headrace.timestamps import now_iso
+
 logger = logging.getLogger("headrace.operator")
 MERGE_PATCH = "application/merge-patch+json"
-
-
-def _now_micro() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def identity() -> str:
@@ -82,7 +79,7 @@ class LeaderElection:
             "spec": {
                 "holderIdentity": self.me,
                 "leaseDurationSeconds": int(self.lease),
-                "renewTime": _now_micro(),
+                "renewTime": now_iso(),
                 "leaseTransitions": transitions,
             },
         }
@@ -110,7 +107,7 @@ class LeaderElection:
         return found
 
     def _create(self) -> bool:
-        stamp = _now_micro()
+        stamp = now_iso()
         body = {
             "metadata": {"name": self.name, "namespace": self.namespace},
             "spec": {

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import http.server
 import logging
-import os
 import sys
 import threading
 import urllib.parse
 
 from headrace.controller.leader import LeaderElection, identity
+from headrace.settings import Settings
 
 # The API server accepts objects nested thousands of levels deep (parameters are free-form
 # JSON). Parsing, copying and serialising them recurses once per level, in kopf and the
@@ -49,11 +49,7 @@ def run_operator(
         config.load_kube_config()  # type: ignore[no-untyped-call]
     # Prometheus metrics (controller/metrics.py) on --metrics-port or HEADRACE_METRICS_PORT
     # (the chart sets 9090); off by default so a local `headrace operator` takes no port.
-    port = (
-        metrics_port
-        if metrics_port is not None
-        else int(os.environ.get("HEADRACE_METRICS_PORT") or 0)
-    )
+    port = metrics_port if metrics_port is not None else Settings.from_environ().metrics_port
     if port:
         from headrace.controller import metrics
 
@@ -105,9 +101,7 @@ def _elect(liveness: str | None) -> tuple[bool, LeaderElection | None]:
     """
     from kubernetes import client
 
-    from headrace.controller.config import load
-
-    settings = load()
+    settings = Settings.from_environ()
     if not settings.leader_election_namespace:
         return True, None
     election = LeaderElection(

@@ -7,8 +7,8 @@ Labels are kept to bounded sets: states, namespaces, Deployment names, API resou
 
 from __future__ import annotations
 
-import datetime
 import functools
+import platform
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-from headrace.crd.models import FINAL_STATES
+from headrace import __version__
+from headrace.states import FINAL_STATES
+from headrace.timestamps import parse_time
 
 RUNS_FINISHED = Counter(
     "headrace_flowruns_finished",
@@ -42,14 +44,21 @@ POD_START_LATENCY = Histogram(
 )
 RECONCILES = Histogram(
     "headrace_reconcile_duration_seconds",
-    "Time of one FlowRun reconcile step.",
+    "Time of one reconcile step, by controller (flowrun, deployment).",
+    ["controller"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 RECONCILE_ERRORS = Counter(
     "headrace_reconcile_errors",
-    "FlowRun reconcile steps that raised (they are retried), by exception type.",
-    ["error"],
+    "Reconcile steps that raised (they are retried), by controller and exception type.",
+    ["controller", "error"],
 )
+BUILD_INFO = Gauge(
+    "headrace_build_info",
+    "Always 1; its labels say which operator runs: its version and Python's.",
+    ["version", "python_version"],
+)
+BUILD_INFO.labels(__version__, platform.python_version()).set(1)
 API_LATENCY = Histogram(
     "headrace_kube_api_request_duration_seconds",
     "Kubernetes API requests made by the reconcile (kopf's own watches are not included).",
@@ -61,13 +70,6 @@ API_REQUESTS = Counter(
     "Kubernetes API requests made by the reconcile, by method, resource and HTTP status code.",
     ["method", "resource", "code"],
 )
-
-
-def parse_time(value: str | None) -> float | None:
-    """An RFC 3339 timestamp as Unix time (kube.parse_time, without importing kube)."""
-    if not value:
-        return None
-    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 _in_flight: dict[tuple[str, str], str] = {}
@@ -98,24 +100,30 @@ def serve(port: int, address: str = "0.0.0.0") -> None:
 Reconcile = TypeVar("Reconcile", bound=Callable[..., float | None])
 
 
-def reconciled(method: Reconcile) -> Reconcile:
-    """Decorate `FlowRunReconciler.reconcile`: time it, count errors, end in-flight tracking."""
+def reconciled(controller: str) -> Callable[[Reconcile], Reconcile]:
+    """Decorate a reconciler's `reconcile` (`controller`: flowrun or deployment): time it and
+    count its errors; a FlowRun that needs no more looks leaves the in-flight gauge."""
 
-    @functools.wraps(method)
-    def wrapper(self: Any, namespace: str, name: str, *args: Any, **kwargs: Any) -> float | None:
-        started = time.perf_counter()
-        try:
-            wait = method(self, namespace, name, *args, **kwargs)
-        except Exception as error:
-            RECONCILE_ERRORS.labels(type(error).__name__).inc()
-            raise
-        finally:
-            RECONCILES.observe(time.perf_counter() - started)
-        if wait is None:  # final or gone: nothing more to drive
-            _set_in_flight((namespace, name), None)
-        return wait
+    def decorate(method: Reconcile) -> Reconcile:
+        @functools.wraps(method)
+        def wrapper(
+            self: Any, namespace: str, name: str, *args: Any, **kwargs: Any
+        ) -> float | None:
+            started = time.perf_counter()
+            try:
+                wait = method(self, namespace, name, *args, **kwargs)
+            except Exception as error:
+                RECONCILE_ERRORS.labels(controller, type(error).__name__).inc()
+                raise
+            finally:
+                RECONCILES.labels(controller).observe(time.perf_counter() - started)
+            if wait is None and controller == "flowrun":  # final or gone: nothing to drive
+                _set_in_flight((namespace, name), None)
+            return wait
 
-    return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 def step_committed(run: dict[str, Any], before: dict[str, Any], patch: dict[str, Any]) -> None:

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from headrace.controller.kube import parse_time
 from headrace.controller.podspec import CONTAINER
+from headrace.timestamps import parse_time
 
 # Waiting reasons that mean the container will never start without someone fixing the spec.
 START_FAILED = frozenset({"InvalidImageName", "ErrImageNeverPull"})

@@ -1,6 +1,7 @@
 """The pod for one attempt of a FlowRun: deterministic name, owner, labels, secure defaults.
 
-Parameters travel as one JSON environment variable and the command is an argv list, so no
+The container runs the engine's hidden entry command (`headrace.pod_protocol`). Parameters
+travel as one JSON environment variable and the command is an argv list, so no
 value from a manifest ever passes through a shell. Every `$` the operator writes into the
 command or its own variables is doubled, so the kubelet's `$(VAR)` expansion cannot splice
 another variable (a Secret's value, say) into them.
@@ -9,13 +10,12 @@ another variable (a Secret's value, say) into them.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from headrace.controller.config import OperatorConfig
 from headrace.crd.models import GROUP, VERSION, FlowSpec
-from headrace.results.deep import call_deep
+from headrace.pod_protocol import ENTRY_COMMAND, TERMINATION_PATH, encode_parameters
+from headrace.settings import Settings
 
 LABEL_RUN = f"{GROUP}/flow-run"
 LABEL_ATTEMPT = f"{GROUP}/attempt"
@@ -23,7 +23,6 @@ LABEL_DEPLOYMENT = f"{GROUP}/deployment"
 CONTAINER = "flow"
 # Keeps an ended pod readable until the operator has recorded its exit code and reason.
 OUTCOME_FINALIZER = f"{GROUP}/attempt-outcome"
-TERMINATION_PATH = "/dev/termination-log"
 
 
 def label_value(name: str) -> str:
@@ -34,8 +33,6 @@ def label_value(name: str) -> str:
     return f"{name[:52]}-{digest}"
 
 
-# One environment variable holds at most 128 KiB on Linux (MAX_ARG_STRLEN); leave headroom.
-MAX_PARAMETERS_BYTES = 96 * 1024
 _POD_NAME_MAX = 63  # so the pod's hostname is its name
 
 
@@ -61,19 +58,6 @@ def owns(run_uid: str, obj: dict[str, Any]) -> bool:
 def escape_expansion(text: str) -> str:
     """Make the kubelet's `$(VAR)` expansion leave `text` as it is (`$$` stands for `$`)."""
     return text.replace("$", "$$")
-
-
-def encode_parameters(parameters: dict[str, Any]) -> str:
-    """Parameters as the JSON the engine reads, or ValueError naming the size limit."""
-    encoded = call_deep(json.dumps, parameters)
-    size = len(encoded.encode())
-    if size > MAX_PARAMETERS_BYTES:
-        raise ValueError(
-            f"spec.parameters is {size:,} bytes as JSON; at most {MAX_PARAMETERS_BYTES:,} bytes "
-            "fit in the flow pod's environment. Pass large inputs by reference (e.g. an s3:// "
-            "URL parameter the flow reads)"
-        )
-    return encoded
 
 
 @dataclass(frozen=True)
@@ -114,7 +98,7 @@ def storage_urls(result_storage: str) -> tuple[str, str]:
     return f"{base}/results", f"{base}/runs"
 
 
-def build_pod(plan: RunPlan, config: OperatorConfig) -> dict[str, Any]:
+def build_pod(plan: RunPlan, config: Settings) -> dict[str, Any]:
     """The attempt's pod; ValueError if the parameters cannot travel in it."""
     overrides = plan.flow.pod
     results_url, records_url = storage_urls(plan.result_storage)
@@ -141,7 +125,7 @@ def build_pod(plan: RunPlan, config: OperatorConfig) -> dict[str, Any]:
     ]
     if overrides and overrides.env:
         env.extend(item.model_dump(by_alias=True, exclude_none=True) for item in overrides.env)
-    command = [*config.engine_command, "run", plan.flow.entrypoint, "--no-progress"]
+    command = [*config.engine_command, ENTRY_COMMAND, plan.flow.entrypoint]
 
     container: dict[str, Any] = {
         "name": CONTAINER,
@@ -171,7 +155,7 @@ def build_pod(plan: RunPlan, config: OperatorConfig) -> dict[str, Any]:
         labels[LABEL_DEPLOYMENT] = label_value(plan.deployment)
     if overrides and overrides.labels:
         labels = {**overrides.labels, **labels}
-    grace = config.default_grace_seconds
+    grace = config.grace_seconds
     if overrides and overrides.termination_grace_period_seconds is not None:
         grace = overrides.termination_grace_period_seconds
 

@@ -9,24 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+from headrace.states import RunState
 
 GROUP = "headrace.dev"
 VERSION = "v1alpha1"
 
-RunState = Literal[
-    "Scheduled",
-    "Pending",
-    "Running",
-    "Retrying",
-    "Completed",
-    "Failed",
-    "Crashed",
-    "Cancelled",
-    "TimedOut",
-]
-FINAL_STATES = frozenset({"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"})
 
 ENTRYPOINT_PATTERN = r"^[^:\s]+:[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -60,6 +50,21 @@ STORAGE_SECRET_DESCRIPTION = (
 def _cel(rule: str, message: str) -> dict[str, Any]:
     """A CEL rule the API server checks (x-kubernetes-validations), shown in the schema."""
     return {"x-kubernetes-validations": [{"rule": rule, "message": message}]}
+
+
+# An RFC 3339 time, as Kubernetes writes them (metav1.Time): `2026-01-01T03:00:00Z`.
+Time = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+CRON_XOR_INTERVAL = (
+    "has(self.cron) != has(self.intervalSeconds)",
+    "set exactly one of spec.schedule.cron and spec.schedule.intervalSeconds",
+)
+POLICY_NEEDS_LIMIT = (
+    "!has(self.concurrencyPolicy) || self.concurrencyPolicy == 'Allow' "
+    "|| has(self.concurrencyLimit)",
+    "spec.concurrencyPolicy Queue, Forbid or Replace acts on runs over spec.concurrencyLimit; "
+    "set spec.concurrencyLimit (e.g. 1), or remove the policy",
+)
 
 
 def _no_prefix_rule(prefixes: tuple[str, ...]) -> str:
@@ -231,14 +236,35 @@ class FlowRunSpec(Model):
 
 
 class Condition(Model):
-    """A kstatus-style condition: Ready and Succeeded are what `kubectl wait` and GitOps read."""
+    """Shaped as metav1.Condition: Ready and Succeeded are what `kubectl wait` and GitOps read."""
 
-    type: str = Field(description="Ready, Succeeded or Reconciling.")
+    type: str = Field(
+        max_length=316,
+        pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+        r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
+        description="Ready, Succeeded, Reconciling, Stalled (or ResultsKept).",
+    )
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
-    reason: str = Field(default="", description="One CamelCase word for machines.")
-    message: str = Field(default="", description="What happened, for humans.")
-    observed_generation: int | None = Field(default=None, description="The spec generation seen.")
-    last_transition_time: str | None = Field(default=None, description="RFC 3339 time.")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The metadata.generation the condition was set for."
+    )
+    last_transition_time: Time = Field(description="When the status last changed.")
+    reason: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+        description="One CamelCase word for machines.",
+    )
+    message: str = Field(max_length=32768, description="What happened, for humans.")
+
+
+# A list of conditions keyed by type, as metav1.Condition lists are (one of each type).
+Conditions = Annotated[
+    list[Condition],
+    Field(
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}
+    ),
+]
 
 
 class Attempt(Model):
@@ -246,8 +272,8 @@ class Attempt(Model):
     pod_name: str = Field(description="The attempt's pod.")
     state: str = Field(description="The attempt's state.")
     message: str = Field(default="", description="Why the attempt ended as it did.")
-    start_time: str | None = Field(default=None, description="When the pod was created.")
-    finish_time: str | None = Field(default=None, description="When the attempt ended.")
+    start_time: Time | None = Field(default=None, description="When the pod was created.")
+    finish_time: Time | None = Field(default=None, description="When the attempt ended.")
     exit_code: int | None = Field(default=None, description="The flow container's exit code.")
 
 
@@ -282,17 +308,17 @@ class FlowRunStatus(Model):
     state: RunState | None = Field(default=None, description="The run's state.")
     message: str | None = Field(default=None, description="Why the run is in this state.")
     observed_generation: int | None = Field(default=None, description="Generation last acted on.")
-    conditions: list[Condition] | None = Field(default=None, description="Ready and Succeeded.")
+    conditions: Conditions | None = Field(default=None, description="Ready and Succeeded.")
     deployment: str | None = Field(default=None, description="The Deployment it came from.")
-    start_time: str | None = Field(default=None, description="When the run started running.")
-    completion_time: str | None = Field(default=None, description="When the run ended.")
+    start_time: Time | None = Field(default=None, description="When the run started running.")
+    completion_time: Time | None = Field(default=None, description="When the run ended.")
     duration: str | None = Field(default=None, description="How long it ran, e.g. '12.3s'.")
-    deadline: str | None = Field(
+    deadline: Time | None = Field(
         default=None, description="When it times out; kept here so an operator restart keeps it."
     )
     attempt: int | None = Field(default=None, description="The current attempt number.")
     attempts: list[Attempt] | None = Field(default=None, description="Every attempt, in order.")
-    next_attempt_time: str | None = Field(default=None, description="When a retry will start.")
+    next_attempt_time: Time | None = Field(default=None, description="When a retry will start.")
     stopping: Literal["Cancelled", "TimedOut"] | None = Field(
         default=None,
         description="Set while the pod is being ended (SIGTERM, then SIGKILL): the state the "
@@ -309,6 +335,8 @@ class FlowRunStatus(Model):
 
 
 class Schedule(Model):
+    model_config = ConfigDict(json_schema_extra=_cel(*CRON_XOR_INTERVAL))
+
     cron: str | None = Field(
         default=None,
         max_length=256,
@@ -320,7 +348,7 @@ class Schedule(Model):
             "a seconds field is not supported",
         ),
     )
-    timezone: str | None = Field(default=None, description="IANA timezone for cron. Default UTC.")
+    timezone: str = Field(default="UTC", description="IANA timezone for cron.")
     interval_seconds: int | None = Field(
         default=None, ge=1, description="Run every this many seconds (instead of cron)."
     )
@@ -328,9 +356,17 @@ class Schedule(Model):
         default=None, ge=0, description="How late a missed run may still start."
     )
 
+    @model_validator(mode="after")
+    def _cron_or_interval(self) -> Schedule:
+        if (self.cron is None) == (self.interval_seconds is None):
+            raise ValueError(CRON_XOR_INTERVAL[1])
+        return self
+
 
 class DeploymentSpec(Model):
     """A flow registered once; FlowRuns are made from it by hand, schedule or CLI."""
+
+    model_config = ConfigDict(json_schema_extra=_cel(*POLICY_NEEDS_LIMIT))
 
     image: str = Field(min_length=1, description="Container image holding the flow code.")
     entrypoint: str = Field(
@@ -349,13 +385,13 @@ class DeploymentSpec(Model):
     timeout_seconds: int | None = Field(
         default=None, ge=1, le=MAX_TIMEOUT_SECONDS, description="Default run timeout."
     )
-    retries: int | None = Field(default=None, ge=0, le=100, description="Default retries.")
+    retries: int = Field(default=0, ge=0, le=100, description="Default retries of its runs.")
     result_storage: str | None = Field(default=None, description="Default result storage URL.")
     result_storage_secret: str | None = Field(
         default=None, max_length=253, description=STORAGE_SECRET_DESCRIPTION
     )
     schedule: Schedule | None = Field(default=None, description="When to create runs.")
-    suspend: bool | None = Field(default=None, description="Pause the schedule.")
+    suspend: bool = Field(default=False, description="Pause the schedule.")
     concurrency_limit: int | None = Field(
         default=None, ge=1, description="At most this many runs at once."
     )
@@ -369,16 +405,23 @@ class DeploymentSpec(Model):
         default=None, ge=0, description="Unsuccessful runs to keep."
     )
 
+    @model_validator(mode="after")
+    def _policy_with_limit(self) -> DeploymentSpec:
+        policy = self.concurrency_policy
+        if policy is not None and policy != "Allow" and self.concurrency_limit is None:
+            raise ValueError(POLICY_NEEDS_LIMIT[1])
+        return self
+
 
 class DeploymentStatus(Model):
     observed_generation: int | None = Field(default=None, description="Generation last acted on.")
-    conditions: list[Condition] | None = Field(
+    conditions: Conditions | None = Field(
         default=None,
         description="Ready, and Stalled (True for an invalid schedule or parameter schema).",
     )
     runs: dict[str, int] | None = Field(default=None, description="Its FlowRuns by state.")
-    last_schedule_time: str | None = Field(default=None, description="Last scheduled run time.")
-    next_schedule_time: str | None = Field(default=None, description="Next scheduled run time.")
+    last_schedule_time: Time | None = Field(default=None, description="Last scheduled run time.")
+    next_schedule_time: Time | None = Field(default=None, description="Next scheduled run time.")
 
 
 class ObjectMeta(Model):

@@ -2,7 +2,8 @@
 
 Kubernetes refuses `$ref`, `anyOf` with null, and `additionalProperties` beside
 `properties`, so references are inlined, optional fields unwrapped, and free-form objects
-marked `x-kubernetes-preserve-unknown-fields`.
+marked `x-kubernetes-preserve-unknown-fields`. A default other than null is kept: the API
+server fills it in, and `kubectl explain` shows it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-_DROP = {"title", "default"}
+_DROP = {"title"}
 _VERBATIM = {"x-kubernetes-validations"}  # CEL rules: data, not schema
 
 
@@ -45,8 +46,8 @@ def _convert(node: Any, definitions: dict[str, Any]) -> Any:
             return _convert(merged, definitions)
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key in _DROP:
-            continue
+        if key in _DROP or (key == "default" and value is None):
+            continue  # a null default is no default: the field is just left out
         if key == "properties":
             out[key] = {name: _convert(prop, definitions) for name, prop in value.items()}
         elif key == "const":

@@ -7,7 +7,10 @@ import threading
 
 from headrace import settings
 
-ENABLED = settings.debug()
+try:
+    ENABLED = settings.current().debug
+except ValueError:  # importing never fails: the run or command that reads it says why
+    ENABLED = False
 _logger = logging.getLogger("headrace.engine.debug")
 
 

@@ -67,7 +67,7 @@ def _take_env_id() -> str:
         if _env_id_used:
             return ""
         _env_id_used = True
-        return settings.flow_run_id()
+        return settings.current().flow_run_id
 
 
 def _run_name(flow_run: FlowRun, root: bool) -> str:
@@ -78,8 +78,8 @@ def _run_name(flow_run: FlowRun, root: bool) -> str:
             return custom_name(naming, flow_run.parameters)
         finally:
             current_flow_run.reset(token)
-    if root and settings.flow_run_name():
-        return settings.flow_run_name()
+    if root and settings.current().flow_run_name:
+        return settings.current().flow_run_name
     return generate_name()
 
 
@@ -137,7 +137,9 @@ class FlowRunSession:
             tree.record.start()
             for observer in list(root_observers):
                 observer(tree)
-            self.sigterm = SigtermHandler(lambda: TerminationSignal(settings.sigterm_state()))
+            self.sigterm = SigtermHandler(
+                lambda: TerminationSignal(settings.current().sigterm_state_now())
+            )
             self.sigterm.install()
         self.invalid = error
         self.attempt = 0

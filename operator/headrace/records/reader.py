@@ -11,15 +11,15 @@ from typing import Any
 from headrace import settings
 from headrace.results.deep import call_deep
 from headrace.results.store import local_path, read_bytes
+from headrace.states import FINAL_TYPES
 
-FINAL_TYPES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 # The engine writes at least every 10 s while a run goes on (records/writer.py): a run that
 # is not final and has written nothing for this long has lost its process.
 LOST_AFTER = 30.0
 
 
 def record_url(flow_run_id: str, storage: str | None = None) -> str:
-    base = (storage or settings.record_storage()).rstrip("/")
+    base = (storage or settings.current().record_storage).rstrip("/")
     return f"{base}/{flow_run_id}/record.jsonl"
 
 
@@ -148,7 +148,7 @@ def find_record(ref: str, storage: str | None = None) -> str:
     """The record URL for a run given by id, id prefix, name, or a record URL/path itself."""
     if ref.endswith(".jsonl"):
         return ref if "://" in ref else Path(ref).absolute().as_uri()
-    base = storage or settings.record_storage()
+    base = storage or settings.current().record_storage
     root = local_path(base)
     if root is None:
         return record_url(ref, base)

@@ -109,8 +109,8 @@ def flow_run_line(run: FlowRun) -> dict[str, Any]:
         "tags": sorted(flow.tags),
         "timeout_seconds": flow.timeout_seconds,
         "deployment": {
-            "name": settings.deployment_name() or None,
-            "version": settings.deployment_version() or None,
+            "name": settings.current().deployment_name or None,
+            "version": settings.current().deployment_version or None,
         },
     }
 
@@ -119,7 +119,7 @@ class RecordWriter:
     def __init__(self, tree: RunTree, url: str, interval: float | None = None) -> None:
         self.tree = tree
         self.url = url
-        self.interval = settings.record_flush_interval() if interval is None else interval
+        self.interval = settings.current().record_flush_seconds if interval is None else interval
         self._path = local_path(url)
         self._lines: list[str] = []  # everything written, for stores that cannot append
         self._lock = threading.Lock()

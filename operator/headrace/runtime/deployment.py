@@ -13,7 +13,7 @@ def __dir__() -> list[str]:
 
 def __getattr__(name: str) -> Any:
     if name == "name":
-        return settings.deployment_name() or None
+        return settings.current().deployment_name or None
     if name == "version":
-        return settings.deployment_version() or None
+        return settings.current().deployment_version or None
     raise AttributeError(f"headrace.runtime.deployment has no attribute {name!r}")

@@ -44,7 +44,9 @@ def __getattr__(name: str) -> Any:
         # Prefect 2: the run's scheduled time, or now outside a run. A FlowRun's pod is told
         # its schedule's instant (or the FlowRun's creation); a local run or a subflow starts
         # when it is created, so its start time is its scheduled time.
-        scheduled = settings.scheduled_start_time() if run and not run.parent_task_run else None
+        scheduled = (
+            settings.current().scheduled_start_time if run and not run.parent_task_run else None
+        )
         started = scheduled if scheduled is not None else (run.start_time if run else None)
         return dt.datetime.fromtimestamp(started if started is not None else time.time(), dt.UTC)
     if name == "parent_flow_run_id":

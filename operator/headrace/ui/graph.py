@@ -12,11 +12,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from headrace.records.reader import FINAL_TYPES, RunRecord
+from headrace.records.reader import RunRecord
+from headrace.states import FINAL_TYPES, UNSUCCESSFUL_TYPES
 
 PENDING_TYPES = {"PENDING", "SCHEDULED"}
 # An upstream in one of these types never completes, so what waits on it will never run.
-UNSUCCESSFUL_TYPES = {"FAILED", "CRASHED", "CANCELLED"}
 _VERBS = {"FAILED": "failed", "CRASHED": "crashed", "CANCELLED": "was cancelled"}
 
 

@@ -38,7 +38,6 @@ from headrace.ui.sources import (
 )
 
 STATIC = Path(__file__).parent / "static"
-FINAL_STATES = {"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"}
 _dumps = functools.partial(json.dumps, separators=(",", ":"), default=str)
 
 KUBE: web.AppKey[FlowRunSource | None] = web.AppKey("kube", FlowRunSource)
@@ -148,7 +147,7 @@ async def api_config(request: web.Request) -> web.Response:
         {
             "kube": request.app[KUBE] is not None,
             "namespace": request.app[NAMESPACE],
-            "records": None if request.app[AUTH] else settings.record_storage(),
+            "records": None if request.app[AUTH] else settings.current().record_storage,
             "states": state_vocabulary(),
             "lostAfter": LOST_AFTER,
             "auth": request.app[AUTH] is not None,
@@ -222,7 +221,7 @@ async def api_run(request: web.Request) -> web.Response:
             "status": obj.get("status") or {},
             "spec": obj.get("spec") or {},
         }
-        body["final"] = (obj.get("status") or {}).get("state") in FINAL_STATES
+        body["final"] = (obj.get("status") or {}).get("state") in states.FINAL_STATES
     return _json(body)
 
 

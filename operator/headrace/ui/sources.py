@@ -21,8 +21,9 @@ from kubernetes.client.exceptions import ApiException
 
 from headrace import settings
 from headrace.crd.models import GROUP, VERSION
-from headrace.records.reader import FINAL_TYPES, LOST_AFTER, RunRecord, read_summary
+from headrace.records.reader import LOST_AFTER, RunRecord, read_summary
 from headrace.results.store import local_path, read_bytes
+from headrace.states import FINAL_TYPES
 
 PREVIEW_BYTES = 4096  # JSON results up to this size are previewed inline
 
@@ -289,7 +290,7 @@ def result_body(url: str) -> tuple[bytes, str]:
 
 def local_runs(limit: int = 200) -> list[dict[str, Any]]:
     """Runs recorded under the local record storage, newest first (for `headrace ui`)."""
-    root = local_path(settings.record_storage())
+    root = local_path(settings.current().record_storage)
     if root is None or not root.is_dir():
         return []
     paths = sorted(root.glob("*/record.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)[
@@ -297,7 +298,7 @@ def local_runs(limit: int = 200) -> list[dict[str, Any]]:
     ]
     runs = []
     for path in paths:
-        runs.append({"id": path.parent.name, **_first_flow_run(path)})
+        runs.append({"id": path.parent.name, **_first_flow_run(path), "record": path.as_uri()})
     return runs
 
 
