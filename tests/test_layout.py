@@ -46,3 +46,26 @@ def test_headrace_in_this_process_comes_from_operator_dir() -> None:
     assert (
         Path(headrace.__file__).resolve() == (OPERATOR_DIR / "headrace" / "__init__.py").resolve()
     )
+
+
+def test_the_operator_and_the_ui_load_no_engine_and_the_public_names_all_resolve() -> None:
+    """At run time too, not only in the import contract (`lint-imports`): `headrace/__init__`
+    imports its public names on first use, so the operator's process starts without the
+    engine, and every name of `__all__` still comes from where it is documented."""
+    code = (
+        "import sys, headrace.controller.main, headrace.ui.server;"
+        "print([m for m in sys.modules if m.split('.')[:2] in "
+        "(['headrace','engine'], ['headrace','tasks'], ['headrace','flows'])]);"
+        "import headrace;"
+        "print([n for n in headrace.__all__ if getattr(headrace, n, None) is None])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    engine, unresolved = done.stdout.splitlines()
+    assert engine == "[]", f"the operator or the UI loaded {engine}"
+    assert unresolved == "[]"
+    from headrace import Flow, flow, task
+
+    assert isinstance(flow(lambda: 1), Flow) and callable(task)

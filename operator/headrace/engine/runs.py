@@ -74,6 +74,7 @@ class RunTree:
 
 
 class FlowRun:
+    RECORD_KIND = "flow_run"  # its line's kind in the run record (records/writer.py)
     __slots__ = (
         "_name_counters",
         "deadline",
@@ -164,6 +165,7 @@ class FlowRun:
 
 
 class TaskRun:
+    RECORD_KIND = "task_run"
     __slots__ = (
         "allowed",
         "attempt",

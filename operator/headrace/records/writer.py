@@ -16,16 +16,15 @@ import json
 import threading
 import time
 from json.encoder import encode_basestring_ascii as _string
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from headrace import settings
-from headrace.engine.runs import TaskRun
 from headrace.results.deep import call_deep
 from headrace.results.store import local_path, write_bytes
 from headrace.states import State, StateType
 
-if TYPE_CHECKING:
-    from headrace.engine.runs import FlowRun, RunTree
+if TYPE_CHECKING:  # the engine's run objects are written, never imported: no import cycle
+    from headrace.engine.runs import FlowRun, RunTree, TaskRun
 
 HEARTBEAT_SECONDS = 10.0
 
@@ -157,12 +156,14 @@ class RecordWriter:
             dumps = json.dumps
             for run in dirty:
                 run.dirty = False
-                if isinstance(run, TaskRun):
-                    state = run.state
-                    lines.append(task_run_json(run, state))
-                    self._count(run, state)
+                if run.RECORD_KIND == "task_run":
+                    task_run = cast("TaskRun", run)
+                    state = task_run.state
+                    lines.append(task_run_json(task_run, state))
+                    self._count(task_run, state)
                 else:
-                    lines.append(call_deep(dumps, flow_run_line(run)))  # deep parameters
+                    flow_run = cast("FlowRun", run)
+                    lines.append(call_deep(dumps, flow_run_line(flow_run)))  # deep parameters
             lines.extend(dumps(entry, default=repr) for entry in logs)
             counts = self._counts
             if counts != self._last_counts or dirty:
