@@ -69,7 +69,7 @@ def __getattr__(name: str) -> object:
         value = getattr(import_module(module), name)
         globals()[name] = value  # the next lookup is a plain attribute
         return value
-    from headrace.compat import NAMES, refuse_name
+    from headrace.compat import NAMES, refuse_name  # noqa: PLC0415 (for a missing name only)
 
     refused = refuse_name("headrace", name, NAMES)
     if refused is not None:

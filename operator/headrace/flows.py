@@ -7,9 +7,12 @@ import typing
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 
+from headrace import settings
 from headrace.compat import FLOW_METHODS, refuse_name
+from headrace.engine.flow_engine import enter_flow
 from headrace.engine.hooks import check_hooks
 from headrace.exceptions import ParameterValidationError
+from headrace.logging import enable_log_prints
 from headrace.results.serializers import Serializer
 from headrace.results.store import ResultStore
 from headrace.states import State
@@ -84,14 +87,10 @@ class Flow(Generic[P, R]):
         self.__doc__ = fn.__doc__
         self.__name__ = getattr(fn, "__name__", self.name)
         if log_prints:
-            from headrace.logging import enable_log_prints
-
             enable_log_prints()
 
     @property
     def persist_tasks_default(self) -> bool:
-        from headrace import settings
-
         return settings.current().persist_results
 
     def with_options(self, **options: Any) -> Flow[P, R]:
@@ -123,8 +122,6 @@ class Flow(Generic[P, R]):
         return Flow(self.fn, **current)
 
     def result_store(self) -> ResultStore:
-        from headrace import settings
-
         return ResultStore(
             self.result_storage or settings.current().result_storage,
             self.result_serializer or "auto",
@@ -171,7 +168,8 @@ class Flow(Generic[P, R]):
 
     def _type_adapters(self) -> dict[str, Any]:
         if self._adapters is None:
-            from pydantic import ConfigDict, TypeAdapter
+            # pydantic (about 0.2 s to import) loads only for a flow that validates.
+            from pydantic import ConfigDict, TypeAdapter  # noqa: PLC0415
 
             try:
                 hints = typing.get_type_hints(self.fn)
@@ -214,8 +212,6 @@ class Flow(Generic[P, R]):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the flow. An async flow returns a coroutine, unless called from a sync flow."""
         return_state = bool(kwargs.pop("return_state", False))
-        from headrace.engine.flow_engine import enter_flow
-
         return enter_flow(self, args, kwargs, return_state)
 
     def __getattr__(self, name: str) -> Any:

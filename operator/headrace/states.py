@@ -140,7 +140,8 @@ class State(Generic[R]):
             if data is not _NOT_SET:
                 return data
             if self.result_uri:
-                from headrace.results.store import load_result
+                # results.store imports states: a top-level import would be a cycle.
+                from headrace.results.store import load_result  # noqa: PLC0415
 
                 self._data = data = load_result(self.result_uri)
                 return data

@@ -10,10 +10,13 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
+from headrace import settings
+from headrace.engine import submission
 from headrace.engine.context import current_flow_run, hands_back_awaitables
 from headrace.engine.hooks import check_hooks
 from headrace.exceptions import MappingLengthMismatch
 from headrace.futures import HeadraceFuture
+from headrace.logging import enable_log_prints
 from headrace.results.serializers import Serializer
 from headrace.results.store import ResultStore
 from headrace.states import State
@@ -189,8 +192,6 @@ class Task(Generic[P, R]):
         self.__doc__ = fn.__doc__
         self.__name__ = self.name
         if log_prints:
-            from headrace.logging import enable_log_prints
-
             enable_log_prints()
 
     def with_options(self, **options: Any) -> Task[P, R]:
@@ -228,8 +229,6 @@ class Task(Generic[P, R]):
     def result_store(self) -> ResultStore | None:
         """This task's own store, if it sets result_storage or result_serializer."""
         if self._store is None and (self.result_storage or self.result_serializer):
-            from headrace import settings
-
             self._store = ResultStore(
                 self.result_storage or settings.current().result_storage,
                 self.result_serializer or "auto",
@@ -264,8 +263,6 @@ class Task(Generic[P, R]):
         flow_run = current_flow_run.get()
         if flow_run is None:
             return self._body(*args, **kwargs)
-        from headrace.engine import submission
-
         parameters = self.signature.bind(args, kwargs)
         return submission.call_task(self, flow_run, parameters, wait_for, return_state)
 
@@ -285,8 +282,6 @@ class Task(Generic[P, R]):
         return_state = bool(kwargs.pop("return_state", False))
         wait_for = kwargs.pop("wait_for", None)
         flow_run = _require_flow_run(self, "submit")
-        from headrace.engine import submission
-
         parameters = self.signature.bind(args, kwargs)
         return submission.submit_task(self, flow_run, parameters, wait_for, return_state)
 
@@ -324,8 +319,6 @@ class Task(Generic[P, R]):
         wait_for: Any,
         return_state: bool,
     ) -> Any:
-        from headrace.engine import submission
-
         mapped: dict[str, list[Any]] = {}
         static: dict[str, Any] = defaults
         for name, value in passed.items():

@@ -136,7 +136,7 @@ def apply_manifest(manifest: dict[str, Any], namespace: str | None) -> str:
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
-    from headrace.cli.kube import connect
+    from headrace.sources import connect
 
     api_client, namespace = connect(namespace or manifest["metadata"].get("namespace"))
     api = client.CustomObjectsApi(api_client)

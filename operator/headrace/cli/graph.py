@@ -13,12 +13,12 @@ from headrace.ui.graph import render_text
 
 def record_location(ref: str, namespace: str | None) -> str:
     """The record URL of `flowrun/NAME` (from its status), a local run id/name, or a path."""
-    from headrace.ui.sources import parse_ref
+    from headrace.sources import parse_ref
 
     name = parse_ref(ref)
     if name is None:
         return find_record(ref)
-    from headrace.ui.sources import FlowRunSource, current_namespace, load_kube_client
+    from headrace.sources import FlowRunSource, current_namespace, load_kube_client
 
     api_client = load_kube_client()
     if api_client is None:

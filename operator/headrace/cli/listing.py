@@ -42,7 +42,7 @@ def tasks(counts: dict[str, int] | None, total: int | None) -> str:
 
 
 def list_local(limit: int, form: str | None) -> int:
-    from headrace.ui.sources import local_runs
+    from headrace.sources import local_runs
 
     runs = local_runs(limit)
     if form:
@@ -73,8 +73,8 @@ def list_local(limit: int, form: str | None) -> int:
 def list_cluster(namespace: str | None, every: bool, form: str | None) -> int:
     from kubernetes import client
 
-    from headrace.cli.kube import connect
     from headrace.crd.models import GROUP, VERSION
+    from headrace.sources import connect
 
     api_client, namespace = connect(namespace)
     api = client.CustomObjectsApi(api_client)

@@ -42,7 +42,7 @@ def show_logs(
         raise ValueError(
             "--reverse and --follow cannot be combined: following shows new lines last"
         )
-    from headrace.ui.sources import parse_ref
+    from headrace.sources import parse_ref
 
     name = parse_ref(ref)
     if name is not None:
@@ -108,7 +108,7 @@ def show_flowrun_logs(
     limit: int | None,
 ) -> int:
     """Logs of FlowRun NAME: record lines, then pod output the record does not hold."""
-    from headrace.ui.sources import FlowRunSource, current_namespace, load_kube_client
+    from headrace.sources import FlowRunSource, current_namespace, load_kube_client
 
     api_client = load_kube_client()
     if api_client is None:

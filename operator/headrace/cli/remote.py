@@ -23,7 +23,7 @@ def run_deployment(
     as it ended (or as created, without `wait`) on stdout."""
     from kubernetes import client
 
-    from headrace.cli.kube import connect
+    from headrace.sources import connect
 
     console = Console(stderr=True)
     api_client, namespace = connect(namespace)

@@ -9,6 +9,13 @@ import sys
 import threading
 import urllib.parse
 
+import kopf
+from kubernetes import client, config
+
+from headrace.controller import (
+    handlers,  # registers the handlers
+    metrics,
+)
 from headrace.controller.leader import LeaderElection, identity
 from headrace.settings import Settings
 
@@ -23,11 +30,6 @@ THREAD_STACK_BYTES = 256 * 1024 * 1024
 def run_operator(
     namespaces: list[str], liveness: str | None, verbose: bool, metrics_port: int | None = None
 ) -> int:
-    import kopf
-    from kubernetes import config
-
-    from headrace.controller import handlers  # registers the handlers
-
     handlers.watched_namespaces[:] = namespaces
 
     sys.setrecursionlimit(RECURSION_LIMIT)
@@ -51,8 +53,6 @@ def run_operator(
     # (the chart sets 9090); off by default so a local `headrace operator` takes no port.
     port = metrics_port if metrics_port is not None else Settings.from_environ().metrics_port
     if port:
-        from headrace.controller import metrics
-
         metrics.serve(port)
         log.info("serving metrics on port %d", port)
     # Build the reconciler (importing the kubernetes client's API modules takes seconds)
@@ -99,8 +99,6 @@ def _elect(liveness: str | None) -> tuple[bool, LeaderElection | None]:
 
     Whether to go on, and the election (None when it is off: a single replica).
     """
-    from kubernetes import client
-
     settings = Settings.from_environ()
     if not settings.leader_election_namespace:
         return True, None

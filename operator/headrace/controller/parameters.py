@@ -21,7 +21,7 @@ def check_parameters(
     """Refuse parameters the Deployment's schema rejects, naming each bad parameter."""
     if not schema:
         return
-    from referencing.exceptions import Unresolvable
+    from referencing.exceptions import Unresolvable  # noqa: PLC0415 (see parameter_validator)
 
     validator = parameter_validator(deployment, schema)
     try:
@@ -49,9 +49,10 @@ def parameter_validator(deployment: str, schema: dict[str, Any]) -> Any:
     Its registry is empty, so a `$ref` to a URL is never fetched: the operator makes no
     requests on a user's behalf.
     """
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
-    from referencing import Registry
+    # jsonschema loads on the first Deployment with a schema, not at every operator start.
+    from jsonschema import Draft202012Validator  # noqa: PLC0415
+    from jsonschema.exceptions import SchemaError  # noqa: PLC0415
+    from referencing import Registry  # noqa: PLC0415
 
     try:
         Draft202012Validator.check_schema(schema)

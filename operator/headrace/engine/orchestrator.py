@@ -14,6 +14,7 @@ the loop's inbox, drained in batches under the same lock.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -118,8 +119,6 @@ class Engine:
                 with lock:
                     fn(arg)
             except Exception:
-                import logging
-
                 logging.getLogger("headrace.engine").exception("engine callback failed")
         debug.trace("drained %d inbox items", count)
 

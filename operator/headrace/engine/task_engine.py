@@ -176,7 +176,7 @@ def _completed(task_run: TaskRun, value: Any) -> State[Any]:
 def _storage_key(template: str, task_run: TaskRun) -> str:
     """A `result_storage_key` filled in as Prefect 2 does: `{parameters[x]}`, and the
     `flow_run` and `task_run` of `headrace.runtime` (`{flow_run.flow_name}`, ...)."""
-    from headrace import runtime
+    from headrace import runtime  # noqa: PLC0415 (only a key that names it pays its import)
 
     return template.format(
         parameters=task_run.parameters, flow_run=runtime.flow_run, task_run=runtime.task_run

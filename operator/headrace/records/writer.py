@@ -13,6 +13,7 @@ is shown as lost.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from json.encoder import encode_basestring_ascii as _string
@@ -143,8 +144,6 @@ class RecordWriter:
             try:
                 self.flush()
             except Exception:  # a full disk must not kill the run; the next flush retries
-                import logging
-
                 logging.getLogger("headrace.record").exception("writing the run record failed")
 
     def flush(self) -> None:

@@ -25,17 +25,10 @@ from aiohttp import web
 
 from headrace import settings, states
 from headrace.records.reader import LOST_AFTER, find_record
+from headrace.sources import FlowRunSource, flowrun_summary, load_kube_client, local_runs
 from headrace.ui.auth import KubeAuth, Unauthenticated, bearer
 from headrace.ui.graph import graph_delta, graph_payload
-from headrace.ui.sources import (
-    FlowRunSource,
-    RecordCache,
-    flowrun_summary,
-    load_kube_client,
-    local_runs,
-    result_body,
-    result_info,
-)
+from headrace.ui.records import RecordCache, result_body, result_info
 
 STATIC = Path(__file__).parent / "static"
 _dumps = functools.partial(json.dumps, separators=(",", ":"), default=str)
