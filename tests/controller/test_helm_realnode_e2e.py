@@ -332,7 +332,7 @@ def ui_in_cluster(real: RealCluster, steps: Steps) -> None:
                 return pod
         return None
 
-    pod = wait_for(ready_ui, 120, "the UI pod Ready")
+    pod = wait_for(ready_ui, 300, "the UI pod Ready")  # its image starts slowly on a busy node
     assert pod.spec.service_account_name == "headrace-ui"
     base = f"http://{pod.status.pod_ip}:8420"
     alice = service_account_token(core, "alice", view=True)

@@ -542,7 +542,7 @@ class _Step:
             self.reason = "PodCreationFailed"
         return self.owner.config.progress_interval * 2
 
-    def _held_back(self) -> bool:
+    def _held_back(self, fresh: bool = False) -> bool:
         """Whether the Deployment's concurrency limit keeps this run from starting now."""
         assert self.deployment is not None
         limit, policy = self._limit(), self.deployment["spec"].get("concurrencyPolicy")
@@ -552,6 +552,15 @@ class _Step:
         admission = admit(self.name, runs, limit, policy)
         if admission.start:
             return False
+        if admission.reason == "ConcurrencyLimitForbid" and not fresh:
+            # Cancelling is final: decide it on the Deployment as it is now, not on the
+            # watch's copy, which may not have the policy changed a moment before this run.
+            name = self.deployment["metadata"]["name"]
+            latest = self.kube.get_custom("deployments", self.namespace, name)
+            if latest is not None:
+                self.kube.deployments.put(latest)
+                self.deployment = latest
+                return self._held_back(fresh=True)
         if admission.reason == "ConcurrencyLimitForbid":
             self.set_state("Cancelled", admission.message, admission.reason)
             self.patch["completionTime"] = now_iso()
