@@ -140,6 +140,7 @@ class FlowRunSession:
             self.sigterm = SigtermHandler(lambda: TerminationSignal(settings.sigterm_state()))
             self.sigterm.install()
         self.invalid = error
+        self.flow_run.task_runner.enter()  # ended in `finish`, which every session reaches
         self.attempt = 0
         self.attempt_start = 0  # where this attempt's task runs start in flow_run.task_runs
 
@@ -285,6 +286,7 @@ class FlowRunSession:
         outstanding = self.outstanding()
         if outstanding:
             get_engine().cancel(outstanding, f"flow run ended {state.name}: {state.message}")
+        self.flow_run.task_runner.exit()  # its task runs are final: a Dask cluster can go
         if (
             state.is_completed()
             and state.result_uri is None
