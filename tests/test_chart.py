@@ -120,6 +120,8 @@ def test_rbac_grants_only_what_the_operator_calls(home: Path) -> None:
         ("headrace.dev", "flowruns/status"): ["patch"],
         ("headrace.dev", "deployments/status"): ["patch"],
         ("", "pods"): sorted(["get", "list", "watch", "create", "delete", "patch"]),
+        # the Service of a run's Dask cluster (spec.taskRunner.dask), made and deleted
+        ("", "services"): ["create", "delete"],
         ("", "events"): ["create"],
         # kopf's observer of resources (it runs clusterwide): read-only.
         ("apiextensions.k8s.io", "customresourcedefinitions"): ["list", "watch"],

@@ -93,3 +93,8 @@ def deployment_version() -> str:
 
 def record_flush_interval() -> float:
     return float(_env("HEADRACE_RECORD_FLUSH_SECONDS", "0.5"))
+
+
+def dask_address() -> str:
+    """The Dask scheduler the operator made for this run (`spec.taskRunner.dask`), or ""."""
+    return _env("HEADRACE_DASK_ADDRESS")

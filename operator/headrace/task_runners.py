@@ -138,3 +138,24 @@ class DaskTaskRunner(TaskRunner):
         if self.address is not None:
             return f"DaskTaskRunner(address={self.address!r})"
         return f"DaskTaskRunner(cluster_class={self.cluster_class!r})"
+
+
+_pod_runner: DaskTaskRunner | None = None
+_pod_runner_lock = threading.Lock()
+
+
+def effective(runner: TaskRunner) -> TaskRunner:
+    """The runner a flow run uses: its flow's, unless the operator made a Dask cluster for this
+    pod's run (`spec.taskRunner.dask`, told as HEADRACE_DASK_ADDRESS): then one
+    `DaskTaskRunner` connected to it, for every flow run in the pod. The manifest decides,
+    so the flow's code does not change."""
+    from headrace import settings
+
+    address = settings.dask_address()
+    if not address:
+        return runner
+    global _pod_runner
+    with _pod_runner_lock:
+        if _pod_runner is None or _pod_runner.address != address:
+            _pod_runner = DaskTaskRunner(address=address)
+        return _pod_runner

@@ -86,6 +86,9 @@ minute of retries at every start, and it never notices CRDs that change while it
   resources: ["pods"]
   verbs: ["get", "list", "watch", "create", "delete", "patch"]
 - apiGroups: [""]
+  resources: ["services"]
+  verbs: ["create", "delete"]
+- apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
 {{- end -}}

@@ -11,14 +11,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
 
 from headrace.controller import metrics
 from headrace.controller.concurrency import admit
 from headrace.controller.conditions import run_conditions
 from headrace.controller.config import OperatorConfig
+from headrace.controller.daskspec import (
+    build_dask_scheduler_pod,
+    build_dask_service,
+    build_dask_worker_pod,
+    dask_names,
+    scheduler_address,
+)
 from headrace.controller.deployments import SCHEDULED_TIME, runs_of
 from headrace.controller.kube import Kube, api_message, iso, now_iso, parse_time
 from headrace.controller.outcome import Outcome, bounded, lost_pod, pod_outcome
@@ -34,7 +43,7 @@ from headrace.controller.podspec import (
     storage_urls,
 )
 from headrace.controller.storage import NotReadYet, StorageReads
-from headrace.crd.models import FINAL_STATES, FlowSpec
+from headrace.crd.models import FINAL_STATES, DaskSpec, FlowSpec
 from headrace.records.reader import engine_report, read_summary, record_url
 
 logger = logging.getLogger("headrace.operator")
@@ -190,6 +199,7 @@ class FlowRunReconciler:
             "retryDelaySeconds": spec.get("retryDelaySeconds"),
             "resultStorage": spec.get("resultStorage"),
             "resultStorageSecret": spec.get("resultStorageSecret"),
+            "taskRunner": spec.get("taskRunner"),
         }
         ref = spec.get("deploymentRef")
         if ref:
@@ -207,7 +217,7 @@ class FlowRunReconciler:
                 check_parameters(ref["name"], dspec.get("parameterSchema"), resolved["parameters"])
             except ParameterError as error:
                 raise PlanError(str(error), error.reason) from None
-            for key in ("retries", "resultStorage", "resultStorageSecret"):
+            for key in ("retries", "resultStorage", "resultStorageSecret", "taskRunner"):
                 if resolved[key] is None:
                     resolved[key] = dspec.get(key)
             resolved["deployment"] = ref["name"]
@@ -223,6 +233,15 @@ class FlowRunReconciler:
         meta = run["metadata"]
         storage = resolved.get("resultStorage")
         secret = resolved.get("resultStorageSecret")
+        dask = None
+        dask_spec = (resolved.get("taskRunner") or {}).get("dask")
+        if dask_spec is not None:
+            try:
+                dask = DaskSpec.model_validate(dask_spec)
+            except ValidationError as error:
+                raise PlanError(
+                    f"spec.taskRunner.dask is invalid: {error}", "InvalidSpec"
+                ) from None
         return RunPlan(
             namespace=meta["namespace"],
             run_name=meta["name"],
@@ -236,6 +255,7 @@ class FlowRunReconciler:
             deployment=resolved.get("deployment"),
             deployment_version=resolved.get("deploymentVersion"),
             scheduled_time=_scheduled_time(meta),
+            dask=dask,
         )
 
     def settings_of(
@@ -442,6 +462,12 @@ class _Step:
             if deadline is None and timeout is not None:
                 deadline = now + timeout
             plan = owner.plan(self.run, resolved, attempt_no, deadline)
+            if pod is None and plan.dask is not None:
+                address = self._dask_cluster(plan)
+                if address is None:  # made just now, or its scheduler is not running yet
+                    final = self.get("state") in FINAL_STATES
+                    return True, None if final else 1.0, None
+                plan = replace(plan, dask_address=address)
             body = build_pod(plan, owner.config) if pod is None else None
         except PlanError as error:
             self._fail(str(error), error.reason)
@@ -485,6 +511,67 @@ class _Step:
         )
         return False, None, pod
 
+    # -- the run's Dask cluster (spec.taskRunner.dask) ---------------------------------------
+    def _dask_cluster(self, plan: RunPlan) -> str | None:
+        """Make what is missing of the run's Dask cluster; its scheduler's address once that
+        runs (then the flow pod can be made), else None, with the wait in the status."""
+        dask = plan.dask
+        assert dask is not None
+        config = self.owner.config
+        names = dask_names(plan.run_name, plan.run_uid, dask.workers)
+        status = {"cluster": names.cluster, "dashboardService": names.service}
+        scheduler = self.kube.pods.get(self.namespace, names.scheduler)
+        if scheduler is None:
+            scheduler, _ = self.kube.create_pod(
+                self.namespace, build_dask_scheduler_pod(plan, dask, config)
+            )
+            self.kube.create_service(self.namespace, build_dask_service(plan, dask))
+        if not owns(self.meta["uid"], scheduler):
+            self._name_taken(names.scheduler)
+            return None
+        phase = (scheduler.get("status") or {}).get("phase")
+        if phase in ("Failed", "Succeeded"):
+            self._fail(
+                f"the Dask scheduler pod {names.scheduler} ended ({phase}) before the flow "
+                "started; is dask installed in the image (headrace[dask])?",
+                "DaskClusterFailed",
+            )
+            return None
+        address = scheduler_address(scheduler)
+        if address is None:
+            self.patch["dask"] = {**status, "state": "Starting"}
+            message = f"starting the run's Dask cluster: waiting for pod {names.scheduler}"
+            if self.get("message") != message:
+                self.set_state("Pending", message)
+            return None
+        for index, name in enumerate(names.workers):
+            if self.kube.pods.get(self.namespace, name) is None:
+                self.kube.create_pod(
+                    self.namespace, build_dask_worker_pod(plan, dask, index, address, config)
+                )
+        self.patch["dask"] = {
+            **status,
+            "scheduler": address,
+            "workers": list(names.workers),
+            "state": "Running",
+        }
+        return address
+
+    def _delete_dask(self) -> None:
+        """Delete the run's Dask pods and Service: its task runs end with it (the FlowRun's
+        deletion would too, through their owner references)."""
+        dask = self.get("dask")
+        if not dask or dask.get("state") == "Deleted":
+            return
+        cluster = dask["cluster"]
+        for name in [*(dask.get("workers") or []), f"{cluster}-scheduler"]:
+            pod = self.kube.pods.get(self.namespace, name)
+            if pod is None or owns(self.meta["uid"], pod):
+                self.kube.delete_pod(self.namespace, name, 0)
+        if dask.get("dashboardService"):
+            self.kube.delete_service(self.namespace, dask["dashboardService"])
+        self.patch["dask"] = {**dask, "state": "Deleted"}
+
     def _limit(self) -> int | None:
         """The Deployment's concurrencyLimit over this run, if any."""
         if self.deployment is None:
@@ -512,6 +599,7 @@ class _Step:
         """End the run Failed before any pod of this attempt exists."""
         self.set_state("Failed", message, reason)
         self.patch["completionTime"] = now_iso()
+        self._delete_dask()
 
     def _name_taken(self, name: str) -> None:
         """A pod of our name that we do not own: never adopt it, nor read its outcome."""
@@ -565,8 +653,10 @@ class _Step:
         return True
 
     def _stop(self, state: str, why: str) -> str:
-        """Ask the pod to end: SIGTERM now, SIGKILL after its grace period."""
+        """Ask the pod to end: SIGTERM now, SIGKILL after its grace period; a Dask cluster's
+        pods at once, so the run's task runs stop with it."""
         self.patch["stopping"] = state
+        self._delete_dask()
         name = self.pod_name(self.get("attempt") or 1)
         pod = self.kube.pods.get(self.namespace, name)
         if pod is not None and owns(self.meta["uid"], pod):
@@ -654,6 +744,7 @@ class _Step:
             if url:
                 self.owner.storage.forget(url)
         self.kube.pods.forget(self.namespace, self.pod_name(attempt_no))
+        self._delete_dask()
         completion = now_iso()
         self.patch["completionTime"] = completion
         self.patch["duration"] = _duration(self.get("startTime"), completion)

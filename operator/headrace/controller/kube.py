@@ -320,6 +320,22 @@ class Kube:
             if error.status != 404:
                 raise
 
+    # -- services (a run's Dask cluster) ----------------------------------------------------
+    def create_service(self, namespace: str, service: dict[str, Any]) -> None:
+        """Create, or keep the Service of that name if it exists (the caller checks owners)."""
+        try:
+            self._call(self.core.create_namespaced_service, namespace, service)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+
+    def delete_service(self, namespace: str, name: str) -> None:
+        try:
+            self._call(self.core.delete_namespaced_service, name, namespace)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
     def remove_finalizer(self, pod: dict[str, Any], finalizer: str) -> None:
         """Drop one finalizer (a JSON patch guarded by a test, so others' edits are kept)."""
         finalizers = pod["metadata"].get("finalizers") or []

@@ -45,6 +45,7 @@ from headrace.states import (
     from_states,
     stored_only,
 )
+from headrace.task_runners import effective as effective_runner
 
 if TYPE_CHECKING:
     from headrace.flows import Flow
@@ -122,7 +123,7 @@ class FlowRunSession:
             parent_task_run,
             run_id,
             "",
-            flow.task_runner,
+            effective_runner(flow.task_runner),
             flow.result_store(),
             flow.persist_result,
             bool(flow.log_prints) or bool(flow.log_prints is None and parent and parent.log_prints),
