@@ -17,6 +17,7 @@ from kubernetes import client
 from operator_harness import FlowRuns, OperatorProcess
 
 from cluster.fixtures import Cluster, RealCluster, create_namespace, delete_namespace
+from cluster.helpers import wait_for
 from cluster.s3 import use_storage_env
 from headrace.results import load_result
 
@@ -155,3 +156,62 @@ def test_a_deployment_runs_on_the_real_node(real: Real) -> None:
         "greeting": "hello deployment",
         "total": 2,
     }
+
+
+def _dask_objects(real: Real, cluster: str) -> list[str]:
+    """The run's Dask pods and Service that still exist (deleting ones included)."""
+    selector = f"headrace.dev/dask-cluster={cluster}"
+    namespace = real.flowruns.namespace
+    pods = real.cluster.core.list_namespaced_pod(namespace, label_selector=selector).items
+    services = real.cluster.core.list_namespaced_service(namespace, label_selector=selector)
+    return [p.metadata.name for p in pods] + [s.metadata.name for s in services.items]
+
+
+def test_a_flowrun_with_a_dask_task_runner_runs_its_tasks_in_worker_pods(real: Real) -> None:
+    """`spec.taskRunner.dask`: the mapped task runs ran in the run's worker pods (their
+    hostnames are the pods' names), and the cluster is gone once the run has ended."""
+    spec = real.flowruns.flow_spec("cluster_flows.py:spread")
+    body = real.flowruns.manifest(
+        "flowrun-hello",
+        flow=spec,
+        parameters={"n": 8, "seconds": 0.5},
+        taskRunner={"dask": {"workers": 2, "threadsPerWorker": 1}},
+    )
+    real.flowruns.create(body, name="spread")
+    status = real.final("spread", timeout=240)
+    assert status["state"] == "Completed", status
+    dask = status["dask"]
+    assert dask["state"] == "Deleted"
+    assert str(dask["scheduler"]).startswith("tcp://")
+    assert dask["dashboardService"] == dask["cluster"]
+    result = load_result(str(status["resultLocation"]))
+    assert result["total"] == sum(range(8))
+    assert result["hosts"], result
+    assert set(result["hosts"]) <= set(dask["workers"]), (result, dask)
+    assert result["flow_host"] not in dask["workers"]
+    wait_for(lambda: not _dask_objects(real, dask["cluster"]), 60, "the Dask cluster to go")
+
+
+def test_a_cancelled_dask_run_takes_its_cluster_with_it(real: Real) -> None:
+    spec = real.flowruns.flow_spec("cluster_flows.py:spread")
+    body = real.flowruns.manifest(
+        "flowrun-hello",
+        flow=spec,
+        parameters={"n": 2, "seconds": 600},
+        taskRunner={"dask": {"workers": 1}},
+    )
+    real.flowruns.create(body, name="cancelled-spread")
+    running = real.flowruns.wait(
+        "cancelled-spread",
+        lambda s: s.get("state") == "Running" and (s.get("dask") or {}).get("state") == "Running",
+        180,
+        "Running on its Dask cluster",
+        real.operator,
+    )
+    cluster = running["dask"]["cluster"]
+    assert _dask_objects(real, cluster)
+    real.flowruns.patch_spec("cancelled-spread", {"cancel": True})
+    status = real.final("cancelled-spread")
+    assert status["state"] == "Cancelled"
+    assert status["dask"]["state"] == "Deleted"
+    wait_for(lambda: not _dask_objects(real, cluster), 60, "the Dask cluster to go")
