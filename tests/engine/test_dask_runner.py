@@ -342,3 +342,14 @@ def test_a_worker_killed_mid_task_crashes_the_run_and_retries_bring_it_back(
 def test_address_and_cluster_kwargs_do_not_mix() -> None:
     with pytest.raises(ValueError, match="not both"):
         DaskTaskRunner(address="tcp://127.0.0.1:8786", cluster_kwargs={"n_workers": 1})
+
+
+def test_no_scheduler_at_the_address_crashes_the_runs_with_the_reason() -> None:
+    @flow(task_runner=DaskTaskRunner(address="tcp://127.0.0.1:9", client_kwargs={"timeout": 1}))
+    def unreachable() -> tuple[str, str]:
+        state = double.submit(1).wait()
+        return state.name, state.message
+
+    name, message = unreachable()
+    assert name == "Crashed"
+    assert "could not send the attempt to Dask" in message

@@ -136,7 +136,12 @@ class DaskExecutor:
         parameters, unwrap = task_run.remote
         call = RemoteCall(task_run, unwrap)
         key = f"{task_run.task_key}-{task_run.id}-{task_run.attempt}"
-        future = self.client.submit(run_attempt, call, parameters, key=key, pure=False)
+        try:
+            future = self.client.submit(run_attempt, call, parameters, key=key, pure=False)
+        except Exception as error:  # no scheduler, or an argument Dask cannot send
+            message = f"could not send the attempt to Dask: {type(error).__name__}: {error}"
+            engine.attempt_done(task_run, token, Crashed(message, error))
+            return
         task_run.worker = _Attempt(future)
         done = self._done
         item = (engine, task_run, token, future)
