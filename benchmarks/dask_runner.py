@@ -120,7 +120,11 @@ def main() -> None:
         on_threads_chain(10)
 
         n, count, ms = args.n, args.map, args.work_ms
-        print(f"LocalCluster: {args.workers} worker processes x 1 thread; best of {args.repeat}")
+        load = "/".join(f"{value:.1f}" for value in os.getloadavg())
+        print(
+            f"LocalCluster: {args.workers} worker processes x 1 thread; best of {args.repeat}; "
+            f"{os.cpu_count()} CPUs, load average {load} at the start"
+        )
         print("| case | plain Dask (client.map) | Headrace on Dask | Headrace threads |")
         print("|---|---|---|---|")
         rows = []
@@ -147,7 +151,8 @@ def main() -> None:
             threads_s = best(threads, repeat=args.repeat)
             print(f"| {label} | {dask_s:.2f} s | {ours_s:.2f} s | {threads_s:.2f} s |")
             rows.append((label, tasks, work, dask_s, ours_s))
-        print()
+        load = "/".join(f"{value:.1f}" for value in os.getloadavg())
+        print(f"\nload average {load} at the end (above the CPU count, the figures are noisy)")
         for label, tasks, work, dask_s, ours_s in rows:
             own = (dask_s - work) / tasks * 1e3
             added = (ours_s - dask_s) / tasks * 1e3

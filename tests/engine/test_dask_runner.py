@@ -353,3 +353,21 @@ def test_no_scheduler_at_the_address_crashes_the_runs_with_the_reason() -> None:
     name, message = unreachable()
     assert name == "Crashed"
     assert "could not send the attempt to Dask" in message
+
+
+def test_a_cluster_class_by_import_path_with_adaptive_workers() -> None:
+    """Prefect's form: the cluster made per flow run from `cluster_class` (here an import
+    path), starting with no worker; `adapt_kwargs` lets Dask add them as tasks arrive."""
+    runner = DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={**LOCAL, "n_workers": 0},
+        adapt_kwargs={"minimum": 0, "maximum": 2},
+    )
+
+    @flow(task_runner=runner)
+    def adaptive() -> list[int]:
+        return [future.result() for future in double.map([1, 2, 3])] + [whereami.submit().result()]
+
+    *doubled, pid = adaptive()
+    assert doubled == [2, 4, 6]
+    assert pid != os.getpid()
