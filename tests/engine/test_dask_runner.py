@@ -371,3 +371,29 @@ def test_a_cluster_class_by_import_path_with_adaptive_workers() -> None:
     *doubled, pid = adaptive()
     assert doubled == [2, 4, 6]
     assert pid != os.getpid()
+
+
+def test_hooks_and_allow_failure_work_as_locally(runner: DaskTaskRunner) -> None:
+    """Hooks run in the flow's process with the run's final state; `allow_failure` hands a
+    downstream run on a worker the upstream's exception as its value."""
+    from headrace.utilities.annotations import allow_failure
+
+    seen: list[tuple[str, str]] = []
+
+    def on_failure(task: Any, task_run: Any, state: Any) -> None:
+        seen.append((task_run.name, state.name))
+
+    @task(on_failure=[on_failure])
+    def breaks() -> int:
+        raise RuntimeError("broken upstream")
+
+    @task
+    def describe(value: Any) -> str:
+        return f"{type(value).__name__}: {value}"
+
+    @flow(task_runner=runner)
+    def tolerant() -> str:
+        return describe.submit(allow_failure(breaks.submit())).result()
+
+    assert tolerant() == "RuntimeError: broken upstream"
+    assert seen == [("breaks-0", "Failed")]
