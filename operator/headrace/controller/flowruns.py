@@ -239,9 +239,12 @@ class FlowRunReconciler:
             try:
                 dask = DaskSpec.model_validate(dask_spec)
             except ValidationError as error:
-                raise PlanError(
-                    f"spec.taskRunner.dask is invalid: {error}", "InvalidSpec"
-                ) from None
+                problems = "; ".join(
+                    f"spec.taskRunner.dask.{'.'.join(str(part) for part in item['loc'])}: "
+                    f"{item['msg']}"
+                    for item in error.errors()
+                )
+                raise PlanError(f"invalid {problems}", "InvalidSpec") from None
         return RunPlan(
             namespace=meta["namespace"],
             run_name=meta["name"],
