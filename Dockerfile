@@ -22,6 +22,8 @@ ENV UV_PROJECT_ENVIRONMENT=/opt/headrace \
 
 WORKDIR /src
 # Dependencies first (a layer that changes only with the lock), then the package itself.
+# Extras: s3 (results on S3), dask (DaskTaskRunner, and the `dask scheduler`/`dask worker`
+# commands a FlowRun's spec.taskRunner.dask pods run; about 40 MB).
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --extra s3 --extra dask --no-install-project --no-editable
 COPY operator/ operator/
