@@ -656,10 +656,10 @@ class _Step:
         return True
 
     def _stop(self, state: str, why: str) -> str:
-        """Ask the pod to end: SIGTERM now, SIGKILL after its grace period; a Dask cluster's
-        pods at once, so the run's task runs stop with it."""
+        """Ask the pod to end: SIGTERM now, SIGKILL after its grace period. A Dask cluster
+        goes once the pod has ended (`_ended`): gone first, the flow would see its task runs
+        fail and could end Failed before it reads the SIGTERM."""
         self.patch["stopping"] = state
-        self._delete_dask()
         name = self.pod_name(self.get("attempt") or 1)
         pod = self.kube.pods.get(self.namespace, name)
         if pod is not None and owns(self.meta["uid"], pod):
