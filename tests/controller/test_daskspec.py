@@ -156,3 +156,30 @@ def test_a_runs_task_runner_comes_from_it_or_else_its_deployment() -> None:
     run["spec"]["taskRunner"] = {"dask": {"workers": 500}}
     with pytest.raises(PlanError, match=r"invalid spec.taskRunner.dask.workers: Input should be"):
         reconciler.plan(run, reconciler.resolve(run, deployment), 1, None)
+
+
+def test_a_daskcluster_has_the_scheduler_and_no_workers_the_group_joins_its_address() -> None:
+    from headrace.controller.daskspec import build_daskcluster, build_daskworkergroup
+
+    p = plan()
+    dask = p.dask
+    assert dask is not None
+    config = OperatorConfig()
+    names = dask_names("nightly", UID, 3)
+    cluster = build_daskcluster(p, dask, config)
+    group = build_daskworkergroup(p, dask, "tcp://10.0.0.5:8786", config)
+    assert cluster["kind"] == "DaskCluster" and group["kind"] == "DaskWorkerGroup"
+    assert cluster["metadata"]["name"] == names.cluster
+    assert group["spec"]["cluster"] == names.cluster
+    assert owns(UID, cluster) and owns(UID, group)
+    # Its operator's workers would look for the scheduler's Service by DNS name.
+    assert cluster["spec"]["worker"]["replicas"] == 0
+    assert group["spec"]["worker"]["replicas"] == 3
+    scheduler = cluster["spec"]["scheduler"]["spec"]["containers"][0]
+    assert scheduler["command"][:2] == ["dask", "scheduler"]
+    assert scheduler["image"] == "img:1"
+    worker = group["spec"]["worker"]["spec"]["containers"][0]
+    assert worker["command"][:3] == ["dask", "worker", "tcp://10.0.0.5:8786"]
+    assert "--name" not in worker["command"]
+    assert "restartPolicy" not in group["spec"]["worker"]["spec"]  # Deployments restart them
+    assert worker["securityContext"]["readOnlyRootFilesystem"] is True

@@ -88,6 +88,11 @@ minute of retries at every start, and it never notices CRDs that change while it
 - apiGroups: [""]
   resources: ["services"]
   verbs: ["create", "delete"]
+{{- if eq .Values.config.daskClusters "dask-kubernetes" }}
+- apiGroups: ["kubernetes.dask.org"]
+  resources: ["daskclusters", "daskworkergroups"]
+  verbs: ["create", "delete"]
+{{- end }}
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]

@@ -56,6 +56,13 @@ class OperatorConfig:
         default_factory=lambda: float(os.environ.get("HEADRACE_STORAGE_READ_TIMEOUT", "5"))
     )
 
+    # How a FlowRun's spec.taskRunner.dask cluster is made: "pods" (the operator's own
+    # scheduler and worker pods) or "dask-kubernetes" (a DaskCluster and a DaskWorkerGroup,
+    # for the dask-kubernetes operator, which must be installed).
+    dask_clusters: str = field(
+        default_factory=lambda: os.environ.get("HEADRACE_DASK_CLUSTERS", "pods")
+    )
+
     # Leader election: the namespace of the Lease (empty: off, one replica), and its name.
     leader_election_namespace: str = field(
         default_factory=lambda: os.environ.get("HEADRACE_LEADER_ELECTION_NAMESPACE", "")

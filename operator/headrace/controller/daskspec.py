@@ -219,3 +219,89 @@ def build_dask_service(plan: RunPlan, dask: DaskSpec) -> dict[str, Any]:
             ],
         },
     }
+
+
+# -- with the dask-kubernetes operator (HEADRACE_DASK_CLUSTERS=dask-kubernetes) -----------------
+DASK_GROUP = "kubernetes.dask.org"
+DASK_VERSION = "v1"
+DASK_CLUSTER_LABEL = "dask.org/cluster-name"
+
+
+def _container(pod: dict[str, Any], name: str) -> dict[str, Any]:
+    container: dict[str, Any] = dict(pod["spec"]["containers"][0])
+    container["name"] = name
+    return container
+
+
+def _pod_spec(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:
+    spec = dict(pod["spec"])
+    spec["containers"] = [container]
+    spec.pop("restartPolicy")  # the dask-kubernetes operator runs them in Deployments
+    return spec
+
+
+def build_daskcluster(plan: RunPlan, dask: DaskSpec, config: OperatorConfig) -> dict[str, Any]:
+    """A `DaskCluster` with the scheduler pod and Service above and no workers of its own:
+    its operator would point workers at the Service's DNS name, which not every cluster
+    resolves; the workers come in a `DaskWorkerGroup` made once the scheduler has an address."""
+    names = dask_names(plan.run_name, plan.run_uid, dask.workers)
+    scheduler = build_dask_scheduler_pod(plan, dask, config)
+    service = build_dask_service(plan, dask)
+    worker = build_dask_worker_pod(plan, dask, 0, "tcp://0.0.0.0:0", config)
+    return {
+        "apiVersion": f"{DASK_GROUP}/{DASK_VERSION}",
+        "kind": "DaskCluster",
+        "metadata": {
+            "name": names.cluster,
+            "namespace": plan.namespace,
+            "labels": _labels(plan, names.cluster, "dask-cluster"),
+            "ownerReferences": [owner_reference(plan)],
+        },
+        "spec": {
+            "scheduler": {
+                "spec": _pod_spec(scheduler, _container(scheduler, "scheduler")),
+                "service": {
+                    "type": "ClusterIP",
+                    "selector": {
+                        DASK_CLUSTER_LABEL: names.cluster,
+                        "dask.org/component": "scheduler",
+                    },
+                    # by name: its CRD takes targetPort as a string only
+                    "ports": [
+                        {**port, "targetPort": port["name"]} for port in service["spec"]["ports"]
+                    ],
+                },
+            },
+            "worker": {"replicas": 0, "spec": _pod_spec(worker, _container(worker, "worker"))},
+        },
+    }
+
+
+def build_daskworkergroup(
+    plan: RunPlan, dask: DaskSpec, address: str, config: OperatorConfig
+) -> dict[str, Any]:
+    """The run's workers, joining the scheduler at its pod's `address`."""
+    names = dask_names(plan.run_name, plan.run_uid, dask.workers)
+    worker = build_dask_worker_pod(plan, dask, 0, address, config)
+    container = _container(worker, "worker")
+    command = list(container["command"])
+    at = command.index("--name")
+    del command[at : at + 2]  # the group's pods are named by their Deployment
+    container["command"] = command
+    return {
+        "apiVersion": f"{DASK_GROUP}/{DASK_VERSION}",
+        "kind": "DaskWorkerGroup",
+        "metadata": {
+            "name": f"{names.cluster}-workers",
+            "namespace": plan.namespace,
+            "labels": {
+                **_labels(plan, names.cluster, "dask-worker"),
+                DASK_CLUSTER_LABEL: names.cluster,
+            },
+            "ownerReferences": [owner_reference(plan)],
+        },
+        "spec": {
+            "cluster": names.cluster,
+            "worker": {"replicas": dask.workers, "spec": _pod_spec(worker, container)},
+        },
+    }

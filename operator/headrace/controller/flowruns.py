@@ -22,9 +22,12 @@ from headrace.controller.concurrency import admit
 from headrace.controller.conditions import run_conditions
 from headrace.controller.config import OperatorConfig
 from headrace.controller.daskspec import (
+    DASK_CLUSTER_LABEL,
     build_dask_scheduler_pod,
     build_dask_service,
     build_dask_worker_pod,
+    build_daskcluster,
+    build_daskworkergroup,
     dask_names,
     scheduler_address,
 )
@@ -518,6 +521,8 @@ class _Step:
     def _dask_cluster(self, plan: RunPlan) -> str | None:
         """Make what is missing of the run's Dask cluster; its scheduler's address once that
         runs (then the flow pod can be made), else None, with the wait in the status."""
+        if self.owner.config.dask_clusters == "dask-kubernetes":
+            return self._daskcluster(plan)
         dask = plan.dask
         assert dask is not None
         config = self.owner.config
@@ -560,6 +565,61 @@ class _Step:
         }
         return address
 
+    def _daskcluster(self, plan: RunPlan) -> str | None:
+        """The same with the dask-kubernetes operator: a DaskCluster (scheduler and Service),
+        then, once its scheduler pod has an address, a DaskWorkerGroup pointed there."""
+        dask = plan.dask
+        assert dask is not None
+        config = self.owner.config
+        names = dask_names(plan.run_name, plan.run_uid, dask.workers)
+        status = {
+            "cluster": names.cluster,
+            "dashboardService": f"{names.cluster}-scheduler",  # dask-kubernetes' name for it
+            "kind": "DaskCluster",
+        }
+        try:
+            if (self.get("dask") or {}).get("cluster") != names.cluster:
+                self.kube.create_dask_resource(
+                    "daskclusters", self.namespace, build_daskcluster(plan, dask, config)
+                )
+        except ApiException as error:
+            if error.status not in (400, 404, 422):
+                raise
+            if error.status == 404:
+                detail = (
+                    "this cluster has no DaskCluster resource: install the dask-kubernetes "
+                    "operator, or run the operator with HEADRACE_DASK_CLUSTERS=pods"
+                )
+            else:
+                detail = f"the DaskCluster is invalid: {api_message(error)}"
+            self._fail(detail, "DaskClusterFailed")
+            return None
+        selector = f"{DASK_CLUSTER_LABEL}={names.cluster},dask.org/component=scheduler"
+        running = [
+            address
+            for pod in self.kube.list_pods(self.namespace, selector)
+            if (address := scheduler_address(pod)) is not None
+        ]
+        if not running:
+            self.patch["dask"] = {**status, "state": "Starting"}
+            message = f"starting the run's Dask cluster: waiting for DaskCluster {names.cluster}"
+            if self.get("message") != message:
+                self.set_state("Pending", message)
+            return None
+        address = running[0]
+        self.kube.create_dask_resource(
+            "daskworkergroups",
+            self.namespace,
+            build_daskworkergroup(plan, dask, address, config),
+        )
+        self.patch["dask"] = {
+            **status,
+            "scheduler": address,
+            "workerGroup": f"{names.cluster}-workers",
+            "state": "Running",
+        }
+        return address
+
     def _delete_dask(self) -> None:
         """Delete the run's Dask pods and Service: its task runs end with it (the FlowRun's
         deletion would too, through their owner references)."""
@@ -567,6 +627,14 @@ class _Step:
         if not dask or dask.get("state") == "Deleted":
             return
         cluster = dask["cluster"]
+        if dask.get("kind") == "DaskCluster":
+            if dask.get("workerGroup"):
+                self.kube.delete_dask_resource(
+                    "daskworkergroups", self.namespace, dask["workerGroup"]
+                )
+            self.kube.delete_dask_resource("daskclusters", self.namespace, cluster)
+            self.patch["dask"] = {**dask, "state": "Deleted"}
+            return
         for name in [*(dask.get("workers") or []), f"{cluster}-scheduler"]:
             pod = self.kube.pods.get(self.namespace, name)
             if pod is None or owns(self.meta["uid"], pod):

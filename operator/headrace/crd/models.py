@@ -333,6 +333,12 @@ class DaskStatus(Model):
         default=None, description="The Service in front of the scheduler and its dashboard."
     )
     workers: list[str] | None = Field(default=None, description="The worker pods.")
+    kind: Literal["DaskCluster"] | None = Field(
+        default=None,
+        description="DaskCluster when the dask-kubernetes operator made it (then workerGroup "
+        "names its DaskWorkerGroup); unset for the operator's own pods.",
+    )
+    worker_group: str | None = Field(default=None, description="The DaskWorkerGroup.")
     state: Literal["Starting", "Running", "Deleted"] | None = Field(
         default=None, description="Starting, Running, or Deleted once the run has ended."
     )
