@@ -22,11 +22,13 @@ ENV UV_PROJECT_ENVIRONMENT=/opt/headrace \
 
 WORKDIR /src
 # Dependencies first (a layer that changes only with the lock), then the package itself.
+# Extras: s3 (results on S3), dask (DaskTaskRunner, and the `dask scheduler`/`dask worker`
+# commands a FlowRun's spec.taskRunner.dask pods run; about 40 MB).
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --extra s3 --no-install-project --no-editable
+RUN uv sync --frozen --no-dev --extra s3 --extra dask --no-install-project --no-editable
 COPY operator/ operator/
 COPY crds/ crds/
-RUN uv sync --frozen --no-dev --extra s3 --no-editable
+RUN uv sync --frozen --no-dev --extra s3 --extra dask --no-editable
 
 
 FROM ${PYTHON_BASE}

@@ -123,11 +123,34 @@ def test_rbac_grants_only_what_the_operator_calls(home: Path) -> None:
         ("headrace.dev", "flowruns/status"): ["patch"],
         ("headrace.dev", "deployments/status"): ["patch"],
         ("", "pods"): sorted(["get", "list", "watch", "create", "delete", "patch"]),
+        # the Service of a run's Dask cluster (spec.taskRunner.dask), made and deleted
+        ("", "services"): ["create", "delete"],
         ("", "events"): ["create"],
         # kopf's observer of resources (it runs clusterwide): read-only.
         ("apiextensions.k8s.io", "customresourcedefinitions"): ["list", "watch"],
     }
     assert not any("*" in rule["verbs"] or "*" in rule["resources"] for rule in role["rules"])
+
+
+def test_dask_kubernetes_clusters_add_only_rights_on_their_resources(home: Path) -> None:
+    """`config.daskClusters=dask-kubernetes`: the operator makes DaskClusters and
+    DaskWorkerGroups (and is told so); the default grants nothing on them."""
+    (role,) = operator_rbac(render(home, "config.daskClusters=dask-kubernetes"), "ClusterRole")
+    rules = [r for r in role["rules"] if r["apiGroups"] == ["kubernetes.dask.org"]]
+    assert rules == [
+        {
+            "apiGroups": ["kubernetes.dask.org"],
+            "resources": ["daskclusters", "daskworkergroups"],
+            "verbs": ["create", "delete"],
+        }
+    ]
+    docs = render(home, "config.daskClusters=dask-kubernetes")
+    (deployment,) = of_kind(docs, "Deployment")
+    env = {
+        e["name"]: e.get("value")
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["HEADRACE_DASK_CLUSTERS"] == "dask-kubernetes"
 
 
 def test_operator_deployment_runs_one_safe_replica_with_probes_and_metrics(home: Path) -> None:

@@ -66,3 +66,26 @@ def stubborn(seconds: float = 600) -> str:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     time.sleep(seconds)
     return "outlasted"
+
+
+@task
+def where(x: int, seconds: float = 0) -> dict[str, object]:
+    """Which host ran it: in a FlowRun with `taskRunner.dask`, a worker pod's name."""
+    import socket
+    import time
+
+    time.sleep(seconds)
+    return {"x": x, "host": socket.gethostname()}
+
+
+@flow
+def spread(n: int = 8, seconds: float = 0) -> dict[str, object]:
+    """A mapped stage that names the hosts its task runs ran on, and the flow's own."""
+    import socket
+
+    ran = [future.result() for future in where.map(list(range(n)), seconds=seconds)]
+    return {
+        "hosts": sorted({str(item["host"]) for item in ran}),
+        "flow_host": socket.gethostname(),
+        "total": sum(int(str(item["x"])) for item in ran),
+    }

@@ -43,6 +43,11 @@ class CrashedRun(HeadraceError):
     """The run crashed (the process or the engine failed, not user code)."""
 
 
+class WorkerLost(HeadraceError):
+    """The worker running a task run went away mid-attempt (a Dask worker that died or was
+    killed). The run ends Crashed, and is retried per its task's `retries`."""
+
+
 class MissingResult(HeadraceError):
     """A state has no in-memory result and no persisted location to load from."""
 

@@ -15,9 +15,9 @@ from headrace.exceptions import ParameterValidationError
 from headrace.logging import enable_log_prints
 from headrace.results.serializers import Serializer
 from headrace.results.store import ResultStore
+from headrace.signature import Signature
 from headrace.states import State
 from headrace.task_runners import ConcurrentTaskRunner, TaskRunner
-from headrace.tasks import Signature
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -167,6 +167,12 @@ def _sigterm_state(value: str) -> str:
     raise ValueError("takes Cancelled or TimedOut")
 
 
+def _dask_clusters(value: str) -> str:
+    if value not in {"pods", "dask-kubernetes"}:
+        raise ValueError("takes pods or dask-kubernetes")
+    return value
+
+
 def _level(value: str) -> str:
     level = value.upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -248,6 +254,9 @@ class Settings:
         "", _text, POD, "Where the pod's outcome is written for the operator to read."
     )
     attempt: Setting[int] = Setting(0, _whole, POD, "The attempt's number, from 1.", "unset")
+    dask_address: Setting[str] = Setting(
+        "", _text, POD, "The Dask scheduler the operator made for the run (spec.taskRunner.dask)."
+    )
     deadline: Setting[float | None] = Setting(
         None, _unix_time, POD, "Unix time after which a SIGTERM means `TimedOut`."
     )
@@ -295,6 +304,14 @@ class Settings:
     )
     retry_delay_seconds: Setting[int] = Setting(
         5, _whole, OPERATOR, "Delay before a retry, unless the FlowRun says (doubles each time)."
+    )
+    dask_clusters: Setting[str] = Setting(
+        "pods",
+        _dask_clusters,
+        OPERATOR,
+        "How a FlowRun's spec.taskRunner.dask cluster is made: `pods` (the operator's own "
+        "scheduler and worker pods) or `dask-kubernetes` (a DaskCluster for the "
+        "dask-kubernetes operator, which must be installed).",
     )
     start_error_grace_seconds: Setting[float] = Setting(
         300.0,

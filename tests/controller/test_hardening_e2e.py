@@ -344,6 +344,29 @@ def test_the_api_server_refuses_a_flowrun_spec_that_cannot_be_made_safe(
     flowruns.create(flowruns.manifest("flowrun-hello", flow=spec), name="fine")
 
 
+def test_the_api_server_bounds_a_runs_dask_cluster_naming_the_field(
+    crds: Cluster, flowruns: FlowRuns
+) -> None:
+    """A manifest cannot ask for a thousand worker pods, or a worker quantity Kubernetes
+    would refuse later."""
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"workers": 1000}, "spec.taskRunner.dask.workers"),
+        ({"workers": 0}, "spec.taskRunner.dask.workers"),
+        ({"threadsPerWorker": 65}, "spec.taskRunner.dask.threadsPerWorker"),
+        ({"resources": {"limits": {"memory": "lots"}}}, "must be a Kubernetes quantity"),
+    ]
+    for dask, complaint in cases:
+        with pytest.raises(ApiException) as refused:
+            flowruns.create(
+                flowruns.manifest("flowrun-hello", taskRunner={"dask": dask}), name="refused"
+            )
+        assert refused.value.status == 422
+        assert complaint in str(refused.value.body), (dask, refused.value.body)
+    flowruns.create(
+        flowruns.manifest("flowrun-hello", taskRunner={"dask": {"workers": 64}}), name="fine"
+    )
+
+
 def test_the_api_server_refuses_a_cron_with_a_seconds_field(
     crds: Cluster, flowruns: FlowRuns
 ) -> None:

@@ -8,6 +8,10 @@ pod deleted by hand, a flow that ignores SIGTERM.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +39,9 @@ class Real:
         return self.flowruns.wait_final(name, timeout=timeout, operator=self.operator)
 
 
-@pytest.fixture
-def real(
-    real_cluster: RealCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@contextlib.contextmanager
+def real_operator(
+    real_cluster: RealCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str
 ) -> Iterator[Real]:
     """A namespace with the storage's Secret, and the operator as the chart would set it up:
     the engine is the image's `headrace`, results go to S3 with that Secret."""
@@ -58,6 +62,7 @@ def real(
         HEADRACE_GRACE_SECONDS="3",
         HEADRACE_START_ERROR_GRACE_SECONDS="20",
         **storage,
+        **env,
     ).start()
     use_storage_env(monkeypatch, storage)  # this test reads results as a user would
     image = real_cluster.node.node_images.flows.ref
@@ -68,6 +73,14 @@ def real(
         flowruns.delete_all()
         operator.stop()
         delete_namespace(cluster, namespace)
+
+
+@pytest.fixture
+def real(
+    real_cluster: RealCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Real]:
+    with real_operator(real_cluster, tmp_path, monkeypatch) as made:
+        yield made
 
 
 def test_a_flowrun_runs_in_a_real_container_and_its_result_lands_in_s3(real: Real) -> None:
@@ -165,3 +178,138 @@ def test_a_deployment_runs_on_the_real_node(real: Real) -> None:
         "greeting": "hello deployment",
         "total": 2,
     }
+
+
+def _dask_objects(real: Real, cluster: str) -> list[str]:
+    """The run's Dask pods and Service that still exist (deleting ones included)."""
+    selector = f"headrace.dev/dask-cluster={cluster}"
+    namespace = real.flowruns.namespace
+    pods = real.cluster.core.list_namespaced_pod(namespace, label_selector=selector).items
+    services = real.cluster.core.list_namespaced_service(namespace, label_selector=selector)
+    return [p.metadata.name for p in pods] + [s.metadata.name for s in services.items]
+
+
+def test_a_flowrun_with_a_dask_task_runner_runs_its_tasks_in_worker_pods(real: Real) -> None:
+    """`spec.taskRunner.dask`: the mapped task runs ran in the run's worker pods (their
+    hostnames are the pods' names), and the cluster is gone once the run has ended."""
+    spec = real.flowruns.flow_spec("cluster_flows.py:spread")
+    body = real.flowruns.manifest(
+        "flowrun-hello",
+        flow=spec,
+        parameters={"n": 8, "seconds": 0.5},
+        taskRunner={"dask": {"workers": 2, "threadsPerWorker": 1}},
+    )
+    real.flowruns.create(body, name="spread")
+    status = real.final("spread", timeout=240)
+    assert status["state"] == "Completed", status
+    dask = status["dask"]
+    assert dask["state"] == "Deleted"
+    assert str(dask["scheduler"]).startswith("tcp://")
+    assert dask["dashboardService"] == dask["cluster"]
+    result = load_result(str(status["resultLocation"]))
+    assert result["total"] == sum(range(8))
+    assert result["hosts"], result
+    assert set(result["hosts"]) <= set(dask["workers"]), (result, dask)
+    assert result["flow_host"] not in dask["workers"]
+    wait_for(lambda: not _dask_objects(real, dask["cluster"]), 60, "the Dask cluster to go")
+
+
+def test_a_cancelled_dask_run_takes_its_cluster_with_it(real: Real) -> None:
+    spec = real.flowruns.flow_spec("cluster_flows.py:spread")
+    body = real.flowruns.manifest(
+        "flowrun-hello",
+        flow=spec,
+        parameters={"n": 2, "seconds": 600},
+        taskRunner={"dask": {"workers": 1}},
+    )
+    real.flowruns.create(body, name="cancelled-spread")
+    running = real.flowruns.wait(
+        "cancelled-spread",
+        lambda s: s.get("state") == "Running" and (s.get("dask") or {}).get("state") == "Running",
+        180,
+        "Running on its Dask cluster",
+        real.operator,
+    )
+    cluster = running["dask"]["cluster"]
+    assert _dask_objects(real, cluster)
+    real.flowruns.patch_spec("cancelled-spread", {"cancel": True})
+    status = real.final("cancelled-spread")
+    assert status["state"] == "Cancelled"
+    assert status["dask"]["state"] == "Deleted"
+    wait_for(lambda: not _dask_objects(real, cluster), 60, "the Dask cluster to go")
+
+
+@pytest.fixture
+def dask_kubernetes(real_cluster: RealCluster, tmp_path: Path) -> Iterator[Path]:
+    """The dask-kubernetes operator (its Python package, run by kopf as its image would) and
+    its CRDs; the operator image itself cannot be pulled here. Yields its log's path."""
+    import dask_kubernetes
+    from kubernetes import utils
+
+    cluster = real_cluster.cluster
+    crds = Path(dask_kubernetes.__file__).parent / "operator/deployment/helm"
+    for path in sorted(crds.glob("dask-kubernetes-operator/crds/*.yaml")):
+        with contextlib.suppress(utils.FailToCreateError):  # there from an earlier test
+            utils.create_from_yaml(cluster.api_client, str(path))
+    log = tmp_path / "dask-kubernetes-operator.log"
+    kopf = Path(sys.executable).parent / "kopf"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [str(kopf), "run", "-m", "dask_kubernetes.operator.controller", "--all-namespaces"],
+            env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield log
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_with_dask_kubernetes_the_run_gets_a_daskcluster_and_its_tasks_run_on_it(
+    real_cluster: RealCluster,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    dask_kubernetes: Path,
+) -> None:
+    """HEADRACE_DASK_CLUSTERS=dask-kubernetes: a DaskCluster (scheduler and Service) made by
+    that operator, and a DaskWorkerGroup pointed at the scheduler pod's address; the task runs
+    ran in the group's pods, and both resources are gone after the run."""
+    with real_operator(
+        real_cluster, tmp_path, monkeypatch, HEADRACE_DASK_CLUSTERS="dask-kubernetes"
+    ) as real:
+        spec = real.flowruns.flow_spec("cluster_flows.py:spread")
+        body = real.flowruns.manifest(
+            "flowrun-hello",
+            flow=spec,
+            parameters={"n": 6, "seconds": 0.5},
+            taskRunner={"dask": {"workers": 2}},
+        )
+        real.flowruns.create(body, name="dk-spread")
+        status = real.final("dk-spread", timeout=300)
+        assert status["state"] == "Completed", (status, dask_kubernetes.read_text()[-3000:])
+        dask = status["dask"]
+        assert dask["kind"] == "DaskCluster" and dask["state"] == "Deleted"
+        result = load_result(str(status["resultLocation"]))
+        assert result["total"] == sum(range(6))
+        group = dask["workerGroup"]
+        assert result["hosts"] and all(host.startswith(group) for host in result["hosts"])
+        assert not result["flow_host"].startswith(group)
+        api = client.CustomObjectsApi(real.cluster.api_client)
+        namespace = real.flowruns.namespace
+
+        def gone() -> bool:
+            clusters = api.list_namespaced_custom_object(
+                "kubernetes.dask.org", "v1", namespace, "daskclusters"
+            )["items"]
+            selector = f"dask.org/cluster-name={dask['cluster']}"
+            pods = real.cluster.core.list_namespaced_pod(namespace, label_selector=selector)
+            return not clusters and not pods.items
+
+        wait_for(gone, 90, "the DaskCluster and its pods to go")

@@ -86,6 +86,14 @@ minute of retries at every start, and it never notices CRDs that change while it
   resources: ["pods"]
   verbs: ["get", "list", "watch", "create", "delete", "patch"]
 - apiGroups: [""]
+  resources: ["services"]
+  verbs: ["create", "delete"]
+{{- if eq .Values.config.daskClusters "dask-kubernetes" }}
+- apiGroups: ["kubernetes.dask.org"]
+  resources: ["daskclusters", "daskworkergroups"]
+  verbs: ["create", "delete"]
+{{- end }}
+- apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
 {{- end -}}

@@ -11,13 +11,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
 
 from headrace.controller import metrics
 from headrace.controller.concurrency import admit
 from headrace.controller.conditions import run_conditions
+from headrace.controller.daskspec import (
+    DASK_CLUSTER_LABEL,
+    build_dask_scheduler_pod,
+    build_dask_service,
+    build_dask_worker_pod,
+    build_daskcluster,
+    build_daskworkergroup,
+    dask_names,
+    scheduler_address,
+)
 from headrace.controller.deployments import SCHEDULED_TIME, runs_of
 from headrace.controller.kube import Kube, api_message
 from headrace.controller.outcome import Outcome, bounded, lost_pod, pod_outcome
@@ -33,7 +45,7 @@ from headrace.controller.podspec import (
     storage_urls,
 )
 from headrace.controller.storage import NotReadYet, StorageReads
-from headrace.crd.models import FlowSpec
+from headrace.crd.models import DaskSpec, FlowSpec
 from headrace.records.reader import engine_report, read_summary, record_url
 from headrace.settings import Settings
 from headrace.states import FINAL_STATES
@@ -192,6 +204,7 @@ class FlowRunReconciler:
             "retryDelaySeconds": spec.get("retryDelaySeconds"),
             "resultStorage": spec.get("resultStorage"),
             "resultStorageSecret": spec.get("resultStorageSecret"),
+            "taskRunner": spec.get("taskRunner"),
         }
         ref = spec.get("deploymentRef")
         if ref:
@@ -209,7 +222,7 @@ class FlowRunReconciler:
                 check_parameters(ref["name"], dspec.get("parameterSchema"), resolved["parameters"])
             except ParameterError as error:
                 raise PlanError(str(error), error.reason) from None
-            for key in ("retries", "resultStorage", "resultStorageSecret"):
+            for key in ("retries", "resultStorage", "resultStorageSecret", "taskRunner"):
                 if resolved[key] is None:
                     resolved[key] = dspec.get(key)
             resolved["deployment"] = ref["name"]
@@ -225,6 +238,18 @@ class FlowRunReconciler:
         meta = run["metadata"]
         storage = resolved.get("resultStorage")
         secret = resolved.get("resultStorageSecret")
+        dask = None
+        dask_spec = (resolved.get("taskRunner") or {}).get("dask")
+        if dask_spec is not None:
+            try:
+                dask = DaskSpec.model_validate(dask_spec)
+            except ValidationError as error:
+                problems = "; ".join(
+                    f"spec.taskRunner.dask.{'.'.join(str(part) for part in item['loc'])}: "
+                    f"{item['msg']}"
+                    for item in error.errors()
+                )
+                raise PlanError(f"invalid {problems}", "InvalidSpec") from None
         return RunPlan(
             namespace=meta["namespace"],
             run_name=meta["name"],
@@ -238,6 +263,7 @@ class FlowRunReconciler:
             deployment=resolved.get("deployment"),
             deployment_version=resolved.get("deploymentVersion"),
             scheduled_time=_scheduled_time(meta),
+            dask=dask,
         )
 
     def settings_of(
@@ -445,6 +471,12 @@ class _Step:
             if deadline is None and timeout is not None:
                 deadline = now + timeout
             plan = owner.plan(self.run, resolved, attempt_no, deadline)
+            if pod is None and plan.dask is not None:
+                address = self._dask_cluster(plan)
+                if address is None:  # made just now, or its scheduler is not running yet
+                    final = self.get("state") in FINAL_STATES
+                    return True, None if final else 1.0, None
+                plan = replace(plan, dask_address=address)
             body = build_pod(plan, owner.config) if pod is None else None
         except PlanError as error:
             self._fail(str(error), error.reason)
@@ -488,6 +520,132 @@ class _Step:
         )
         return False, None, pod
 
+    # -- the run's Dask cluster (spec.taskRunner.dask) ---------------------------------------
+    def _dask_cluster(self, plan: RunPlan) -> str | None:
+        """Make what is missing of the run's Dask cluster; its scheduler's address once that
+        runs (then the flow pod can be made), else None, with the wait in the status."""
+        if self.owner.config.dask_clusters == "dask-kubernetes":
+            return self._daskcluster(plan)
+        dask = plan.dask
+        assert dask is not None
+        config = self.owner.config
+        names = dask_names(plan.run_name, plan.run_uid, dask.workers)
+        status = {"cluster": names.cluster, "dashboardService": names.service}
+        scheduler = self.kube.pods.get(self.namespace, names.scheduler)
+        if scheduler is None:
+            scheduler, _ = self.kube.create_pod(
+                self.namespace, build_dask_scheduler_pod(plan, dask, config)
+            )
+            self.kube.create_service(self.namespace, build_dask_service(plan, dask))
+        if not owns(self.meta["uid"], scheduler):
+            self._name_taken(names.scheduler)
+            return None
+        phase = (scheduler.get("status") or {}).get("phase")
+        if phase in ("Failed", "Succeeded"):
+            self._fail(
+                f"the Dask scheduler pod {names.scheduler} ended ({phase}) before the flow "
+                "started; is dask installed in the image (headrace[dask])?",
+                "DaskClusterFailed",
+            )
+            return None
+        address = scheduler_address(scheduler)
+        if address is None:
+            self.patch["dask"] = {**status, "state": "Starting"}
+            message = f"starting the run's Dask cluster: waiting for pod {names.scheduler}"
+            if self.get("message") != message:
+                self.set_state("Pending", message)
+            return None
+        for index, name in enumerate(names.workers):
+            if self.kube.pods.get(self.namespace, name) is None:
+                self.kube.create_pod(
+                    self.namespace, build_dask_worker_pod(plan, dask, index, address, config)
+                )
+        self.patch["dask"] = {
+            **status,
+            "scheduler": address,
+            "workers": list(names.workers),
+            "state": "Running",
+        }
+        return address
+
+    def _daskcluster(self, plan: RunPlan) -> str | None:
+        """The same with the dask-kubernetes operator: a DaskCluster (scheduler and Service),
+        then, once its scheduler pod has an address, a DaskWorkerGroup pointed there."""
+        dask = plan.dask
+        assert dask is not None
+        config = self.owner.config
+        names = dask_names(plan.run_name, plan.run_uid, dask.workers)
+        status = {
+            "cluster": names.cluster,
+            "dashboardService": f"{names.cluster}-scheduler",  # dask-kubernetes' name for it
+            "kind": "DaskCluster",
+        }
+        try:
+            if (self.get("dask") or {}).get("cluster") != names.cluster:
+                self.kube.create_dask_resource(
+                    "daskclusters", self.namespace, build_daskcluster(plan, dask, config)
+                )
+        except ApiException as error:
+            if error.status not in (400, 404, 422):
+                raise
+            if error.status == 404:
+                detail = (
+                    "this cluster has no DaskCluster resource: install the dask-kubernetes "
+                    "operator, or run the operator with HEADRACE_DASK_CLUSTERS=pods"
+                )
+            else:
+                detail = f"the DaskCluster is invalid: {api_message(error)}"
+            self._fail(detail, "DaskClusterFailed")
+            return None
+        selector = f"{DASK_CLUSTER_LABEL}={names.cluster},dask.org/component=scheduler"
+        running = [
+            address
+            for pod in self.kube.list_pods(self.namespace, selector)
+            if (address := scheduler_address(pod)) is not None
+        ]
+        if not running:
+            self.patch["dask"] = {**status, "state": "Starting"}
+            message = f"starting the run's Dask cluster: waiting for DaskCluster {names.cluster}"
+            if self.get("message") != message:
+                self.set_state("Pending", message)
+            return None
+        address = running[0]
+        self.kube.create_dask_resource(
+            "daskworkergroups",
+            self.namespace,
+            build_daskworkergroup(plan, dask, address, config),
+        )
+        self.patch["dask"] = {
+            **status,
+            "scheduler": address,
+            "workerGroup": f"{names.cluster}-workers",
+            "state": "Running",
+        }
+        return address
+
+    def _delete_dask(self) -> None:
+        """Delete the run's Dask pods and Service: its task runs end with it (the FlowRun's
+        deletion would too, through their owner references)."""
+        dask = self.get("dask")
+        if not dask or dask.get("state") == "Deleted":
+            return
+        cluster = dask["cluster"]
+        if dask.get("kind") == "DaskCluster":
+            if dask.get("workerGroup"):
+                self.kube.delete_dask_resource(
+                    "daskworkergroups", self.namespace, dask["workerGroup"]
+                )
+            self.kube.delete_dask_resource("daskclusters", self.namespace, cluster)
+            self.patch["dask"] = {**dask, "state": "Deleted"}
+            return
+        for name in [*(dask.get("workers") or []), f"{cluster}-scheduler"]:
+            pod = self.kube.pods.get(self.namespace, name)
+            if pod is None or owns(self.meta["uid"], pod):
+                self.kube.delete_pod(self.namespace, name, 0)
+        if dask.get("dashboardService"):
+            self.kube.delete_service(self.namespace, dask["dashboardService"])
+        self.patch["dask"] = {**dask, "state": "Deleted"}
+
     def _limit(self) -> int | None:
         """The Deployment's concurrencyLimit over this run, if any."""
         if self.deployment is None:
@@ -515,6 +673,7 @@ class _Step:
         """End the run Failed before any pod of this attempt exists."""
         self.set_state("Failed", message, reason)
         self.patch["completionTime"] = now_iso()
+        self._delete_dask()
 
     def _name_taken(self, name: str) -> None:
         """A pod of our name that we do not own: never adopt it, nor read its outcome."""
@@ -577,7 +736,9 @@ class _Step:
         return True
 
     def _stop(self, state: str, why: str) -> str:
-        """Ask the pod to end: SIGTERM now, SIGKILL after its grace period."""
+        """Ask the pod to end: SIGTERM now, SIGKILL after its grace period. A Dask cluster
+        goes once the pod has ended (`_ended`): gone first, the flow would see its task runs
+        fail and could end Failed before it reads the SIGTERM."""
         self.patch["stopping"] = state
         name = self.pod_name(self.get("attempt") or 1)
         pod = self.kube.pods.get(self.namespace, name)
@@ -667,6 +828,7 @@ class _Step:
             if url:
                 self.owner.storage.forget(url)
         self.kube.pods.forget(self.namespace, self.pod_name(attempt_no))
+        self._delete_dask()
         completion = now_iso()
         self.patch["completionTime"] = completion
         self.patch["duration"] = _duration(self.get("startTime"), completion)

@@ -320,6 +320,53 @@ class Kube:
             if error.status != 404:
                 raise
 
+    # -- a run's Dask cluster: Services, and dask-kubernetes' resources ------------------------
+    def create_dask_resource(self, plural: str, namespace: str, body: dict[str, Any]) -> None:
+        """Create a DaskCluster or DaskWorkerGroup, or keep the one of that name."""
+        group, version = body["apiVersion"].split("/")
+        try:
+            self._call(
+                self.custom.create_namespaced_custom_object, group, version, namespace, plural, body
+            )
+        except ApiException as error:
+            if error.status != 409:
+                raise
+
+    def delete_dask_resource(self, plural: str, namespace: str, name: str) -> None:
+        try:
+            self._call(
+                self.custom.delete_namespaced_custom_object,
+                "kubernetes.dask.org",
+                "v1",
+                namespace,
+                plural,
+                name,
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """Pods by label, read from the API server: pods another operator makes are not in
+        the cache, which holds only the pods Headrace labels."""
+        listed = self._json(self.core.list_namespaced_pod, namespace, label_selector=selector)
+        return list(listed.get("items") or [])
+
+    def create_service(self, namespace: str, service: dict[str, Any]) -> None:
+        """Create, or keep the Service of that name if it exists (the caller checks owners)."""
+        try:
+            self._call(self.core.create_namespaced_service, namespace, service)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+
+    def delete_service(self, namespace: str, name: str) -> None:
+        try:
+            self._call(self.core.delete_namespaced_service, name, namespace)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
     def remove_finalizer(self, pod: dict[str, Any], finalizer: str) -> None:
         """Drop one finalizer (a JSON patch guarded by a test, so others' edits are kept)."""
         finalizers = pod["metadata"].get("finalizers") or []

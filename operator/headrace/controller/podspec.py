@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from headrace.crd.models import GROUP, VERSION, FlowSpec
+from headrace.crd.models import GROUP, VERSION, DaskSpec, FlowSpec
 from headrace.pod_protocol import ENTRY_COMMAND, TERMINATION_PATH, encode_parameters
 from headrace.settings import Settings
 
@@ -76,6 +76,8 @@ class RunPlan:
     deployment: str | None
     deployment_version: str | None
     scheduled_time: str | None = None  # ISO 8601: the schedule's instant, else the creation
+    dask: DaskSpec | None = None  # spec.taskRunner.dask: a Dask cluster made for the run
+    dask_address: str | None = None  # its scheduler, once it runs (the flow pod's runner)
 
 
 def container_security() -> dict[str, Any]:
@@ -85,6 +87,29 @@ def container_security() -> dict[str, Any]:
         "readOnlyRootFilesystem": True,
         "runAsNonRoot": True,
         "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def pod_security() -> dict[str, Any]:
+    """The pod's: a fixed non-root user, the runtime's default seccomp profile."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": 65532,
+        "runAsGroup": 65532,
+        "fsGroup": 65532,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def owner_reference(plan: RunPlan) -> dict[str, Any]:
+    """The FlowRun as the controller of what is made for it: deleted with it."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "FlowRun",
+        "name": plan.run_name,
+        "uid": plan.run_uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
     }
 
 
@@ -120,6 +145,8 @@ def build_pod(plan: RunPlan, config: Settings) -> dict[str, Any]:
         own["HEADRACE_DEPLOYMENT_VERSION"] = plan.deployment_version
     if plan.scheduled_time:
         own["HEADRACE_SCHEDULED_START_TIME"] = plan.scheduled_time
+    if plan.dask_address:
+        own["HEADRACE_DASK_ADDRESS"] = plan.dask_address
     env: list[dict[str, Any]] = [
         {"name": name, "value": escape_expansion(value)} for name, value in own.items()
     ]
@@ -164,13 +191,7 @@ def build_pod(plan: RunPlan, config: Settings) -> dict[str, Any]:
         "terminationGracePeriodSeconds": grace,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": 65532,
-            "runAsGroup": 65532,
-            "fsGroup": 65532,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": pod_security(),
         "containers": [container],
         "volumes": [{"name": "tmp", "emptyDir": {}}],
     }
@@ -189,16 +210,7 @@ def build_pod(plan: RunPlan, config: Settings) -> dict[str, Any]:
         "namespace": plan.namespace,
         "labels": labels,
         "finalizers": [OUTCOME_FINALIZER],
-        "ownerReferences": [
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "FlowRun",
-                "name": plan.run_name,
-                "uid": plan.run_uid,
-                "controller": True,
-                "blockOwnerDeletion": True,
-            }
-        ],
+        "ownerReferences": [owner_reference(plan)],
     }
     if overrides and overrides.annotations:
         metadata["annotations"] = dict(overrides.annotations)

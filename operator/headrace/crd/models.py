@@ -169,6 +169,46 @@ class PodOverrides(Model):
         return annotations
 
 
+# Bounds of a run's Dask cluster: a manifest is attacker input, so a typo or a hostile value
+# cannot ask for a thousand pods.
+MAX_DASK_WORKERS = 64
+MAX_DASK_THREADS = 64
+
+
+class DaskSpec(Model):
+    """A Dask cluster made for the run: a scheduler pod and worker pods of the flow's image,
+    owned by the FlowRun and deleted when the run ends (also on timeout or cancel)."""
+
+    workers: int = Field(
+        default=2,
+        ge=1,
+        le=MAX_DASK_WORKERS,
+        description=f"Worker pods (1 to {MAX_DASK_WORKERS}). Default 2.",
+    )
+    threads_per_worker: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_DASK_THREADS,
+        description=f"Threads in each worker (1 to {MAX_DASK_THREADS}). Default 1.",
+    )
+    resources: ResourceRequirements | None = Field(
+        default=None,
+        description="CPU and memory requests and limits of each worker container; a memory "
+        "limit also becomes the worker's own memory limit.",
+    )
+
+
+class TaskRunnerSpec(Model):
+    """Where the flow's submitted and mapped task runs run. Unset: threads in the flow pod."""
+
+    dask: DaskSpec | None = Field(
+        default=None,
+        description="On a Dask cluster made for the run: the flow's task_runner becomes a "
+        "DaskTaskRunner connected to it (the image needs the headrace[dask] extra, which the "
+        "Headrace image has).",
+    )
+
+
 class FlowSpec(Model):
     """The flow to run: an image with the flow's code, and where in it the flow is."""
 
@@ -232,6 +272,11 @@ class FlowRunSpec(Model):
     cancel: bool | None = Field(
         default=None,
         description="Set to true to end the run Cancelled (SIGTERM, then SIGKILL after grace).",
+    )
+    task_runner: TaskRunnerSpec | None = Field(
+        default=None,
+        description="Run the flow's task runs on a Dask cluster made for this run. Overrides "
+        "the Deployment's.",
     )
 
 
@@ -302,6 +347,27 @@ class ResolvedSpec(Model):
         default=None,
         description="The Deployment's timeout, used when spec.timeoutSeconds is unset.",
     )
+    task_runner: TaskRunnerSpec | None = Field(default=None, description="The task runner.")
+
+
+class DaskStatus(Model):
+    """The run's Dask cluster, while it exists."""
+
+    cluster: str = Field(description="Name of the cluster: its pods and Service start with it.")
+    scheduler: str | None = Field(default=None, description="The scheduler's address.")
+    dashboard_service: str | None = Field(
+        default=None, description="The Service in front of the scheduler and its dashboard."
+    )
+    workers: list[str] | None = Field(default=None, description="The worker pods.")
+    kind: Literal["DaskCluster"] | None = Field(
+        default=None,
+        description="DaskCluster when the dask-kubernetes operator made it (then workerGroup "
+        "names its DaskWorkerGroup); unset for the operator's own pods.",
+    )
+    worker_group: str | None = Field(default=None, description="The DaskWorkerGroup.")
+    state: Literal["Starting", "Running", "Deleted"] | None = Field(
+        default=None, description="Starting, Running, or Deleted once the run has ended."
+    )
 
 
 class FlowRunStatus(Model):
@@ -332,6 +398,7 @@ class FlowRunStatus(Model):
         description="The spec the run runs, kept from its first attempt: retries run the same "
         "even if the Deployment changes or is deleted.",
     )
+    dask: DaskStatus | None = Field(default=None, description="The run's Dask cluster.")
 
 
 class Schedule(Model):
@@ -389,6 +456,9 @@ class DeploymentSpec(Model):
     result_storage: str | None = Field(default=None, description="Default result storage URL.")
     result_storage_secret: str | None = Field(
         default=None, max_length=253, description=STORAGE_SECRET_DESCRIPTION
+    )
+    task_runner: TaskRunnerSpec | None = Field(
+        default=None, description="Run its flows' task runs on a Dask cluster made per run."
     )
     schedule: Schedule | None = Field(default=None, description="When to create runs.")
     suspend: bool = Field(default=False, description="Pause the schedule.")

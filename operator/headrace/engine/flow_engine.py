@@ -45,6 +45,7 @@ from headrace.states import (
     from_states,
     stored_only,
 )
+from headrace.task_runners import effective as effective_runner
 
 if TYPE_CHECKING:
     from headrace.flows import Flow
@@ -122,7 +123,7 @@ class FlowRunSession:
             parent_task_run,
             run_id,
             "",
-            flow.task_runner,
+            effective_runner(flow.task_runner),
             flow.result_store(),
             flow.persist_result,
             bool(flow.log_prints) or bool(flow.log_prints is None and parent and parent.log_prints),
@@ -142,6 +143,7 @@ class FlowRunSession:
             )
             self.sigterm.install()
         self.invalid = error
+        self.flow_run.task_runner.enter()  # ended in `finish`, which every session reaches
         self.attempt = 0
         self.attempt_start = 0  # where this attempt's task runs start in flow_run.task_runs
 
@@ -287,6 +289,7 @@ class FlowRunSession:
         outstanding = self.outstanding()
         if outstanding:
             get_engine().cancel(outstanding, f"flow run ended {state.name}: {state.message}")
+        self.flow_run.task_runner.exit()  # its task runs are final: a Dask cluster can go
         if (
             state.is_completed()
             and state.result_uri is None

@@ -34,6 +34,7 @@ from headrace.states import Cancelled, Crashed, State, TimedOut
 
 if TYPE_CHECKING:
     from headrace.engine.runs import TaskRun
+    from headrace.task_runners import RemoteExecutor
 
 
 _SPENT: dict[str, Any] = {}
@@ -123,9 +124,14 @@ class Engine:
         debug.trace("drained %d inbox items", count)
 
     # -- submitted task runs ---------------------------------------------------------------
-    def submit(self, task_run: TaskRun) -> None:
+    def submit(self, task_run: TaskRun, direct: bool = False) -> None:
         """Count the run's pending upstream runs, and start it if none, in the caller's thread
-        under the lock: a sync run goes straight to a worker, with no wake-up of the loop."""
+        under the lock: a sync run goes straight to a worker, with no wake-up of the loop.
+
+        `direct`: a direct call of a task, which runs in this process even when the flow's
+        task runner sends submitted runs elsewhere (as in Prefect 2)."""
+        if direct:
+            task_run.remote = DIRECT
         with self._lock:
             self._on_submit(task_run)
 
@@ -167,7 +173,7 @@ class Engine:
     def _start(self, task_run: TaskRun) -> None:
         if task_run.future is not None and task_run.future._done:
             return  # cancelled while it waited
-        state = prepare_inputs(task_run)
+        state = prepare_inputs(task_run, _remote(task_run))
         if state is not None:
             self._finish(task_run, state)
             return
@@ -179,6 +185,11 @@ class Engine:
     def _dispatch(self, task_run: TaskRun) -> None:
         task = task_run.task
         assert task is not None
+        remote = _remote(task_run)
+        if remote is not None:  # the runner's executor runs it; its outcome comes back here
+            task_run.token += 1
+            remote.send(self, task_run, task_run.token)
+            return
         if task.isasync and not self.on_engine_thread():
             self.post(self._dispatch_async, task_run)  # its task and timer belong to the loop
             return
@@ -318,10 +329,10 @@ class Engine:
 
     def _interrupt(self, task_run: TaskRun, exc_type: type[BaseException]) -> None:
         worker = task_run.worker
-        if isinstance(worker, Worker):
-            worker.interrupt(task_run, exc_type)
-        elif isinstance(worker, asyncio.Task):
+        if isinstance(worker, asyncio.Task):
             worker.cancel()
+        elif worker is not None:  # a worker thread, or a remote executor's attempt
+            worker.interrupt(task_run, exc_type)
 
     def _finish(self, task_run: TaskRun, state: State[Any]) -> None:
         future = task_run.future
@@ -376,6 +387,15 @@ class Engine:
             if future is not None and not future._done:
                 self._interrupt(task_run, TaskTimeout)
                 self._finish(task_run, Cancelled(message))
+
+
+DIRECT = "direct"  # `task_run.remote` of a directly called task: it runs in this process
+
+
+def _remote(task_run: TaskRun) -> RemoteExecutor | None:
+    """The executor of the flow's task runner if it runs this task run elsewhere, else None."""
+    remote = task_run.flow_run.task_runner.remote
+    return None if remote is None or task_run.remote is DIRECT else remote
 
 
 def _frees_a_run(task_run: TaskRun) -> bool:

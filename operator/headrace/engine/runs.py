@@ -182,6 +182,7 @@ class TaskRun:
         "parameters",
         "pending",
         "recorded",
+        "remote",
         "start_time",
         "state",
         "subflow_run",
@@ -230,6 +231,9 @@ class TaskRun:
         )
         self.dirty = False
         self.recorded: str | None = None  # the state name the record writer last wrote
+        # For a remote task runner (Dask): the run's inputs as sent, with upstream results as
+        # remote futures, until it completes; then the remote future of its own result.
+        self.remote: Any = None
         flow_run.task_runs.append(self)
         tree = flow_run.tree
         tree.task_runs.append(self)

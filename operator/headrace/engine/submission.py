@@ -144,7 +144,7 @@ def call_task(
         # loop runs on a worker thread (code that starts its own loop still works) while the
         # caller blocks, as a sync call does in Prefect 2.
         future = _with_future(task_run)
-        get_engine().submit(task_run)
+        get_engine().submit(task_run, direct=True)
         state = future._wait_sync(None)
         assert state is not None
         return _outcome(state, return_state)

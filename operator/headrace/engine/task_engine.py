@@ -17,7 +17,8 @@ from headrace.engine.context import current_flow_run, current_task_run
 from headrace.engine.inputs import resolve_parameters
 from headrace.engine.interrupts import deadline
 from headrace.engine.names import custom_name
-from headrace.exceptions import TaskTimeout
+from headrace.engine.remote import COMPLETED, TIMED_OUT, Outcome
+from headrace.exceptions import TaskTimeout, WorkerLost
 from headrace.logging import print_to_log
 from headrace.results.store import ResultStore
 from headrace.states import (
@@ -37,6 +38,7 @@ from headrace.states import (
 
 if TYPE_CHECKING:
     from headrace.engine.runs import TaskRun
+    from headrace.task_runners import RemoteExecutor
 
 logger = logging.getLogger("headrace.task_runs")
 
@@ -55,11 +57,12 @@ def not_ready_state(task_run: TaskRun) -> State[Any] | None:
     return None
 
 
-def prepare_inputs(task_run: TaskRun) -> State[Any] | None:
+def prepare_inputs(task_run: TaskRun, remote: RemoteExecutor | None = None) -> State[Any] | None:
     """Once every upstream run is final: swap their results into the parameters.
 
     Returns the state the run ends in instead of running (NotReady, or Crashed if the
-    results cannot be read), or None when it may run.
+    results cannot be read), or None when it may run. A run going to a `remote` executor also
+    keeps its inputs as sent there (upstream results as remote futures) in `task_run.remote`.
     """
     earlier = task_run.flow_run.earlier
     if earlier is not None:
@@ -67,8 +70,15 @@ def prepare_inputs(task_run: TaskRun) -> State[Any] | None:
         if done is not None and done is not task_run:
             return done.state  # completed in an earlier attempt of this flow run
     state = not_ready_state(task_run)
-    if state is not None or (not task_run.upstream and task_run.allowed is None):
+    if state is not None:
         return state
+    if remote is not None:
+        try:
+            task_run.remote = remote.inputs(task_run.parameters)
+        except Exception as error:
+            return Crashed(f"resolving inputs failed: {error}", error)
+    if not task_run.upstream and task_run.allowed is None:
+        return None
     try:
         task_run.parameters = resolve_parameters(task_run.parameters)
     except Exception as error:
@@ -87,8 +97,10 @@ def await_retry(task_run: TaskRun, state: State[Any]) -> float | None:
 def retry_delay(task_run: TaskRun, state: State[Any]) -> float | None:
     """Seconds to wait before another attempt, or None when the state is final."""
     task = task_run.task
-    if task is None or not state.is_failed() or task_run.attempt > task.retries:
+    if task is None or task_run.attempt > task.retries:
         return None
+    if not state.is_failed() and not (state.is_crashed() and isinstance(state.data, WorkerLost)):
+        return None  # a run is retried when it failed, or when the worker it ran on was lost
     condition = task.retry_condition_fn
     if condition is not None and not condition(task=task, task_run=task_run, state=state):
         return None  # Prefect 2's retry_condition_fn said this failure is final
@@ -183,15 +195,27 @@ def _storage_key(template: str, task_run: TaskRun) -> str:
     )
 
 
-def _failed(task_run: TaskRun, error: Exception) -> State[Any]:
-    logger.error(
-        "Task run %r failed (attempt %d): %s",
-        task_run.name,
-        task_run.attempt,
-        exception_message(error),
-        exc_info=error,
-        extra={"headrace_run": task_run},
-    )
+def _failed(task_run: TaskRun, error: Exception, trace: str = "") -> State[Any]:
+    """`trace`: the traceback as text, for an error raised in another process (it lost its own
+    traceback on the way back)."""
+    if trace:
+        logger.error(
+            "Task run %r failed (attempt %d): %s\n%s",
+            task_run.name,
+            task_run.attempt,
+            exception_message(error),
+            trace.rstrip(),
+            extra={"headrace_run": task_run},
+        )
+    else:
+        logger.error(
+            "Task run %r failed (attempt %d): %s",
+            task_run.name,
+            task_run.attempt,
+            exception_message(error),
+            exc_info=error,
+            extra={"headrace_run": task_run},
+        )
     return Failed(exception_message(error), error)
 
 
@@ -303,3 +327,29 @@ async def execute_attempt_async(
         except Exception as error:
             return _failed(task_run, error)
         return _settle(task_run, value)
+
+
+# -- attempts in another process (a remote task runner) ------------------------------------------
+def begin_remote_attempt(task_run: TaskRun) -> State[Any] | None:
+    """The flow process's start of an attempt sent elsewhere: count it, name it, mark it
+    Running, and look up its cache. Returns the Cached state on a hit, else None (send it)."""
+    with _Attempt(task_run):
+        return _cache_lookup(task_run, task_run.parameters)
+
+
+def remote_attempt_state(task_run: TaskRun, outcome: Outcome) -> State[Any]:
+    """The state a remote attempt's outcome gives the run, by the same rules as a local one;
+    its result is persisted here, and its log lines join the run record."""
+    if outcome.logs:
+        task_run.flow_run.tree.logs.extend(outcome.logs)
+    flow_token = current_flow_run.set(task_run.flow_run)
+    task_token = current_task_run.set(task_run)
+    try:
+        if outcome.kind == COMPLETED:
+            return _settle(task_run, outcome.value)
+        if outcome.kind == TIMED_OUT:
+            return _timed_out(task_run)
+        return _failed(task_run, outcome.value, outcome.trace)
+    finally:
+        current_task_run.reset(task_token)
+        current_flow_run.reset(flow_token)
