@@ -41,6 +41,7 @@ def test_ui_deployment_service_and_read_only_rights(home: Path) -> None:
         "ui", "--host", "0.0.0.0", "--port", "8420", "--auth", "kubernetes"
     ]  # fmt: skip
     assert pod["serviceAccountName"] == "headrace-ui"
+    assert pod["enableServiceLinks"] is False  # the metrics Service's link vars read as settings
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     labels = deployment["spec"]["selector"]["matchLabels"]
     assert labels["app.kubernetes.io/component"] == "ui"
