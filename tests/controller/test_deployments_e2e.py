@@ -91,10 +91,14 @@ def test_missed_runs_past_the_starting_deadline_are_skipped(
     assert flowruns.names() == []  # suspended: nothing runs
     flowruns.patch_deployment("ticker", {"suspend": False})
     poll(lambda: flowruns.names(), 20, "a run after resuming", operator_process)
-    events = flowruns.core.list_namespaced_event(
-        flowruns.namespace, field_selector="involvedObject.name=ticker"
-    ).items
-    assert any(event.reason == "MissedSchedule" for event in events)
+
+    def missed() -> bool:  # Events are posted by the operator's event thread, a moment later
+        events = flowruns.core.list_namespaced_event(
+            flowruns.namespace, field_selector="involvedObject.name=ticker"
+        ).items
+        return any(event.reason == "MissedSchedule" for event in events)
+
+    poll(missed, 20, "a MissedSchedule Event on the Deployment", operator_process)
 
 
 def test_queue_keeps_runs_scheduled_until_a_slot_frees(
