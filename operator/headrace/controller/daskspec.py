@@ -21,7 +21,7 @@ from headrace.controller.podspec import (
     escape_expansion,
     label_value,
     owner_reference,
-    pod_security,
+    pod_spec,
 )
 from headrace.crd.models import GROUP, DaskSpec
 from headrace.settings import Settings
@@ -111,24 +111,7 @@ def _pod(
         container["resources"] = resources
     if overrides and overrides.image_pull_policy:
         container["imagePullPolicy"] = overrides.image_pull_policy
-    spec: dict[str, Any] = {
-        "restartPolicy": "Never",
-        "terminationGracePeriodSeconds": 5,
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "securityContext": pod_security(),
-        "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
-    }
-    service_account = (
-        overrides.service_account_name if overrides else None
-    ) or config.flow_service_account
-    if service_account:
-        spec["serviceAccountName"] = service_account
-    if overrides and overrides.node_selector:
-        spec["nodeSelector"] = overrides.node_selector
-    if overrides and overrides.tolerations:
-        spec["tolerations"] = overrides.tolerations
+    spec = pod_spec(container, 5, plan, config)
     metadata: dict[str, Any] = {
         "name": name,
         "namespace": plan.namespace,

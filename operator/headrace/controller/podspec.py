@@ -90,6 +90,34 @@ def container_security() -> dict[str, Any]:
     }
 
 
+def pod_spec(
+    container: dict[str, Any], grace: int, plan: RunPlan, config: Settings
+) -> dict[str, Any]:
+    """The spec of every pod made for a run (the flow's, and its Dask cluster's): one
+    container, no API token, no service links, the flow account unless the run names one,
+    and the run's node selector and tolerations."""
+    overrides = plan.flow.pod
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": grace,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security(),
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+    }
+    service_account = (
+        overrides.service_account_name if overrides else None
+    ) or config.flow_service_account
+    if service_account:
+        spec["serviceAccountName"] = service_account
+    if overrides and overrides.node_selector:
+        spec["nodeSelector"] = overrides.node_selector
+    if overrides and overrides.tolerations:
+        spec["tolerations"] = overrides.tolerations
+    return spec
+
+
 def pod_security() -> dict[str, Any]:
     """The pod's: a fixed non-root user, the runtime's default seccomp profile."""
     return {
@@ -186,24 +214,7 @@ def build_pod(plan: RunPlan, config: Settings) -> dict[str, Any]:
     if overrides and overrides.termination_grace_period_seconds is not None:
         grace = overrides.termination_grace_period_seconds
 
-    spec: dict[str, Any] = {
-        "restartPolicy": "Never",
-        "terminationGracePeriodSeconds": grace,
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "securityContext": pod_security(),
-        "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
-    }
-    service_account = (
-        overrides.service_account_name if overrides else None
-    ) or config.flow_service_account
-    if service_account:
-        spec["serviceAccountName"] = service_account
-    if overrides and overrides.node_selector:
-        spec["nodeSelector"] = overrides.node_selector
-    if overrides and overrides.tolerations:
-        spec["tolerations"] = overrides.tolerations
+    spec = pod_spec(container, grace, plan, config)
 
     metadata: dict[str, Any] = {
         "name": pod_name(plan.run_name, plan.run_uid, plan.attempt),
