@@ -87,7 +87,7 @@ class Kube:
         self.custom = client.CustomObjectsApi(self.api_client)
         # Watches on a pool of their own: each holds its connection for minutes, and in the
         # requests' pool they pushed kept connections out, so a burst paid a TLS handshake
-        # for every few requests (on both ends: the API server's CPU is the limit there).
+        # (on both ends) for every few requests.
         watch_client = client.ApiClient(configuration)
         metrics.instrument(watch_client)
         self._watch_core = client.CoreV1Api(watch_client)
@@ -108,7 +108,7 @@ class Kube:
 
         The body is read inside the in-flight bound: its connection is out of the pool until
         then, and one returned past the pool's size is closed (the next request pays a new
-        TLS handshake, on the API server's CPU too)."""
+        TLS handshake)."""
         with self._in_flight:
             body = fn(*args, _preload_content=False, **kwargs).data
         return json.loads(body)  # type: ignore[no-any-return]
