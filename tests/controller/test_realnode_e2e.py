@@ -83,6 +83,19 @@ def real(
         yield made
 
 
+def create_spread(real: Real, name: str, n: int, seconds: float, dask: dict[str, int]) -> None:
+    """A FlowRun of `cluster_flows.py:spread` (n task runs of `seconds` each, reporting their
+    hosts) on a Dask cluster of the given shape."""
+    spec = real.flowruns.flow_spec("cluster_flows.py:spread")
+    body = real.flowruns.manifest(
+        "flowrun-hello",
+        flow=spec,
+        parameters={"n": n, "seconds": seconds},
+        taskRunner={"dask": dask},
+    )
+    real.flowruns.create(body, name=name)
+
+
 def test_a_flowrun_runs_in_a_real_container_and_its_result_lands_in_s3(real: Real) -> None:
     real.flowruns.create(real.flowruns.manifest("flowrun-hello"))
     status = real.final("hello")
@@ -192,14 +205,7 @@ def _dask_objects(real: Real, cluster: str) -> list[str]:
 def test_a_flowrun_with_a_dask_task_runner_runs_its_tasks_in_worker_pods(real: Real) -> None:
     """`spec.taskRunner.dask`: the mapped task runs ran in the run's worker pods (their
     hostnames are the pods' names), and the cluster is gone once the run has ended."""
-    spec = real.flowruns.flow_spec("cluster_flows.py:spread")
-    body = real.flowruns.manifest(
-        "flowrun-hello",
-        flow=spec,
-        parameters={"n": 8, "seconds": 0.5},
-        taskRunner={"dask": {"workers": 2, "threadsPerWorker": 1}},
-    )
-    real.flowruns.create(body, name="spread")
+    create_spread(real, "spread", 8, 0.5, {"workers": 2, "threadsPerWorker": 1})
     status = real.final("spread", timeout=240)
     assert status["state"] == "Completed", status
     dask = status["dask"]
@@ -215,14 +221,7 @@ def test_a_flowrun_with_a_dask_task_runner_runs_its_tasks_in_worker_pods(real: R
 
 
 def test_a_cancelled_dask_run_takes_its_cluster_with_it(real: Real) -> None:
-    spec = real.flowruns.flow_spec("cluster_flows.py:spread")
-    body = real.flowruns.manifest(
-        "flowrun-hello",
-        flow=spec,
-        parameters={"n": 2, "seconds": 600},
-        taskRunner={"dask": {"workers": 1}},
-    )
-    real.flowruns.create(body, name="cancelled-spread")
+    create_spread(real, "cancelled-spread", 2, 600, {"workers": 1})
     running = real.flowruns.wait(
         "cancelled-spread",
         lambda s: s.get("state") == "Running" and (s.get("dask") or {}).get("state") == "Running",
@@ -284,14 +283,7 @@ def test_with_dask_kubernetes_the_run_gets_a_daskcluster_and_its_tasks_run_on_it
     with real_operator(
         real_cluster, tmp_path, monkeypatch, HEADRACE_DASK_CLUSTERS="dask-kubernetes"
     ) as real:
-        spec = real.flowruns.flow_spec("cluster_flows.py:spread")
-        body = real.flowruns.manifest(
-            "flowrun-hello",
-            flow=spec,
-            parameters={"n": 6, "seconds": 0.5},
-            taskRunner={"dask": {"workers": 2}},
-        )
-        real.flowruns.create(body, name="dk-spread")
+        create_spread(real, "dk-spread", 6, 0.5, {"workers": 2})
         status = real.final("dk-spread", timeout=300)
         assert status["state"] == "Completed", (status, dask_kubernetes.read_text()[-3000:])
         dask = status["dask"]
