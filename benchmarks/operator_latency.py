@@ -1,4 +1,4 @@
-"""Operator latency on the real test control plane: apply to pod, to Completed, and timeouts.
+"""Operator latency on the real test cluster: apply to pod, to Completed, and timeouts.
 
     uv run python benchmarks/operator_latency.py [--runs 20]
 
@@ -47,7 +47,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
+    started = time.perf_counter()
     cluster = start_cluster()
+    cluster_up = time.perf_counter() - started
     workdir = Path(tempfile.mkdtemp(prefix="headrace-bench-op-"))
     try:
         if cluster.real_node is None:
@@ -97,7 +99,10 @@ def main() -> None:
             imports = time.perf_counter() - started
         finally:
             operator.stop()
-        print(f"{args.runs} trivial FlowRuns, one at a time")
+        node = ", ".join(f"{k} {v:.1f} s" for k, v in cluster.real_node.timings.items())
+        print(f"test cluster up in {cluster_up:.1f} s (control plane, real node, S3 server)")
+        print(f"  real node to Ready: {node}")
+        print(f"{args.runs} trivial FlowRuns, one at a time, in real containers of the flow image")
         print(
             f"  apply -> pod created   median {statistics.median(to_pod) * 1000:.0f} ms"
             f"   max {max(to_pod) * 1000:.0f} ms"
