@@ -29,10 +29,22 @@ def flow(
         "id": fid,
         "name": name or fid,
         "flow_name": extra.pop("flow_name", "pipeline"),
-        "state": {"type": TYPES[state], "name": state, "message": extra.pop("message", "")},
+        "version": None,
+        "parameters": {},
+        "state": {
+            "type": TYPES[state],
+            "name": state,
+            "message": extra.pop("message", ""),
+            "timestamp": 1000.0,
+            "result": None,
+        },
         "start": extra.pop("start", 1000.0),
         "end": extra.pop("end", None),
         "parent_task_run_id": parent,
+        "parent_flow_run_id": extra.pop("parent_flow", "root" if parent else None),
+        "tags": [],
+        "timeout_seconds": None,
+        "deployment": {"name": None, "version": None},
         **extra,
     }
 

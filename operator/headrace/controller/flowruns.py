@@ -46,7 +46,8 @@ from headrace.controller.podspec import (
 )
 from headrace.controller.storage import NotReadYet, StorageReads
 from headrace.crd.models import DaskSpec, FlowSpec
-from headrace.records.reader import engine_report, read_summary, record_url
+from headrace.records.reader import record_url
+from headrace.records.untrusted import engine_report, read_summary
 from headrace.settings import Settings
 from headrace.states import FINAL_STATES
 from headrace.timestamps import iso, now_iso, parse_time
