@@ -9,6 +9,7 @@ import time
 import pytest
 
 from headrace import flow, runtime, task
+from headrace.tasks import exponential_backoff
 
 
 class Flaky(Exception):
@@ -77,6 +78,21 @@ def test_retry_delay_seconds_list_is_used_in_order_then_the_last_repeats() -> No
     assert gaps[0] >= 0.1
     assert gaps[1] >= 0.3
     assert gaps[2] >= 0.3
+
+
+def test_retry_delay_seconds_callable_as_prefects_exponential_backoff() -> None:
+    """`from prefect.tasks import exponential_backoff` becomes `from headrace.tasks import ...`."""
+    flaky, calls = make_flaky(2, retries=2, retry_delay_seconds=exponential_backoff(0.1))
+    assert flaky.retry_delay_seconds == [0.1, 0.2]
+
+    @flow
+    def f() -> int:
+        return flaky()
+
+    assert f() == 3
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
+    assert gaps[0] >= 0.1
+    assert gaps[1] >= 0.2
 
 
 def test_async_task_retries() -> None:
