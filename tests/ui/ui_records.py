@@ -21,6 +21,16 @@ TYPES = {
 }
 
 
+def state_line(state: str, message: str) -> dict[str, Any]:
+    return {
+        "type": TYPES[state],
+        "name": state,
+        "message": message,
+        "timestamp": 1000.0,
+        "result": None,
+    }
+
+
 def flow(
     fid: str, state: str, name: str = "", parent: str | None = None, **extra: Any
 ) -> dict[str, Any]:
@@ -31,13 +41,7 @@ def flow(
         "flow_name": extra.pop("flow_name", "pipeline"),
         "version": None,
         "parameters": {},
-        "state": {
-            "type": TYPES[state],
-            "name": state,
-            "message": extra.pop("message", ""),
-            "timestamp": 1000.0,
-            "result": None,
-        },
+        "state": state_line(state, extra.pop("message", "")),
         "start": extra.pop("start", 1000.0),
         "end": extra.pop("end", None),
         "parent_task_run_id": parent,
@@ -58,13 +62,7 @@ def task(
         "flow_run_id": extra.pop("flow", "root"),
         "name": tid,
         "task_key": key,
-        "state": {
-            "type": TYPES[state],
-            "name": state,
-            "message": extra.pop("message", ""),
-            "timestamp": 1000.0,
-            "result": None,
-        },
+        "state": state_line(state, extra.pop("message", "")),
         "start": None if TYPES[state] == "PENDING" else 1000.0,
         "end": 1001.0 if state in {"Completed", "Failed", "Crashed"} else None,
         "upstream": upstream or [],
