@@ -60,7 +60,7 @@ class FlowRunLine(TypedDict):
     name: str
     flow_name: str
     version: str | None
-    parameters: dict[str, Any]
+    parameters: dict[str, Any] | str  # their repr when they are not JSON (a cycle)
     state: StateDict
     start: float | None
     end: float | None
