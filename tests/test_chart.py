@@ -49,6 +49,14 @@ def test_helm_lint_is_clean(home: Path, sets: list[str]) -> None:
     assert "0 chart(s) failed" in out and "[WARNING]" not in out and "[ERROR]" not in out, out
 
 
+def test_chart_metadata_names_its_home_sources_and_an_icon_in_this_repository() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["home"].startswith("https://") and chart["sources"] == [chart["home"]]
+    raw = chart["icon"].replace("https://raw.githubusercontent.com/", "https://github.com/")
+    repo, _, path = raw.partition("/main/")
+    assert repo == chart["home"] and (REPO / path).is_file(), chart["icon"]
+
+
 def test_the_notes_point_only_at_what_the_chart_ships() -> None:
     """NOTES.txt is read after `helm install` from a chart repository: no file of this
     repository (examples/...) is at hand there."""
@@ -57,6 +65,13 @@ def test_the_notes_point_only_at_what_the_chart_ships() -> None:
     service = (CHART / "templates" / "service.yaml").read_text()
     assert "-metrics.{{ .Release.Namespace }}" in notes
     assert 'name: {{ include "headrace.fullname" . }}-metrics' in service
+    ui = (CHART / "templates" / "ui.yaml").read_text()
+    ui_name = (
+        '{{- $ui := printf "%s-ui" (include "headrace.fullname" .) | trunc 63 | trimSuffix "-" }}'
+    )
+    assert ui_name in notes and "svc/{{ $ui }} {{ .Values.ui.port }}" in notes
+    assert ui_name.replace("$ui :=", "$fullname :=").replace(" }}", " -}}") in ui
+    assert "port: {{ .Values.ui.port }}" in ui
 
 
 def test_default_install_is_clusterwide_with_a_rightless_flow_account(home: Path) -> None:

@@ -132,7 +132,7 @@ def test_a_run_writes_its_result_and_record_to_the_bucket(
 
 def test_reading_the_record_and_result_back(s3_run: S3Run, aws_env: None) -> None:
     from headrace.records import RunRecord, find_record
-    from headrace.records.reader import engine_report, read_summary
+    from headrace.records.untrusted import engine_report, read_summary
     from headrace.results import load_result
 
     url = find_record(s3_run.flow_run_id, s3_run.records)

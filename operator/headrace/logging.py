@@ -7,12 +7,13 @@ import logging
 import sys
 import time
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from headrace import settings
 from headrace.engine.context import current_flow_run, current_task_run
 from headrace.engine.runs import TaskRun
 from headrace.exceptions import MissingContextError
+from headrace.records.lines import LOG, LogLine
 
 if TYPE_CHECKING:
     from headrace.engine.runs import FlowRun
@@ -42,8 +43,8 @@ class RecordHandler(logging.Handler):
             if record.exc_info and record.exc_info[1] is not None:
                 message += "\n" + logging.Formatter().formatException(record.exc_info)
             flow_run = run.flow_run if isinstance(run, TaskRun) else run
-            entry: dict[str, Any] = {
-                "kind": "log",
+            entry: LogLine = {
+                "kind": LOG,
                 "ts": record.created,
                 "level": record.levelname,
                 "logger": record.name,
@@ -53,7 +54,7 @@ class RecordHandler(logging.Handler):
             if flow_run is not run:
                 entry["task_run_id"] = run.id
                 entry["task_run_name"] = run.name
-            flow_run.tree.logs.append(entry)
+            flow_run.tree.logs.append(cast("dict[str, Any]", entry))  # untyped in the engine
         except Exception:
             self.handleError(record)
 

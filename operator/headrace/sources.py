@@ -5,7 +5,6 @@ calls these in a thread."""
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -15,7 +14,9 @@ from kubernetes.client.exceptions import ApiException
 
 from headrace import settings
 from headrace.crd.models import GROUP, VERSION
-from headrace.records.reader import LOST_AFTER, read_summary
+from headrace.records.lines import FLOW_RUN, HEARTBEAT, SUMMARY, FlowRunLine
+from headrace.records.reader import LOST_AFTER, scan
+from headrace.records.untrusted import read_summary
 from headrace.results.store import local_path
 from headrace.states import FINAL_TYPES
 
@@ -140,22 +141,18 @@ def local_runs(limit: int = 200) -> list[dict[str, Any]]:
 
 def _last_seen(text: str) -> float | None:
     """The newest heartbeat or summary time in a record's tail."""
-    for line in reversed(text.splitlines()):
-        if '"kind": "heartbeat"' in line or '"kind": "summary"' in line:
-            with contextlib.suppress(ValueError, TypeError, KeyError):
-                return float(json.loads(line)["ts"])
+    for entry in scan(text, {HEARTBEAT, SUMMARY}):
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            return float(entry["ts"])
     return None
 
 
-def _root_line(text: str, newest: bool) -> dict[str, Any] | None:
-    lines = text.splitlines()
-    for line in reversed(lines) if newest else lines:
-        if '"kind": "flow_run"' in line and '"parent_task_run_id": null' in line:
-            try:
-                entry: dict[str, Any] = json.loads(line)
-                return entry
-            except ValueError:
-                continue
+def _root_line(text: str, newest: bool) -> FlowRunLine | None:
+    """The first or newest line of the top-level flow run in a record's head or tail."""
+    for entry in scan(text, {FLOW_RUN}, newest=newest):
+        if entry.get("parent_task_run_id") is None:
+            root: FlowRunLine = entry
+            return root
     return None
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Mapping
 from typing import Any, Generic, Literal, TypeVar, get_args, overload
+
+from typing_extensions import TypedDict  # pydantic validates it on Python 3.11 (records/lines.py)
 
 from headrace.exceptions import (
     CancelledRun,
@@ -20,6 +23,16 @@ from headrace.exceptions import (
     UnfinishedRun,
     UpstreamTaskError,
 )
+
+
+class StateDict(TypedDict):
+    """A state as run records and exit reports carry it (`State.to_dict`)."""
+
+    type: str  # a StateType value
+    name: str
+    message: str
+    timestamp: float
+    result: str | None  # the result's URI, when it was persisted
 
 
 class StateType(enum.StrEnum):
@@ -169,7 +182,7 @@ class State(Generic[R]):
             return FailedRun(self.message or "run failed")
         return UnfinishedRun(f"run is in state {self.name!r}, which is not final")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> StateDict:
         return {
             "type": self.type.value,
             "name": self.name,
@@ -179,7 +192,7 @@ class State(Generic[R]):
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> State[Any]:
+    def from_dict(cls, data: Mapping[str, Any]) -> State[Any]:
         return cls(
             StateType(data["type"]),
             name=data.get("name"),

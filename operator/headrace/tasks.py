@@ -19,6 +19,8 @@ from headrace.futures import HeadraceFuture
 from headrace.logging import enable_log_prints
 from headrace.results.serializers import Serializer
 from headrace.results.store import ResultStore
+from headrace.retries import exponential_backoff as exponential_backoff  # prefect.tasks's
+from headrace.retries import resolve_delays
 from headrace.signature import Signature
 from headrace.states import State
 from headrace.utilities.annotations import quote, unmapped
@@ -45,7 +47,7 @@ class Task(Generic[P, R]):
         cache_key_fn: Callable[[TaskRun, dict[str, Any]], str | None] | None = None,
         cache_expiration: datetime.timedelta | None = None,
         retries: int = 0,
-        retry_delay_seconds: float | list[float] = 0,
+        retry_delay_seconds: float | list[float] | Callable[[int], list[float]] = 0,
         persist_result: bool | None = None,
         result_storage: str | None = None,
         result_serializer: str | Serializer | None = None,
@@ -93,7 +95,8 @@ class Task(Generic[P, R]):
         self.cache_key_fn = cache_key_fn
         self.cache_expiration = cache_expiration
         self.retries = retries
-        self.retry_delay_seconds = retry_delay_seconds
+        # A callable (`exponential_backoff(10)`) is called with the retries once, as in Prefect 2.
+        self.retry_delay_seconds = resolve_delays(retry_delay_seconds, retries)
         self.persist_result = persist_result
         self.result_storage = result_storage
         self.result_serializer = result_serializer

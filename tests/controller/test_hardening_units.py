@@ -9,9 +9,9 @@ import pytest
 
 from headrace.controller.outcome import bounded
 from headrace.controller.parameters import ParameterError, check_parameters
-from headrace.controller.schedules import MAX_CATCH_UP, Schedule
+from headrace.controller.schedules import MAX_CATCH_UP, Timetable
 from headrace.controller.storage import NotReadYet, StorageReads, readable
-from headrace.crd.models import EnvVar, PodOverrides
+from headrace.crd.models import EnvVar, PodOverrides, Schedule
 
 
 def test_only_urls_under_an_allowed_prefix_are_readable() -> None:
@@ -62,15 +62,18 @@ def test_an_invalid_schema_and_a_remote_ref_are_refused_without_a_request() -> N
 
 
 def test_schedules_refuse_seconds_fields_and_report_dates_that_never_come() -> None:
-    assert "five-field" in (Schedule(cron="*/5 * * * * *").validate() or "")
-    assert "never fires" in (Schedule(cron="0 0 30 2 *").validate() or "")
-    assert Schedule(cron="0 3 * * 1-5").validate() is None
+    assert "five-field" in (Timetable(Schedule(cron="*/5 * * * * *")).validate() or "")
+    assert "never fires" in (Timetable(Schedule(cron="0 0 30 2 *")).validate() or "")
+    assert Timetable(Schedule(cron="0 3 * * 1-5")).validate() is None
 
 
 def test_a_stale_schedule_catches_up_only_the_newest_times() -> None:
     now = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
     year_ago = now - dt.timedelta(days=365)
-    for schedule in (Schedule(interval_seconds=1), Schedule(cron="* * * * *")):
+    for schedule in (
+        Timetable(Schedule(interval_seconds=1)),
+        Timetable(Schedule(cron="* * * * *")),
+    ):
         due = schedule.due(year_ago, year_ago, now)
         assert len(due) == MAX_CATCH_UP
         assert due[-1] <= now and (now - due[-1]).total_seconds() < 61

@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
+
 from headrace.controller.concurrency import admit
 from headrace.controller.deployments import CREATED_BY, SCHEDULED_TIME, created_by_schedule
-from headrace.controller.schedules import MAX_CATCH_UP, Schedule, run_name
+from headrace.controller.schedules import MAX_CATCH_UP, InvalidSchedule, Timetable, run_name
+from headrace.crd.models import Schedule
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -17,21 +20,21 @@ def at(seconds: float) -> dt.datetime:
 
 
 def test_interval_times_count_from_the_anchor() -> None:
-    every = Schedule(interval_seconds=60)
+    every = Timetable(Schedule(interval_seconds=60))
     assert every.due(T0, T0, at(150)) == [at(60), at(120)]
     assert every.due(T0, at(120), at(150)) == []  # already handled: nothing twice
     assert every.next_after(T0, at(150)) == at(180)
 
 
 def test_cron_honours_its_timezone() -> None:
-    nine_in_paris = Schedule(cron="0 9 * * *", timezone="Europe/Paris")
+    nine_in_paris = Timetable(Schedule(cron="0 9 * * *", timezone="Europe/Paris"))
     assert nine_in_paris.next_after(T0, T0) == dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
     summer = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
     assert nine_in_paris.next_after(T0, summer) == dt.datetime(2026, 7, 1, 7, 0, tzinfo=dt.UTC)
 
 
 def test_catch_up_is_bounded_and_starting_deadline_applies() -> None:
-    every = Schedule(interval_seconds=1, starting_deadline_seconds=10)
+    every = Timetable(Schedule(interval_seconds=1, starting_deadline_seconds=10))
     due = every.due(T0, T0, at(1000))
     assert len(due) == MAX_CATCH_UP and due[-1] == at(1000)
     assert every.too_late(at(980), at(1000)) and not every.too_late(at(995), at(1000))
@@ -45,10 +48,20 @@ def test_names_are_deterministic() -> None:
 
 
 def test_invalid_schedules_name_the_field() -> None:
-    assert "spec.schedule.cron" in (Schedule(cron="every day").validate() or "")
+    assert "spec.schedule.cron" in (Timetable(Schedule(cron="every day")).validate() or "")
     assert "spec.schedule.timezone" in (
-        Schedule(cron="* * * * *", timezone="Mars/Base").validate() or ""
+        Timetable(Schedule(cron="* * * * *", timezone="Mars/Base")).validate() or ""
     )
+
+
+def test_a_spec_is_read_by_the_crd_model() -> None:
+    """The CRD's Schedule is the one definition of the fields (camelCase, its defaults)."""
+    timetable = Timetable.from_spec({"cron": "0 9 * * *", "startingDeadlineSeconds": 60})
+    assert timetable is not None and timetable.schedule.timezone == "UTC"
+    assert timetable.schedule.starting_deadline_seconds == 60
+    assert Timetable.from_spec(None) is None
+    with pytest.raises(InvalidSchedule, match=r"set exactly one of spec\.schedule\.cron"):
+        Timetable.from_spec({"cron": "* * * * *", "intervalSeconds": 5})
 
 
 def run(name: str, created: str, state: str | None = None, started: bool = False) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from headrace import flow, runtime, task
+from headrace.tasks import exponential_backoff
 
 
 class Flaky(Exception):
@@ -65,8 +66,19 @@ def test_retry_delay_seconds_waits_between_attempts() -> None:
     assert calls[1] - calls[0] >= 0.3
 
 
-def test_retry_delay_seconds_list_is_used_in_order_then_the_last_repeats() -> None:
-    flaky, calls = make_flaky(3, retries=3, retry_delay_seconds=[0.1, 0.3])
+@pytest.mark.parametrize(
+    ("delays", "gaps_at_least"),
+    [
+        ([0.1, 0.3], [0.1, 0.3, 0.3]),  # a list in order, then its last delay repeats
+        # Prefect's `from prefect.tasks import exponential_backoff`, called with the retries.
+        (exponential_backoff(0.1), [0.1, 0.2, 0.4]),
+    ],
+    ids=["list", "exponential_backoff"],
+)
+def test_retry_delay_seconds_are_waited_in_order(
+    delays: object, gaps_at_least: list[float]
+) -> None:
+    flaky, calls = make_flaky(3, retries=3, retry_delay_seconds=delays)
 
     @flow
     def f() -> int:
@@ -74,9 +86,7 @@ def test_retry_delay_seconds_list_is_used_in_order_then_the_last_repeats() -> No
 
     assert f() == 4
     gaps = [b - a for a, b in itertools.pairwise(calls)]
-    assert gaps[0] >= 0.1
-    assert gaps[1] >= 0.3
-    assert gaps[2] >= 0.3
+    assert all(gap >= least for gap, least in zip(gaps, gaps_at_least, strict=True)), gaps
 
 
 def test_async_task_retries() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from ui_records import flow
 
 from headrace.records import RunRecord
 from headrace.ui.graph import order_stages, render_text
@@ -36,22 +37,8 @@ def write_record(path: Path) -> RunRecord:
     """halve runs listed before double (the order they finished in), a pending `report`
     waiting on a running `gate`, and a subflow with its own stage."""
     lines = [
-        {
-            "kind": "flow_run",
-            "id": "root",
-            "name": "brave-run",
-            "flow_name": "stages",
-            "state": {"type": "RUNNING", "name": "Running"},
-            "parent_task_run_id": None,
-        },
-        {
-            "kind": "flow_run",
-            "id": "sub",
-            "name": "small-sub",
-            "flow_name": "summarize",
-            "state": {"type": "COMPLETED", "name": "Completed"},
-            "parent_task_run_id": "summarize-0",
-        },
+        flow("root", "Running", "brave-run", flow_name="stages"),
+        flow("sub", "Completed", "small-sub", "summarize-0", flow_name="summarize"),
         task("halve-0", "halve", "Completed", ["double-0"]),
         task("halve-1", "halve", "Running", ["double-1"]),
         task("double-0", "double", "Completed", []),

@@ -160,7 +160,13 @@ def test_history_chips_filter_local_runs_and_show_failures(
             flow("bad", "Failed", "bad-run"),
             task("x-0", "x", "Completed", flow="bad"),
             task("x-1", "x", "Failed", flow="bad"),
-            {"kind": "summary", "total": 2, "counts": {"Completed": 1, "Failed": 1}},
+            {
+                "kind": "summary",
+                "ts": 1001.0,
+                "total": 2,
+                "counts": {"Completed": 1, "Failed": 1},
+                "running": [],
+            },
         ],
     )
     write(home / "runs" / "good" / "record.jsonl", [flow("good", "Completed", "good-run")])

@@ -137,7 +137,14 @@ def test_empty_record_is_explained(tmp_path: Path, ui_server: UiServer, page: An
 
 
 def log(ts: float, level: str, message: str, flow_id: str, task_name: str | None = None) -> Any:
-    entry = {"kind": "log", "ts": ts, "level": level, "message": message, "flow_run_id": flow_id}
+    entry = {
+        "kind": "log",
+        "ts": ts,
+        "level": level,
+        "logger": "headrace.runs",
+        "message": message,
+        "flow_run_id": flow_id,
+    }
     if task_name:
         entry["task_run_name"] = task_name
     return entry

@@ -21,6 +21,16 @@ TYPES = {
 }
 
 
+def state_line(state: str, message: str) -> dict[str, Any]:
+    return {
+        "type": TYPES[state],
+        "name": state,
+        "message": message,
+        "timestamp": 1000.0,
+        "result": None,
+    }
+
+
 def flow(
     fid: str, state: str, name: str = "", parent: str | None = None, **extra: Any
 ) -> dict[str, Any]:
@@ -29,10 +39,16 @@ def flow(
         "id": fid,
         "name": name or fid,
         "flow_name": extra.pop("flow_name", "pipeline"),
-        "state": {"type": TYPES[state], "name": state, "message": extra.pop("message", "")},
+        "version": None,
+        "parameters": {},
+        "state": state_line(state, extra.pop("message", "")),
         "start": extra.pop("start", 1000.0),
         "end": extra.pop("end", None),
         "parent_task_run_id": parent,
+        "parent_flow_run_id": extra.pop("parent_flow", "root" if parent else None),
+        "tags": [],
+        "timeout_seconds": None,
+        "deployment": {"name": None, "version": None},
         **extra,
     }
 
@@ -46,13 +62,7 @@ def task(
         "flow_run_id": extra.pop("flow", "root"),
         "name": tid,
         "task_key": key,
-        "state": {
-            "type": TYPES[state],
-            "name": state,
-            "message": extra.pop("message", ""),
-            "timestamp": 1000.0,
-            "result": None,
-        },
+        "state": state_line(state, extra.pop("message", "")),
         "start": None if TYPES[state] == "PENDING" else 1000.0,
         "end": 1001.0 if state in {"Completed", "Failed", "Crashed"} else None,
         "upstream": upstream or [],

@@ -13,18 +13,19 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from headrace.records.lines import LogLine
 from headrace.records.reader import RunRecord, find_record
 from headrace.states import FINAL_STATES
 
 
-def format_line(entry: dict[str, Any]) -> str:
+def format_line(entry: LogLine) -> str:
     stamp = time.strftime("%H:%M:%S", time.localtime(entry["ts"]))
     millis = int((entry["ts"] % 1) * 1000)
     where = entry.get("task_run_name") or "flow"
     return f"{stamp}.{millis:03d} | {entry['level']:<7} | {where} | {entry['message']}"
 
 
-def _select(entries: Iterable[dict[str, Any]], task: str | None) -> list[dict[str, Any]]:
+def _select(entries: Iterable[LogLine], task: str | None) -> list[LogLine]:
     if task is None:
         return list(entries)
     return [e for e in entries if (e.get("task_run_name") or "").startswith(task)]
@@ -89,7 +90,7 @@ def _pod_lines(source: Any, namespace: str, status: dict[str, Any], all_lines: b
     return lines
 
 
-def _record_logs(status: dict[str, Any]) -> list[dict[str, Any]] | None:
+def _record_logs(status: dict[str, Any]) -> list[LogLine] | None:
     url = status.get("recordLocation")
     if not url:
         return None

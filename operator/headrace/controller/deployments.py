@@ -22,7 +22,7 @@ from headrace.controller.concurrency import is_active
 from headrace.controller.kube import Kube
 from headrace.controller.parameters import ParameterError, parameter_validator
 from headrace.controller.podspec import LABEL_DEPLOYMENT, label_value
-from headrace.controller.schedules import Schedule, run_name
+from headrace.controller.schedules import InvalidSchedule, Timetable, run_name
 from headrace.crd.models import GROUP, VERSION
 from headrace.settings import Settings
 from headrace.states import FINAL_STATES
@@ -90,8 +90,11 @@ class DeploymentReconciler:
         wait = self.config.progress_interval
         runs = runs_of(self.kube, namespace, name)
 
-        schedule = Schedule.from_spec(spec.get("schedule"))
-        problem = schedule.validate() if schedule else None
+        try:
+            timetable = Timetable.from_spec(spec.get("schedule"))
+            problem = timetable.validate() if timetable else None
+        except InvalidSchedule as invalid:
+            timetable, problem = None, str(invalid)
         ready_reason, ready_message = "NoSchedule", "runs are created by hand or by CLI"
         schema_problem = _schema_problem(name, spec.get("parameterSchema"))
         if schema_problem:
@@ -100,20 +103,20 @@ class DeploymentReconciler:
             ready_reason, ready_message = "InvalidParameterSchema", schema_problem
         elif problem:
             ready_reason, ready_message = "InvalidSchedule", problem
-        elif schedule is not None:
+        elif timetable is not None:
             now = dt.datetime.now(dt.UTC)
             created = _when(deployment["metadata"].get("creationTimestamp")) or now
             last = _when(status.get("lastScheduleTime")) or created
             if spec.get("suspend"):
                 ready_reason, ready_message = "Suspended", "the schedule is suspended"
             else:
-                due = schedule.due(created, last, now)
+                due = timetable.due(created, last, now)
                 for moment in due:
-                    self._start_scheduled(deployment, schedule, moment, now, runs)
+                    self._start_scheduled(deployment, timetable, moment, now, runs)
                 if due:
                     patch["lastScheduleTime"] = iso(due[-1].timestamp())
                 ready_reason, ready_message = "Scheduled", "creating runs on schedule"
-            following = schedule.next_after(created, max(now, last))
+            following = timetable.next_after(created, max(now, last))
             patch["nextScheduleTime"] = iso(following.timestamp())
             wait = min(wait, max(0.05, (following - dt.datetime.now(dt.UTC)).total_seconds()))
             runs = runs_of(self.kube, namespace, name) if patch.get("lastScheduleTime") else runs
@@ -149,20 +152,20 @@ class DeploymentReconciler:
     def _start_scheduled(
         self,
         deployment: dict[str, Any],
-        schedule: Schedule,
+        timetable: Timetable,
         moment: dt.datetime,
         now: dt.datetime,
         runs: list[dict[str, Any]],
     ) -> None:
         meta = deployment["metadata"]
         name = run_name(meta["name"], moment)
-        if schedule.too_late(moment, now):
+        if timetable.too_late(moment, now):
             self.kube.event(
                 deployment,
                 "Warning",
                 "MissedSchedule",
                 f"run {name} for {moment.isoformat()} is past its starting deadline "
-                f"({schedule.starting_deadline_seconds}s); not started",
+                f"({timetable.schedule.starting_deadline_seconds}s); not started",
             )
             return
         spec = deployment["spec"]

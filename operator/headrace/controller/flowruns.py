@@ -46,7 +46,9 @@ from headrace.controller.podspec import (
 )
 from headrace.controller.storage import NotReadYet, StorageReads
 from headrace.crd.models import DaskSpec, FlowSpec
-from headrace.records.reader import engine_report, read_summary, record_url
+from headrace.records.reader import record_url
+from headrace.records.untrusted import engine_report, read_summary
+from headrace.retries import exponential_backoff, nth_delay
 from headrace.settings import Settings
 from headrace.states import FINAL_STATES
 from headrace.timestamps import iso, now_iso, parse_time
@@ -64,7 +66,7 @@ def _lock(key: str) -> threading.Lock:
         return _locks.setdefault(key, threading.Lock())
 
 
-# Retry backoff doubles per attempt, but never waits longer than this.
+# Retry backoff doubles per attempt (retries.exponential_backoff), but never waits longer.
 MAX_RETRY_DELAY_SECONDS = 86400
 
 
@@ -812,7 +814,8 @@ class _Step:
             self.patch["recordLocation"] = report["record"]
         retryable = outcome.state in {"Failed", "Crashed"} and not self.get("stopping")
         if retryable and attempt_no <= retries:
-            delay = min(retry_delay * 2 ** (attempt_no - 1), MAX_RETRY_DELAY_SECONDS)
+            backoff = exponential_backoff(retry_delay)(retries)
+            delay = nth_delay(backoff, attempt_no, cap=MAX_RETRY_DELAY_SECONDS)
             self.patch.update(
                 attempt=attempt_no + 1,
                 nextAttemptTime=iso(time.time() + delay),
@@ -821,9 +824,9 @@ class _Step:
             )
             self.set_state(
                 "Retrying",
-                f"attempt {attempt_no} {outcome.state}: {outcome.message}; retrying in {delay}s",
+                f"attempt {attempt_no} {outcome.state}: {outcome.message}; retrying in {delay:g}s",
             )
-            return float(delay)
+            return delay
         for url in {self.status.get("recordLocation"), self.patch.get("recordLocation")}:
             if url:
                 self.owner.storage.forget(url)

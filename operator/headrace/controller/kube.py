@@ -1,4 +1,10 @@
-"""The few Kubernetes API calls the operator makes, each named for what it does."""
+"""The few Kubernetes API calls the operator makes, each named for what it does.
+
+All through the kubernetes client. kopf, which watches the Deployments and keeps their
+schedule daemons (controller/handlers.py), talks to the API server with a client of its own
+(aiohttp) that it does not offer for other calls: that second client is kopf's own, and no
+code of ours makes a request through it.
+"""
 
 from __future__ import annotations
 

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from headrace.records.lines import SummaryLine
+
 logger = logging.getLogger("headrace.operator")
 
 
@@ -47,9 +49,9 @@ class StorageReads:
         self._lock = threading.Lock()
         # (what, url) -> (future, started at); what is "summary" or "report"
         self._reads: dict[tuple[str, str], tuple[Future[Any], float]] = {}
-        self._last: dict[str, dict[str, Any] | None] = {}
+        self._last: dict[str, SummaryLine | None] = {}
 
-    def summary(self, url: str, read: Callable[[str], dict[str, Any] | None]) -> Any:
+    def summary(self, url: str, read: Callable[[str], SummaryLine | None]) -> SummaryLine | None:
         """The newest summary read so far (None if none yet); starts a fresh read if idle."""
         if not readable(url, self.prefixes):
             return None

@@ -22,7 +22,6 @@ from headrace.engine.interrupts import SigtermHandler, deadline, interrupts, on_
 from headrace.engine.names import custom_name, generate_name
 from headrace.engine.orchestrator import get_engine
 from headrace.engine.runs import FlowRun, RunTree, TaskRun, new_id
-from headrace.engine.task_engine import nth_delay
 from headrace.exceptions import (
     FlowTimeout,
     ParameterValidationError,
@@ -32,6 +31,7 @@ from headrace.exceptions import (
 from headrace.logging import print_to_log, setup_logging
 from headrace.records.reader import record_url
 from headrace.records.writer import RecordWriter
+from headrace.retries import nth_delay
 from headrace.states import (
     AwaitingRetry,
     Cancelled,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from contextvars import Token
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from headrace.engine.remote import COMPLETED, TIMED_OUT, Outcome
 from headrace.exceptions import TaskTimeout, WorkerLost
 from headrace.logging import print_to_log
 from headrace.results.store import ResultStore
+from headrace.retries import jittered, nth_delay
 from headrace.states import (
     AwaitingRetry,
     Cached,
@@ -104,22 +104,7 @@ def retry_delay(task_run: TaskRun, state: State[Any]) -> float | None:
     condition = task.retry_condition_fn
     if condition is not None and not condition(task=task, task_run=task_run, state=state):
         return None  # Prefect 2's retry_condition_fn said this failure is final
-    delay = nth_delay(task.retry_delay_seconds, task_run.attempt)
-    factor = task.retry_jitter_factor
-    if factor:
-        # Spread retries of many runs apart ("thundering herd"): at most delay * (1 + factor)
-        # as in Prefect 2, drawn evenly so the mean stays the delay (Prefect's draw is a
-        # clamped exponential; see docs/prefect-compatibility.md).
-        delay = random.uniform(max(0.0, delay * (1 - factor)), delay * (1 + factor))
-    return delay
-
-
-def nth_delay(delays: float | list[float] | tuple[float, ...], attempt: int) -> float:
-    """The wait after failed attempt `attempt` (from 1): a list is used in order, its last
-    delay repeating; for tasks and flows alike."""
-    if isinstance(delays, list | tuple):
-        return float(delays[min(attempt - 1, len(delays) - 1)]) if delays else 0.0
-    return float(delays or 0)
+    return jittered(nth_delay(task.retry_delay_seconds, task_run.attempt), task.retry_jitter_factor)
 
 
 def _begin(task_run: TaskRun) -> None:

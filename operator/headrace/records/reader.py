@@ -1,14 +1,31 @@
-"""Reading a run record back: the latest line per run wins."""
+"""Reading a run record back: the latest line per run wins.
+
+Lines are told apart by their kind (records/lines.py), never by matching JSON text. Where the
+record is untrusted input, records/untrusted.py reads it with each line validated.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from headrace import settings
+from headrace.records.lines import (
+    FLOW_RUN,
+    HEARTBEAT,
+    LOG,
+    SUMMARY,
+    TASK_RUN,
+    FlowRunLine,
+    LogLine,
+    SummaryLine,
+    TaskRunLine,
+    kind_of,
+)
 from headrace.results.deep import call_deep
 from headrace.results.store import local_path, read_bytes
 from headrace.states import FINAL_TYPES
@@ -23,14 +40,24 @@ def record_url(flow_run_id: str, storage: str | None = None) -> str:
     return f"{base}/{flow_run_id}/record.jsonl"
 
 
+def parse_line(line: str) -> Any:
+    """A line as the writer wrote it, None while it is still being written."""
+    try:
+        return call_deep(json.loads, line)  # parameters may nest very deep
+    except json.JSONDecodeError:
+        return None
+
+
 @dataclass
 class RunRecord:
     url: str
-    flow_runs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    task_runs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    logs: list[dict[str, Any]] = field(default_factory=list)
-    summary: dict[str, Any] | None = None
+    flow_runs: dict[str, FlowRunLine] = field(default_factory=dict)
+    task_runs: dict[str, TaskRunLine] = field(default_factory=dict)
+    logs: list[LogLine] = field(default_factory=list)
+    summary: SummaryLine | None = None
     last_seen: float | None = None  # the newest heartbeat or summary time
+    # Parses a line, None for one to skip: records/untrusted.py's checks each against its kind.
+    parse: Callable[[str], Any] = field(default=parse_line, repr=False)
 
     @classmethod
     def load(cls, url: str) -> RunRecord:
@@ -42,24 +69,21 @@ class RunRecord:
         for line in text.splitlines():
             if not line.strip():
                 continue
-            try:
-                entry = call_deep(json.loads, line)  # parameters may nest very deep
-            except json.JSONDecodeError:
-                continue  # a line being written while we read
-            kind = entry.get("kind")
-            if kind == "task_run":
+            entry = self.parse(line)
+            kind = entry.get("kind") if isinstance(entry, dict) else None
+            if kind == TASK_RUN:
                 self.task_runs[entry["id"]] = entry
-            elif kind == "flow_run":
+            elif kind == FLOW_RUN:
                 self.flow_runs[entry["id"]] = entry
-            elif kind == "log":
+            elif kind == LOG:
                 self.logs.append(entry)
-            elif kind == "summary":
+            elif kind == SUMMARY:
                 self.summary = entry
-            if kind in {"summary", "heartbeat"} and isinstance(entry.get("ts"), (int, float)):
+            if kind in {SUMMARY, HEARTBEAT} and isinstance(entry.get("ts"), (int, float)):
                 self.last_seen = max(self.last_seen or 0.0, float(entry["ts"]))
 
     @property
-    def root(self) -> dict[str, Any]:
+    def root(self) -> FlowRunLine:
         for run in self.flow_runs.values():
             if run.get("parent_task_run_id") is None:
                 return run
@@ -87,7 +111,7 @@ class RunRecord:
                 waits.append(upstream_id)
         return waits
 
-    def pending(self) -> list[dict[str, Any]]:
+    def pending(self) -> list[TaskRunLine]:
         return [
             run
             for run in self.task_runs.values()
@@ -95,8 +119,8 @@ class RunRecord:
         ]
 
 
-def read_summary(url: str, tail_bytes: int = 256 * 1024) -> dict[str, Any] | None:
-    """The newest summary line (task-run counts) of a record, reading only its tail if local."""
+def read_tail(url: str, tail_bytes: int = 256 * 1024) -> str | None:
+    """The last `tail_bytes` of a local record (all of a remote one); None if there is none."""
     path = local_path(url)
     if path is not None:
         try:
@@ -112,36 +136,19 @@ def read_summary(url: str, tail_bytes: int = 256 * 1024) -> dict[str, Any] | Non
             text = read_bytes(url).decode(errors="replace")
         except FileNotFoundError:
             return None
-    for line in reversed(text.splitlines()):
-        if '"kind": "summary"' in line:
+    return text
+
+
+def scan(text: str, kinds: Container[str], *, newest: bool = True) -> Iterator[Any]:
+    """The lines of `kinds` in a record's text, parsed, newest first unless told: lines of
+    other kinds are skipped by their kind alone, unparsed (records/lines.py `kind_of`)."""
+    lines = text.splitlines()
+    for line in reversed(lines) if newest else lines:
+        if kind_of(line) in kinds:
             try:
-                summary: dict[str, Any] = json.loads(line)
-                return summary
-            except json.JSONDecodeError:
-                continue
-    return None
-
-
-def engine_report(url: str) -> dict[str, Any]:
-    """The top-level run's outcome from its record, shaped like the engine's exit report."""
-    try:
-        record = RunRecord.load(url)
-        root = record.root
-    except (FileNotFoundError, ValueError):
-        return {}
-    state = root.get("state") or {}
-    counts: dict[str, int] = {}
-    for run in record.task_runs.values():
-        name = run["state"]["name"]
-        counts[name] = counts.get(name, 0) + 1
-    return {
-        "state": state.get("name"),
-        "message": state.get("message") or "",
-        "flowRunId": root.get("id"),
-        "result": state.get("result"),
-        "record": url,
-        "counts": counts,
-    }
+                yield json.loads(line)
+            except ValueError:
+                continue  # a line being written while we read
 
 
 def find_record(ref: str, storage: str | None = None) -> str:
@@ -161,8 +168,8 @@ def find_record(ref: str, storage: str | None = None) -> str:
             continue
         with path.open() as handle:
             for line in handle:
-                if '"kind": "flow_run"' in line:
-                    entry = json.loads(line)
+                if kind_of(line) == FLOW_RUN:
+                    entry: FlowRunLine = json.loads(line)
                     if entry.get("name") == ref and entry.get("parent_task_run_id") is None:
                         matches.append(path)
                     break

@@ -20,6 +20,17 @@ from json.encoder import encode_basestring_ascii as _string
 from typing import TYPE_CHECKING, Any, cast
 
 from headrace import settings
+from headrace.records.lines import (
+    FLOW_RUN,
+    HEARTBEAT,
+    PREFIX,
+    SUMMARY,
+    TASK_RUN,
+    FlowRunLine,
+    HeartbeatLine,
+    SummaryLine,
+    TaskRunLine,
+)
 from headrace.results.deep import call_deep
 from headrace.results.store import local_path, write_bytes
 from headrace.states import State, StateType
@@ -37,9 +48,9 @@ def _json_safe(value: Any) -> Any:
         return repr(value)
 
 
-def task_run_line(run: TaskRun) -> dict[str, Any]:
-    line: dict[str, Any] = {
-        "kind": "task_run",
+def task_run_line(run: TaskRun) -> TaskRunLine:
+    line: TaskRunLine = {
+        "kind": TASK_RUN,
         "id": run.id,
         "flow_run_id": run.flow_run.id,
         "name": run.name,
@@ -64,6 +75,9 @@ def _number(value: float | None) -> str:
     return "null" if value is None else repr(value)
 
 
+_TASK_RUN_START = f'{PREFIX}{TASK_RUN}", "id": '
+
+
 def task_run_json(run: TaskRun, state: State[Any]) -> str:
     """`json.dumps(task_run_line(run))`, built directly: one line per task run per flush, and
     `json.dumps` formats each float through a Python call (5 us a line, a fifth of a 30,000-run
@@ -71,7 +85,7 @@ def task_run_json(run: TaskRun, state: State[Any]) -> str:
     result = state.result_uri
     upstream = ", ".join([_string(run_id) for run_id in run.upstream_ids()])
     text = (
-        f'{{"kind": "task_run", "id": {_string(run.id)}, '
+        f"{_TASK_RUN_START}{_string(run.id)}, "
         f'"flow_run_id": {_string(run.flow_run.id)}, "name": {_string(run.name)}, '
         f'"task_key": {_string(run.task_key)}, "state": {{"type": {_string(state.type.value)}, '
         f'"name": {_string(state.name)}, "message": {_string(state.message)}, '
@@ -91,11 +105,11 @@ def task_run_json(run: TaskRun, state: State[Any]) -> str:
     return text + "}"
 
 
-def flow_run_line(run: FlowRun) -> dict[str, Any]:
+def flow_run_line(run: FlowRun) -> FlowRunLine:
     parent = run.parent_task_run
     flow = run.flow
     return {
-        "kind": "flow_run",
+        "kind": FLOW_RUN,
         "id": run.id,
         "name": run.name,
         "flow_name": flow.name,
@@ -155,7 +169,7 @@ class RecordWriter:
             dumps = json.dumps
             for run in dirty:
                 run.dirty = False
-                if run.RECORD_KIND == "task_run":
+                if run.RECORD_KIND == TASK_RUN:
                     task_run = cast("TaskRun", run)
                     state = task_run.state
                     lines.append(task_run_json(task_run, state))
@@ -165,25 +179,24 @@ class RecordWriter:
                     lines.append(call_deep(dumps, flow_run_line(flow_run)))  # deep parameters
             lines.extend(dumps(entry, default=repr) for entry in logs)
             counts = self._counts
-            if counts != self._last_counts or dirty:
+            summarised = counts != self._last_counts or bool(dirty)
+            if summarised:
                 self._last_counts = dict(counts)
                 running = [run.name for run, _ in zip(self._running, range(20), strict=False)]
-                lines.append(
-                    dumps(
-                        {
-                            "kind": "summary",
-                            "ts": time.time(),
-                            "counts": self._last_counts,
-                            "total": sum(counts.values()),
-                            "running": running,
-                        }
-                    )
-                )
+                summary: SummaryLine = {
+                    "kind": SUMMARY,
+                    "ts": time.time(),
+                    "counts": self._last_counts,
+                    "total": sum(counts.values()),
+                    "running": running,
+                }
+                lines.append(dumps(summary))
             now = time.time()
             if not lines and now - self._last_write < HEARTBEAT_SECONDS:
                 return
-            if not any(line.startswith('{"kind": "summary"') for line in lines):
-                lines.append(dumps({"kind": "heartbeat", "ts": now}))
+            if not summarised:  # a summary carries the time too
+                heartbeat: HeartbeatLine = {"kind": HEARTBEAT, "ts": now}
+                lines.append(dumps(heartbeat))
             self._last_write = now
             text = "\n".join(lines) + "\n"
             if self._path is not None:

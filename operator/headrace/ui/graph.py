@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from headrace.records.lines import FlowRunLine
 from headrace.records.reader import RunRecord
 from headrace.states import FINAL_TYPES, UNSUCCESSFUL_TYPES
 
@@ -137,15 +138,15 @@ def render_text(record: RunRecord, max_pending: int = 20) -> str:
     """A compact text graph: each flow run's stages with counts by state, subflows nested
     under the stage that called them, then the pending task runs and what they wait on."""
     lines: list[str] = []
-    subflows_of: dict[str, list[dict[str, Any]]] = {}
-    for run in record.flow_runs.values():
-        parent = run.get("parent_task_run_id")
+    subflows_of: dict[str, list[FlowRunLine]] = {}
+    for flow_run in record.flow_runs.values():
+        parent = flow_run.get("parent_task_run_id")
         if parent is not None:
-            subflows_of.setdefault(parent, []).append(run)
+            subflows_of.setdefault(parent, []).append(flow_run)
 
     lost = record.lost()
 
-    def flow_block(run: dict[str, Any], indent: str) -> None:
+    def flow_block(run: FlowRunLine, indent: str) -> None:
         total = sum(1 for t in record.task_runs.values() if t.get("flow_run_id") == run["id"])
         state = run["state"]["name"]
         if lost and run["state"]["type"] not in FINAL_TYPES:

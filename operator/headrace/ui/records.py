@@ -14,7 +14,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from headrace.records.lines import FlowRunLine, TaskRunLine
 from headrace.records.reader import RunRecord
+from headrace.records.untrusted import load, parse_checked
 from headrace.results.store import local_path, read_bytes
 
 PREVIEW_BYTES = 4096  # JSON results up to this size are previewed inline
@@ -33,8 +35,8 @@ class _Cached:
     order: list[str] = field(default_factory=list)  # task-run ids by index
     positions: dict[str, int] = field(default_factory=dict, repr=False)
     changed_at: list[int] = field(default_factory=list)  # version each index last changed
-    seen: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
-    flows_seen: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    seen: dict[str, TaskRunLine] = field(default_factory=dict, repr=False)
+    flows_seen: dict[str, FlowRunLine] = field(default_factory=dict, repr=False)
     extras: tuple[int, Any] = (0, None)  # log count and summary
 
     def track(self, record: RunRecord, version: int, reloaded: bool = False) -> bool:
@@ -88,7 +90,7 @@ class RecordCache:
         cached = self._records.get(url)
         path = local_path(url)
         if path is None:
-            record = RunRecord.load(url)
+            record = load(url)
             if cached is not None:
                 try:
                     if cached.track(record, cached.version + 1, reloaded=True):
@@ -107,7 +109,7 @@ class RecordCache:
         if cached is not None and cached.stamp == stamp:
             return cached
         if cached is None or stat.st_size < cached.offset:
-            cached = _Cached(RunRecord(url))
+            cached = _Cached(RunRecord(url, parse=parse_checked))
             self._records[url] = cached
         with path.open("rb") as handle:
             handle.seek(cached.offset)
