@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import uuid
 
 from engine_helpers import record_paths, task_runs_named, wait_until
 
 from headrace import flow, get_run_logger, task
+from headrace.engine.runs import new_id
 from headrace.records import RunRecord, find_record, record_url
 
 
@@ -221,3 +224,20 @@ def test_record_keeps_every_field_of_a_task_run_with_awkward_names(load_record) 
         assert run["upstream"] == []
     (parent,) = [run for run in record.task_runs.values() if "subflow_run_id" in run]
     assert record.flow_runs[parent["subflow_run_id"]]["flow_name"] == "child"
+
+
+def test_run_ids_are_unique_version_4_uuids_and_a_forked_child_draws_new_ones() -> None:
+    ids = [new_id() for _ in range(1000)]
+    assert len(set(ids)) == len(ids)
+    assert all(uuid.UUID(run_id).version == 4 for run_id in ids)
+    assert uuid.UUID(ids[0]).variant == uuid.RFC_4122
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: write its next id and leave at once
+        os.write(write, new_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    assert child[:24] != new_id()[:24]  # another process, another prefix
