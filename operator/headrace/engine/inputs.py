@@ -158,4 +158,8 @@ def futures_to_states(value: Any) -> Any:
 
 
 def resolve_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
-    return {name: resolve(value) for name, value in parameters.items()}
+    """Each parameter resolved; a bare future (most upstream inputs) read directly."""
+    return {
+        name: value.state.result() if type(value) is HeadraceFuture else resolve(value)
+        for name, value in parameters.items()
+    }

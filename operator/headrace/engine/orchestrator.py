@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 
 _SPENT: dict[str, Any] = {}
+_SUBMIT_SLICE = 64  # runs of a `map` submitted per hold of the engine's lock
 
 
 class Engine:
@@ -136,12 +137,14 @@ class Engine:
             self._on_submit(task_run)
 
     def submit_many(self, task_runs: list[TaskRun]) -> None:
-        """A whole `map`; the lock is taken per run, so workers finish runs meanwhile."""
+        """A whole `map`, the lock taken per slice of runs: workers finish runs in between,
+        and a lock handoff per run (a thread switch when a worker waits) is not paid."""
         lock = self._lock
         on_submit = self._on_submit
-        for task_run in task_runs:
+        for start in range(0, len(task_runs), _SUBMIT_SLICE):
             with lock:
-                on_submit(task_run)
+                for task_run in task_runs[start : start + _SUBMIT_SLICE]:
+                    on_submit(task_run)
         debug.trace("submitted %d task runs", len(task_runs))
 
     def _on_submit(self, task_run: TaskRun) -> None:
@@ -173,19 +176,21 @@ class Engine:
     def _start(self, task_run: TaskRun) -> None:
         if task_run.future is not None and task_run.future._done:
             return  # cancelled while it waited
-        state = prepare_inputs(task_run, _remote(task_run))
+        remote = _remote(task_run)
+        state = prepare_inputs(task_run, remote)
         if state is not None:
             self._finish(task_run, state)
             return
         try:
-            self._dispatch(task_run)
+            self._dispatch(task_run, remote)
         except Exception as error:  # never leave a future unfinished: its flow would hang
             self._finish(task_run, Crashed(f"the engine could not start the run: {error}", error))
 
-    def _dispatch(self, task_run: TaskRun) -> None:
+    def _dispatch(self, task_run: TaskRun, remote: RemoteExecutor | None) -> None:
+        """Hand an attempt to `remote` (the run's executor, from `_remote`), the loop or a
+        worker."""
         task = task_run.task
         assert task is not None
-        remote = _remote(task_run)
         if remote is not None:  # the runner's executor runs it; its outcome comes back here
             task_run.token += 1
             remote.send(self, task_run, task_run.token)
@@ -203,7 +208,7 @@ class Engine:
 
     def _dispatch_async(self, task_run: TaskRun) -> None:
         if task_run.future is None or not task_run.future._done:
-            self._dispatch(task_run)
+            self._dispatch(task_run, _remote(task_run))
 
     def arm_timeout(self, item: tuple[TaskRun, int]) -> None:
         """Start the attempt's timeout clock (for sync runs: once a worker picks it up)."""
@@ -315,7 +320,7 @@ class Engine:
     def _retry(self, task_run: TaskRun) -> None:
         with self._lock:
             if task_run.future is None or not task_run.future._done:
-                self._dispatch(task_run)
+                self._dispatch(task_run, _remote(task_run))
 
     def _on_timeout(self, item: tuple[TaskRun, int]) -> None:
         with self._lock:

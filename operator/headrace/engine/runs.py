@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Sequence
 from random import getrandbits
 from typing import TYPE_CHECKING, Any
 
@@ -218,10 +219,13 @@ class TaskRun:
         task: Task[Any, Any] | None,
         flow_run: FlowRun,
         parameters: dict[str, Any],
-        upstream: list[HeadraceFuture[Any]],
+        upstream: Sequence[HeadraceFuture[Any]],
         task_key: str,
         map_index: int | None = None,
+        pending: State[Any] | None = None,
     ) -> None:
+        """`pending`: the Pending state to start in, shared by the runs of one `map` (states
+        are immutable; one made per run cost half a microsecond)."""
         self.id = new_id()
         self.task = task
         self.task_key = task_key
@@ -230,7 +234,7 @@ class TaskRun:
         self.parameters = parameters
         self.upstream = upstream
         self.map_index = map_index
-        self.state: State[Any] = Pending()
+        self.state: State[Any] = Pending() if pending is None else pending
         self.future: HeadraceFuture[Any] | None = None
         self.pending = 0
         self.attempt = 0
@@ -244,10 +248,8 @@ class TaskRun:
         self.tag_context = current_tags.get()
         self.start_time: float | None = None
         self.end_time: float | None = None
-        self.log_prints = bool(task and task.log_prints) or (
-            task is not None and task.log_prints is None and flow_run.log_prints
-        )
-        self.dirty = False
+        prints = task.log_prints if task is not None else False
+        self.log_prints = flow_run.log_prints if prints is None else bool(prints)
         self.recorded: str | None = None  # the state name the record writer last wrote
         # For a remote task runner (Dask): the run's inputs as sent, with upstream results as
         # remote futures, until it completes; then the remote future of its own result.
@@ -255,7 +257,8 @@ class TaskRun:
         flow_run.task_runs.append(self)
         tree = flow_run.tree
         tree.task_runs.append(self)
-        tree.mark(self)
+        self.dirty = True  # new: to be written (RunTree.mark, inlined)
+        tree.dirty.append(self)
 
     def set_state(self, state: State[Any]) -> None:
         kind = state.type
