@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 import uuid
+from typing import Any
 
 from engine_helpers import record_paths, task_runs_named, wait_until
 
 from headrace import flow, get_run_logger, task
+from headrace.engine.context import current_task_run
 from headrace.engine.runs import new_id
 from headrace.records import RunRecord, find_record, record_url
+from headrace.records.writer import task_run_json, task_run_line
 
 
 @task
@@ -241,3 +245,39 @@ def test_run_ids_are_unique_version_4_uuids_and_a_forked_child_draws_new_ones() 
     child = os.read(read, 100).decode()
     os.close(read)
     assert child[:24] != new_id()[:24]  # another process, another prefix
+
+
+def test_each_task_run_line_is_the_text_json_dumps_gives(headrace_home) -> None:
+    """The writer builds a task run's line by hand (for speed): it must be exactly what
+    `json.dumps` gives, in every state a run passes through."""
+    lines: list[tuple[str, str]] = []
+
+    def both(run: Any) -> None:
+        lines.append((task_run_json(run, run.state), json.dumps(task_run_line(run))))
+
+    @task(name='odd "key" ✓', tags={"b", "a\\z"})
+    def odd(x: int, y: int = 0) -> int:
+        both(current_task_run.get())  # Running, its start time set
+        return x + y
+
+    @task
+    def failing() -> None:
+        raise ValueError('no "luck"\n')
+
+    @flow(persist_result=True)
+    def f() -> None:
+        first = odd.submit(1)
+        second = odd.submit(2, first)
+        both(first.task_run)  # Pending, or further on
+        third = odd.submit(first, second, wait_for=[first, second])
+        state = failing.submit(return_state=True)
+        both(third.task_run)
+        third.wait()
+        for future in (first, second, third):
+            both(future.task_run)
+        both(failing.submit(wait_for=[state]).task_run)
+
+    f(return_state=True)
+    assert len(lines) >= 8
+    for built, dumped in lines:
+        assert built == dumped
