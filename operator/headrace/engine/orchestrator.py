@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 
 _SPENT: dict[str, Any] = {}
-_SUBMIT_SLICE = 64  # runs of a `map` submitted per hold of the engine's lock
+_SUBMIT_SLICE = 64  # runs of a `map` (or inbox items) handled per hold of the engine's lock
 
 
 class Engine:
@@ -115,13 +115,16 @@ class Engine:
         lock = self._lock
         count = 0
         while inbox:
-            fn, arg = inbox.popleft()
-            count += 1
-            try:
-                with lock:
-                    fn(arg)
-            except Exception:
-                logging.getLogger("headrace.engine").exception("engine callback failed")
+            with lock:  # per slice of items, as submit_many: workers finish runs in between
+                for _ in range(_SUBMIT_SLICE):
+                    if not inbox:
+                        break
+                    fn, arg = inbox.popleft()
+                    count += 1
+                    try:
+                        fn(arg)
+                    except Exception:
+                        logging.getLogger("headrace.engine").exception("engine callback failed")
         debug.trace("drained %d inbox items", count)
 
     # -- submitted task runs ---------------------------------------------------------------
@@ -408,7 +411,11 @@ def _frees_a_run(task_run: TaskRun) -> bool:
     path is quicker; the lock decides)."""
     future = task_run.future
     dependents = future._dependents if future is not None else None
-    return dependents is not None and any(run.pending == 1 for run in dependents)
+    if dependents is not None:
+        for run in dependents:  # a loop, not any(<generator>): this is once a hop
+            if run.pending == 1:
+                return True
+    return False
 
 
 def _hooks_in_worker(worker: Worker, item: tuple[Engine, TaskRun, State[Any], Any]) -> None:

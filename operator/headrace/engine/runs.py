@@ -230,7 +230,10 @@ class TaskRun:
         self.task = task
         self.task_key = task_key
         self.flow_run = flow_run
-        self.name = self.key = f"{task_key}-{flow_run.next_index(task_key)}"
+        counter = flow_run._name_counters.get(task_key)  # flow_run.next_index, inlined
+        if counter is None:
+            counter = flow_run._name_counters.setdefault(task_key, itertools.count())
+        self.name = self.key = f"{task_key}-{next(counter)}"
         self.parameters = parameters
         self.upstream = upstream
         self.map_index = map_index

@@ -199,7 +199,8 @@ class RecordWriter:
                     lines.append(call_deep(dumps, flow_run_line(flow_run)))  # deep parameters
             lines.extend(dumps(entry, default=repr) for entry in logs)
             counts = self._counts
-            if counts != self._last_counts or dirty:
+            summarized = counts != self._last_counts or bool(dirty)
+            if summarized:
                 self._last_counts = dict(counts)
                 running = [run.name for run, _ in zip(self._running, range(20), strict=False)]
                 lines.append(
@@ -216,7 +217,7 @@ class RecordWriter:
             now = time.time()
             if not lines and now - self._last_write < HEARTBEAT_SECONDS:
                 return
-            if not any(line.startswith('{"kind": "summary"') for line in lines):
+            if not summarized:
                 lines.append(dumps({"kind": "heartbeat", "ts": now}))
             self._last_write = now
             text = "\n".join(lines) + "\n"
