@@ -233,6 +233,12 @@ def main() -> None:
         spread = max(costs.values()) / min(costs.values()) - 1
         goal = " (goal <= 10%)" if label == "Headrace" else ""
         print(f"{label} cost per task run at N = {listed}; spread {spread:.0%}{goal}")
+    # The floor's own cost per run grows with N too (the garbage collector's full passes over
+    # every live object): what Headrace adds on top of it is its own share.
+    own = ", ".join(
+        f"{size:,}: {(per_run[size] - floor_per_run[size]) * 1e6:.1f} us" for size in per_run
+    )
+    print(f"Headrace's own cost per task run (above the floor's) at N = {own}")
 
     start = time.perf_counter()
     state = sleeps_past_timeout(return_state=True)
