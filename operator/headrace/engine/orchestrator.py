@@ -14,6 +14,7 @@ the loop's inbox, drained in batches under the same lock.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 from collections import deque
@@ -67,7 +68,10 @@ class Engine:
                 return
             debug.enable_logging()
             started = threading.Event()
-            loop = asyncio.new_event_loop()
+            # Made in an empty context: the loop's own handles (its self-pipe reader) keep the
+            # context they were made in, and the caller's holds its flow run, which they would
+            # keep alive, run tree and all, for the life of the process.
+            loop = contextvars.Context().run(asyncio.new_event_loop)
 
             def run() -> None:
                 asyncio.set_event_loop(loop)

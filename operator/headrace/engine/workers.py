@@ -51,6 +51,9 @@ class Worker(threading.Thread):
                 if isinstance(error, Exception):
                     logging.getLogger("headrace.engine").exception("worker item failed")
                 debug.trace("worker dropped %r", error)
+            # An idle worker must not hold its last item: through the task run, that would
+            # keep a finished flow's whole run tree alive until the worker's next item.
+            fn = arg = None
             with count_lock:
                 pool._idle += 1
 
