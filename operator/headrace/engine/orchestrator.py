@@ -155,8 +155,26 @@ class Engine:
         debug.trace("submitted %d task runs", len(task_runs))
 
     def _on_submit(self, task_run: TaskRun) -> None:
+        upstream = task_run.upstream
+        if not upstream and not self._releasing:
+            # Most submits and maps: a sync run with no inputs to wait for or resolve goes to
+            # a worker at once; what `_release`, `_start`, `prepare_inputs` and `_dispatch`
+            # would do for it, without their seven calls.
+            task = task_run.task
+            flow_run = task_run.flow_run
+            runner = flow_run.task_runner
+            if (
+                task is not None
+                and not task.isasync
+                and task_run.allowed is None
+                and flow_run.earlier is None
+                and (runner.remote is None or task_run.remote is DIRECT)
+            ):
+                task_run.token += 1
+                runner.pool.submit(_run_in_worker, (self, task_run, task_run.token))
+                return
         pending = 0
-        for future in task_run.upstream:
+        for future in upstream:
             if not future._done:
                 if future._dependents is None:
                     future._dependents = [task_run]

@@ -187,22 +187,38 @@ class RecordWriter:
             logs, tree.logs = tree.logs, []
             lines: list[str] = []
             dumps = json.dumps
+            counts = self._counts
+            running = self._running
             for run in dirty:
                 run.dirty = False
                 if run.RECORD_KIND == "task_run":
                     task_run = cast("TaskRun", run)
                     state = task_run.state
                     lines.append(task_run_json(task_run, state))
-                    self._count(task_run, state)
+                    # Counted by the state name last written: what this flush changed.
+                    name = state.name
+                    before = task_run.recorded
+                    if before != name:
+                        if before is not None:
+                            left = counts[before] - 1
+                            if left:
+                                counts[before] = left
+                            else:
+                                del counts[before]
+                        counts[name] = counts.get(name, 0) + 1
+                        task_run.recorded = name
+                    if state.type is StateType.RUNNING:
+                        running[task_run] = None
+                    elif running:
+                        running.pop(task_run, None)
                 else:
                     flow_run = cast("FlowRun", run)
                     lines.append(call_deep(dumps, flow_run_line(flow_run)))  # deep parameters
             lines.extend(dumps(entry, default=repr) for entry in logs)
-            counts = self._counts
             summarized = counts != self._last_counts or bool(dirty)
             if summarized:
                 self._last_counts = dict(counts)
-                running = [run.name for run, _ in zip(self._running, range(20), strict=False)]
+                names = [run.name for run, _ in zip(running, range(20), strict=False)]
                 lines.append(
                     dumps(
                         {
@@ -210,7 +226,7 @@ class RecordWriter:
                             "ts": time.time(),
                             "counts": self._last_counts,
                             "total": sum(counts.values()),
-                            "running": running,
+                            "running": names,
                         }
                     )
                 )
@@ -227,24 +243,6 @@ class RecordWriter:
             else:
                 self._lines.append(text)
                 write_bytes(self.url, "".join(self._lines).encode())
-
-    def _count(self, run: TaskRun, state: State[Any]) -> None:
-        name = state.name
-        before = run.recorded
-        if before != name:
-            counts = self._counts
-            if before is not None:
-                left = counts[before] - 1
-                if left:
-                    counts[before] = left
-                else:
-                    del counts[before]
-            counts[name] = counts.get(name, 0) + 1
-            run.recorded = name
-        if state.type is StateType.RUNNING:
-            self._running[run] = None
-        else:
-            self._running.pop(run, None)
 
     def close(self) -> None:
         self._stop.set()
