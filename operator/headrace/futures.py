@@ -2,7 +2,7 @@
 
 A future is finished only under the engine's lock (by the engine thread, a submitting thread or
 a worker finishing a run), or before it escapes. Threads that wait use a lazily made
-`threading.Event` and event loops a loop future, both woken under one short global lock, so a
+held `threading.Lock` and event loops a loop future, both woken under one short global lock, so a
 future nobody waits on costs no lock objects at all.
 """
 
@@ -77,8 +77,13 @@ class HeadraceFuture(Generic[R]):
 
     def _wait_sync(self, timeout: float | None) -> State[Any] | None:
         if not self._done:
-            event = threading.Event()
-            if self._add_waiter(event.set) and not event.wait(timeout):
+            # A held lock that the finisher releases: a one-shot signal in C, where a
+            # threading.Event is a Condition in Python (several microseconds a wait).
+            signal = threading.Lock()
+            signal.acquire()
+            if self._add_waiter(signal.release) and not signal.acquire(
+                timeout=-1 if timeout is None else timeout
+            ):
                 return None
         return self._state
 
