@@ -64,9 +64,14 @@ class HeadraceFuture(Generic[R]):
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
         """The task's return value; raises its error if it did not complete."""
-        if self.asynchronous:
+        task = self.task_run.task
+        if task is not None and task.isasync and self.asynchronous:
             return self._result_async(timeout, raise_on_failure)
-        return self.result_sync(timeout, raise_on_failure)
+        # A sync task's future (most): result_sync's work, without its two calls.
+        state = self._state if self._done else self._wait_sync(timeout)
+        if state is None:
+            raise TimeoutError(f"task run {self.task_run.name!r} did not finish in {timeout}s")
+        return state.result(raise_on_failure=raise_on_failure)
 
     def result_sync(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
         """`result()` that blocks even in an event loop (the engine's own reads)."""

@@ -58,8 +58,9 @@ class Worker(threading.Thread):
                 pool._idle += 1
 
     def enter(self, run: object) -> None:
-        with self.lock:
-            self.current = run
+        """Mark `run` as this worker's (a plain store: `interrupt` reads it under the lock
+        and sees either the old run or this one, both consistent)."""
+        self.current = run
 
     def leave(self) -> None:
         with self.lock:
