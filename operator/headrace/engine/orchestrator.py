@@ -253,12 +253,29 @@ class Engine:
             self._on_attempt(task_run, token, state)
 
     def run_on_worker(self, worker: Worker, task_run: TaskRun, token: int) -> None:
-        """Run a dispatched attempt on `worker`, then each run it alone frees, here too."""
+        """Run a dispatched attempt on `worker`, then each run it alone frees, here too.
+
+        A freed run's inputs are resolved here, outside the engine's lock (its upstream runs
+        are final): the lock is held only to finish a run and take the next, so a thread
+        submitting meanwhile seldom waits for it."""
         next_run: TaskRun | None = task_run
+        prepared = True  # by `_start`, for the run the pool handed over
         while next_run is not None:
             task_run = next_run
             if token != task_run.token:
                 return  # timed out or cancelled while it waited in the queue
+            if not prepared:
+                prepared = True
+                blocked = prepare_inputs(task_run)
+                if blocked is not None:  # NotReady, or its inputs could not be read
+                    with self._lock:
+                        next_run = self._finish_on_worker(task_run, token, blocked, worker)
+                    if next_run is not None:
+                        token = next_run.token
+                        prepared = False
+                    continue
+                if token != task_run.token:
+                    return  # cancelled while its inputs were resolved
             task = task_run.task
             assert task is not None
             task_run.worker = worker
@@ -285,11 +302,13 @@ class Engine:
                 next_run = self._finish_on_worker(task_run, token, state, worker)
             if next_run is not None:
                 token = next_run.token
+                prepared = False
 
     def _finish_on_worker(
         self, task_run: TaskRun, token: int, state: State[Any], worker: Worker
     ) -> TaskRun | None:
-        """Finish a run (lock held); return the one run it freed if this worker may take it.
+        """Finish a run (lock held); return the one run it freed if this worker may take it
+        (its inputs not yet resolved).
 
         Runs freed while `_releasing` is set wait in `_ready`: one sync run of this pool is
         taken here, any others go to the loop in one post.
@@ -313,11 +332,8 @@ class Engine:
                 ready.popleft()
                 if candidate.future is not None and candidate.future._done:
                     continue  # cancelled while it waited
-                blocked = prepare_inputs(candidate)
-                if blocked is None:
-                    candidate.token += 1
-                    return candidate
-                self._finish(candidate, blocked)  # NotReady: may free runs in turn
+                candidate.token += 1
+                return candidate
         finally:
             self._releasing = False
         self._release()  # any others: to the pool (async ones are posted to the loop)
