@@ -7,8 +7,10 @@ Five flows whose tasks do no work, so the wall time is all overhead, each timed 
 same work on a bare `concurrent.futures.ThreadPoolExecutor` (32 threads, Headrace's default):
 the floor submits one by one and blocks threads on `result()`, with no states, no record and
 no retries. Machine load varies, so read the ratio, not the absolute time: floor and flow are
-timed alternately, best of `--repeat` each. The CPU column is the process's CPU time (all
-threads) over the same runs, steadier than wall time on a loaded machine.
+timed alternately, best of `--repeat` each, each after a `gc.collect()` (a full collection
+costs 50-250 ms at N=10,000: whether one falls inside a run depended on the run before). The
+CPU column is the process's CPU time (all threads) over the same runs, steadier than wall
+time on a loaded machine.
 
 The 3-stage flow at `--big` runs once in a child process per side, so its peak RSS is its own;
 the line after it gives the memory above the floor's per finished task run (goal <= 1 KB) and
@@ -18,6 +20,7 @@ the cost per task run at 1k, 10k and 100k (goal: flat within 10%).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import resource
 import subprocess
@@ -133,6 +136,7 @@ def timed(fn: Callable[..., object], *args: object) -> float:
 
 
 def timed_cpu(fn: Callable[..., object], *args: object) -> tuple[float, float]:
+    gc.collect()  # each side starts from the same collector state, not the other's leftovers
     start, cpu = time.perf_counter(), time.process_time()
     fn(*args)
     return time.perf_counter() - start, time.process_time() - cpu
@@ -233,6 +237,12 @@ def main() -> None:
         spread = max(costs.values()) / min(costs.values()) - 1
         goal = " (goal <= 10%)" if label == "Headrace" else ""
         print(f"{label} cost per task run at N = {listed}; spread {spread:.0%}{goal}")
+    # The floor's own cost per run grows with N too (the garbage collector's full passes over
+    # every live object): what Headrace adds on top of it is its own share.
+    own = ", ".join(
+        f"{size:,}: {(per_run[size] - floor_per_run[size]) * 1e6:.1f} us" for size in per_run
+    )
+    print(f"Headrace's own cost per task run (above the floor's) at N = {own}")
 
     start = time.perf_counter()
     state = sleeps_past_timeout(return_state=True)

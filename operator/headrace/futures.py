@@ -2,7 +2,7 @@
 
 A future is finished only under the engine's lock (by the engine thread, a submitting thread or
 a worker finishing a run), or before it escapes. Threads that wait use a lazily made
-`threading.Event` and event loops a loop future, both woken under one short global lock, so a
+held `threading.Lock` and event loops a loop future, both woken under one short global lock, so a
 future nobody waits on costs no lock objects at all.
 """
 
@@ -64,9 +64,14 @@ class HeadraceFuture(Generic[R]):
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
         """The task's return value; raises its error if it did not complete."""
-        if self.asynchronous:
+        task = self.task_run.task
+        if task is not None and task.isasync and self.asynchronous:
             return self._result_async(timeout, raise_on_failure)
-        return self.result_sync(timeout, raise_on_failure)
+        # A sync task's future (most): result_sync's work, without its two calls.
+        state = self._state if self._done else self._wait_sync(timeout)
+        if state is None:
+            raise TimeoutError(f"task run {self.task_run.name!r} did not finish in {timeout}s")
+        return state.result(raise_on_failure=raise_on_failure)
 
     def result_sync(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
         """`result()` that blocks even in an event loop (the engine's own reads)."""
@@ -77,8 +82,13 @@ class HeadraceFuture(Generic[R]):
 
     def _wait_sync(self, timeout: float | None) -> State[Any] | None:
         if not self._done:
-            event = threading.Event()
-            if self._add_waiter(event.set) and not event.wait(timeout):
+            # A held lock that the finisher releases: a one-shot signal in C, where a
+            # threading.Event is a Condition in Python (several microseconds a wait).
+            signal = threading.Lock()
+            signal.acquire()
+            if self._add_waiter(signal.release) and not signal.acquire(
+                timeout=-1 if timeout is None else timeout
+            ):
                 return None
         return self._state
 

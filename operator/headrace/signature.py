@@ -22,6 +22,8 @@ class Signature:
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         if self.simple and not kwargs and len(args) == len(self.names) == len(self.positional):
+            if len(args) == 1:  # most tasks: no zip object to make and throw away
+                return {self.names[0]: args[0]}
             return dict(zip(self.names, args, strict=True))
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()

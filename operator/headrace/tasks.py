@@ -207,8 +207,8 @@ class Task(Generic[P, R]):
 
     def submit(self, *args: Any, **kwargs: Any) -> Any:
         """Start a task run and return its future without waiting."""
-        return_state = bool(kwargs.pop("return_state", False))
-        wait_for = kwargs.pop("wait_for", None)
+        return_state = bool(kwargs.pop("return_state", False)) if kwargs else False
+        wait_for = kwargs.pop("wait_for", None) if kwargs else None
         flow_run = _require_flow_run(self, "submit")
         parameters = self.signature.bind(args, kwargs)
         return submission.submit_task(self, flow_run, parameters, wait_for, return_state)

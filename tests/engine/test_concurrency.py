@@ -267,3 +267,85 @@ def test_long_chain_with_a_retry_a_timeout_and_a_hook_in_it(load_record) -> None
     assert {run["state"]["name"] for run in runs} == {"Completed"}
     (retried,) = [run for run in runs if run["task_key"] == "flaky"]
     assert retried["attempt"] == 2
+
+
+@pytest.mark.timeout(60)
+def test_a_link_of_a_chain_that_times_out_ends_the_chain_and_every_run_is_recorded(
+    load_record,
+) -> None:
+    @task(timeout_seconds=0.3)
+    def stuck(x: int) -> int:
+        time.sleep(30)
+        return x
+
+    @flow
+    def f() -> str:
+        future = sync_inc.submit(0)
+        for i in range(1, 400):
+            future = (stuck if i == 200 else sync_inc).submit(future)
+        return future.wait().name
+
+    started = time.monotonic()
+    assert f() == "NotReady"
+    assert time.monotonic() - started < 10
+    runs = load_record().task_runs.values()
+    assert len(runs) == 400
+    names = [run["state"]["name"] for run in runs]
+    assert names.count("Completed") == 200
+    assert names.count("TimedOut") == 1
+    assert names.count("NotReady") == 199
+
+
+@pytest.mark.timeout(60)
+def test_a_chain_cut_off_by_the_flows_timeout_is_cancelled_and_recorded(load_record) -> None:
+    @task
+    def slow_inc(x: int) -> int:
+        time.sleep(0.01)
+        return x + 1
+
+    @flow(timeout_seconds=1)
+    def f() -> int:
+        future = slow_inc.submit(0)
+        for _ in range(1, 1_000):
+            future = slow_inc.submit(future)
+        return future.result()
+
+    state = f(return_state=True)
+    assert state.name == "TimedOut"
+    runs = list(load_record().task_runs.values())
+    assert len(runs) == 1_000
+    names = {run["state"]["name"] for run in runs}
+    # The run cut off is Cancelled; those after it end Cancelled or, freed by it, NotReady.
+    assert "Cancelled" in names
+    assert names <= {"Completed", "Cancelled", "NotReady"}
+    completed = sum(run["state"]["name"] == "Completed" for run in runs)
+    assert 0 < completed < 1_000
+
+
+def test_a_finished_flow_run_and_its_task_runs_are_freed_when_it_returns(script) -> None:
+    """Nothing of the engine's (an idle worker's last item, the engine loop's own handles)
+    keeps a finished flow's run tree alive. In a fresh interpreter: pytest's log capture
+    keeps log records, which name their run."""
+    run = script(
+        """
+        import gc
+
+        from headrace import flow, task
+        from headrace.engine.runs import FlowRun, TaskRun
+
+        @task
+        def inc(x: int) -> int:
+            return x + 1
+
+        @flow
+        def mapped() -> int:
+            return sum(future.result() for future in inc.map(range(100)))
+
+        assert mapped() == 5_050
+        gc.collect()
+        print(sum(type(run) in (FlowRun, TaskRun) for run in gc.get_objects()))
+        """
+    )
+    done = run.run()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0"]

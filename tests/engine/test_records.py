@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
+import uuid
+from typing import Any
 
 from engine_helpers import record_paths, task_runs_named, wait_until
 
 from headrace import flow, get_run_logger, task
+from headrace.engine.context import current_task_run
+from headrace.engine.runs import new_id
 from headrace.records import RunRecord, find_record, record_url
+from headrace.records.writer import task_run_json, task_run_line
 
 
 @task
@@ -221,3 +228,56 @@ def test_record_keeps_every_field_of_a_task_run_with_awkward_names(load_record) 
         assert run["upstream"] == []
     (parent,) = [run for run in record.task_runs.values() if "subflow_run_id" in run]
     assert record.flow_runs[parent["subflow_run_id"]]["flow_name"] == "child"
+
+
+def test_run_ids_are_unique_version_4_uuids_and_a_forked_child_draws_new_ones() -> None:
+    ids = [new_id() for _ in range(1000)]
+    assert len(set(ids)) == len(ids)
+    assert all(uuid.UUID(run_id).version == 4 for run_id in ids)
+    assert uuid.UUID(ids[0]).variant == uuid.RFC_4122
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: write its next id and leave at once
+        os.write(write, new_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    assert child[:24] != new_id()[:24]  # another process, another prefix
+
+
+def test_each_task_run_line_is_the_text_json_dumps_gives(headrace_home) -> None:
+    """The writer builds a task run's line by hand (for speed): it must be exactly what
+    `json.dumps` gives, in every state a run passes through."""
+    lines: list[tuple[str, str]] = []
+
+    def both(run: Any) -> None:
+        lines.append((task_run_json(run, run.state), json.dumps(task_run_line(run))))
+
+    @task(name='odd "key" ✓', tags={"b", "a\\z"})
+    def odd(x: int, y: int = 0) -> int:
+        both(current_task_run.get())  # Running, its start time set
+        return x + y
+
+    @task
+    def failing() -> None:
+        raise ValueError('no "luck"\n')
+
+    @flow(persist_result=True)
+    def f() -> None:
+        first = odd.submit(1)
+        second = odd.submit(2, first)
+        both(first.task_run)  # Pending, or further on
+        third = odd.submit(first, second, wait_for=[first, second])
+        state = failing.submit(return_state=True)
+        both(third.task_run)
+        third.wait()
+        for future in (first, second, third):
+            both(future.task_run)
+        both(failing.submit(wait_for=[state]).task_run)
+
+    f(return_state=True)
+    assert len(lines) >= 8
+    for built, dumped in lines:
+        assert built == dumped

@@ -6,8 +6,9 @@ both return at once for scalars, the common case on the hot path.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final, Literal
 
 from headrace.futures import HeadraceFuture
 from headrace.states import State
@@ -15,6 +16,30 @@ from headrace.utilities.annotations import BaseAnnotation, allow_failure, quote
 
 _SCALARS = frozenset({int, float, str, bytes, bool, type(None), complex})
 _CONTAINERS = (list, tuple, set, frozenset, dict)
+
+
+class Walk(enum.Enum):
+    DEEPER = "deeper"  # `top_level_futures`' answer when some value needs the full walk
+
+
+DEEPER: Final = Walk.DEEPER
+
+
+def top_level_futures(values: Any) -> list[HeadraceFuture[Any]] | Literal[Walk.DEEPER] | None:
+    """The futures among `values` when each is a scalar or a bare future (None if there are
+    none), else DEEPER. Most task calls' parameters: no list made for what is not there."""
+    found: list[HeadraceFuture[Any]] | None = None
+    for value in values:
+        kind = type(value)
+        if kind in _SCALARS:
+            continue
+        if kind is not HeadraceFuture:
+            return DEEPER
+        if found is None:
+            found = [value]
+        else:
+            found.append(value)
+    return found
 
 
 def collect_futures(values: Any, annotated: list[Any] | None = None) -> list[HeadraceFuture[Any]]:
@@ -158,4 +183,8 @@ def futures_to_states(value: Any) -> Any:
 
 
 def resolve_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
-    return {name: resolve(value) for name, value in parameters.items()}
+    """Each parameter resolved; a bare future (most upstream inputs) read directly."""
+    return {
+        name: value.state.result() if type(value) is HeadraceFuture else resolve(value)
+        for name, value in parameters.items()
+    }

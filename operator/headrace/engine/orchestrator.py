@@ -14,6 +14,7 @@ the loop's inbox, drained in batches under the same lock.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 from collections import deque
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 
 _SPENT: dict[str, Any] = {}
+_SUBMIT_SLICE = 64  # runs of a `map` (or inbox items) handled per hold of the engine's lock
 
 
 class Engine:
@@ -66,7 +68,10 @@ class Engine:
                 return
             debug.enable_logging()
             started = threading.Event()
-            loop = asyncio.new_event_loop()
+            # Made in an empty context: the loop's own handles (its self-pipe reader) keep the
+            # context they were made in, and the caller's holds its flow run, which they would
+            # keep alive, run tree and all, for the life of the process.
+            loop = contextvars.Context().run(asyncio.new_event_loop)
 
             def run() -> None:
                 asyncio.set_event_loop(loop)
@@ -114,13 +119,16 @@ class Engine:
         lock = self._lock
         count = 0
         while inbox:
-            fn, arg = inbox.popleft()
-            count += 1
-            try:
-                with lock:
-                    fn(arg)
-            except Exception:
-                logging.getLogger("headrace.engine").exception("engine callback failed")
+            with lock:  # per slice of items, as submit_many: workers finish runs in between
+                for _ in range(_SUBMIT_SLICE):
+                    if not inbox:
+                        break
+                    fn, arg = inbox.popleft()
+                    count += 1
+                    try:
+                        fn(arg)
+                    except Exception:
+                        logging.getLogger("headrace.engine").exception("engine callback failed")
         debug.trace("drained %d inbox items", count)
 
     # -- submitted task runs ---------------------------------------------------------------
@@ -136,17 +144,37 @@ class Engine:
             self._on_submit(task_run)
 
     def submit_many(self, task_runs: list[TaskRun]) -> None:
-        """A whole `map`; the lock is taken per run, so workers finish runs meanwhile."""
+        """A whole `map`, the lock taken per slice of runs: workers finish runs in between,
+        and a lock handoff per run (a thread switch when a worker waits) is not paid."""
         lock = self._lock
         on_submit = self._on_submit
-        for task_run in task_runs:
+        for start in range(0, len(task_runs), _SUBMIT_SLICE):
             with lock:
-                on_submit(task_run)
+                for task_run in task_runs[start : start + _SUBMIT_SLICE]:
+                    on_submit(task_run)
         debug.trace("submitted %d task runs", len(task_runs))
 
     def _on_submit(self, task_run: TaskRun) -> None:
+        upstream = task_run.upstream
+        if not upstream and not self._releasing:
+            # Most submits and maps: a sync run with no inputs to wait for or resolve goes to
+            # a worker at once; what `_release`, `_start`, `prepare_inputs` and `_dispatch`
+            # would do for it, without their seven calls.
+            task = task_run.task
+            flow_run = task_run.flow_run
+            runner = flow_run.task_runner
+            if (
+                task is not None
+                and not task.isasync
+                and task_run.allowed is None
+                and flow_run.earlier is None
+                and (runner.remote is None or task_run.remote is DIRECT)
+            ):
+                task_run.token += 1
+                runner.pool.submit(_run_in_worker, (self, task_run, task_run.token))
+                return
         pending = 0
-        for future in task_run.upstream:
+        for future in upstream:
             if not future._done:
                 if future._dependents is None:
                     future._dependents = [task_run]
@@ -173,19 +201,21 @@ class Engine:
     def _start(self, task_run: TaskRun) -> None:
         if task_run.future is not None and task_run.future._done:
             return  # cancelled while it waited
-        state = prepare_inputs(task_run, _remote(task_run))
+        remote = _remote(task_run)
+        state = prepare_inputs(task_run, remote)
         if state is not None:
             self._finish(task_run, state)
             return
         try:
-            self._dispatch(task_run)
+            self._dispatch(task_run, remote)
         except Exception as error:  # never leave a future unfinished: its flow would hang
             self._finish(task_run, Crashed(f"the engine could not start the run: {error}", error))
 
-    def _dispatch(self, task_run: TaskRun) -> None:
+    def _dispatch(self, task_run: TaskRun, remote: RemoteExecutor | None) -> None:
+        """Hand an attempt to `remote` (the run's executor, from `_remote`), the loop or a
+        worker."""
         task = task_run.task
         assert task is not None
-        remote = _remote(task_run)
         if remote is not None:  # the runner's executor runs it; its outcome comes back here
             task_run.token += 1
             remote.send(self, task_run, task_run.token)
@@ -203,7 +233,7 @@ class Engine:
 
     def _dispatch_async(self, task_run: TaskRun) -> None:
         if task_run.future is None or not task_run.future._done:
-            self._dispatch(task_run)
+            self._dispatch(task_run, _remote(task_run))
 
     def arm_timeout(self, item: tuple[TaskRun, int]) -> None:
         """Start the attempt's timeout clock (for sync runs: once a worker picks it up)."""
@@ -223,12 +253,29 @@ class Engine:
             self._on_attempt(task_run, token, state)
 
     def run_on_worker(self, worker: Worker, task_run: TaskRun, token: int) -> None:
-        """Run a dispatched attempt on `worker`, then each run it alone frees, here too."""
+        """Run a dispatched attempt on `worker`, then each run it alone frees, here too.
+
+        A freed run's inputs are resolved here, outside the engine's lock (its upstream runs
+        are final): the lock is held only to finish a run and take the next, so a thread
+        submitting meanwhile seldom waits for it."""
         next_run: TaskRun | None = task_run
+        prepared = True  # by `_start`, for the run the pool handed over
         while next_run is not None:
             task_run = next_run
             if token != task_run.token:
                 return  # timed out or cancelled while it waited in the queue
+            if not prepared:
+                prepared = True
+                blocked = prepare_inputs(task_run)
+                if blocked is not None:  # NotReady, or its inputs could not be read
+                    with self._lock:
+                        next_run = self._finish_on_worker(task_run, token, blocked, worker)
+                    if next_run is not None:
+                        token = next_run.token
+                        prepared = False
+                    continue
+                if token != task_run.token:
+                    return  # cancelled while its inputs were resolved
             task = task_run.task
             assert task is not None
             task_run.worker = worker
@@ -255,11 +302,13 @@ class Engine:
                 next_run = self._finish_on_worker(task_run, token, state, worker)
             if next_run is not None:
                 token = next_run.token
+                prepared = False
 
     def _finish_on_worker(
         self, task_run: TaskRun, token: int, state: State[Any], worker: Worker
     ) -> TaskRun | None:
-        """Finish a run (lock held); return the one run it freed if this worker may take it.
+        """Finish a run (lock held); return the one run it freed if this worker may take it
+        (its inputs not yet resolved).
 
         Runs freed while `_releasing` is set wait in `_ready`: one sync run of this pool is
         taken here, any others go to the loop in one post.
@@ -283,11 +332,8 @@ class Engine:
                 ready.popleft()
                 if candidate.future is not None and candidate.future._done:
                     continue  # cancelled while it waited
-                blocked = prepare_inputs(candidate)
-                if blocked is None:
-                    candidate.token += 1
-                    return candidate
-                self._finish(candidate, blocked)  # NotReady: may free runs in turn
+                candidate.token += 1
+                return candidate
         finally:
             self._releasing = False
         self._release()  # any others: to the pool (async ones are posted to the loop)
@@ -315,7 +361,7 @@ class Engine:
     def _retry(self, task_run: TaskRun) -> None:
         with self._lock:
             if task_run.future is None or not task_run.future._done:
-                self._dispatch(task_run)
+                self._dispatch(task_run, _remote(task_run))
 
     def _on_timeout(self, item: tuple[TaskRun, int]) -> None:
         with self._lock:
@@ -403,7 +449,11 @@ def _frees_a_run(task_run: TaskRun) -> bool:
     path is quicker; the lock decides)."""
     future = task_run.future
     dependents = future._dependents if future is not None else None
-    return dependents is not None and any(run.pending == 1 for run in dependents)
+    if dependents is not None:
+        for run in dependents:  # a loop, not any(<generator>): this is once a hop
+            if run.pending == 1:
+                return True
+    return False
 
 
 def _hooks_in_worker(worker: Worker, item: tuple[Engine, TaskRun, State[Any], Any]) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from headrace.engine.context import hands_back_awaitables
 from headrace.engine.hooks import hooks_for, run_hooks
-from headrace.engine.inputs import allowed_to_fail, collect_futures
+from headrace.engine.inputs import DEEPER, allowed_to_fail, collect_futures, top_level_futures
 from headrace.engine.orchestrator import get_engine
 from headrace.engine.runs import FlowRun, TaskRun
 from headrace.engine.task_engine import (
@@ -23,7 +23,7 @@ from headrace.engine.task_engine import (
     prepare_inputs,
 )
 from headrace.futures import HeadraceFuture, awaitable
-from headrace.states import Cancelled, State
+from headrace.states import Cancelled, Pending, State
 
 if TYPE_CHECKING:
     from headrace.tasks import Task
@@ -51,18 +51,27 @@ def _wait_for(wait_for: Any) -> _WaitFor:
     return _NO_WAIT if wait_for is None else _WaitFor(wait_for)
 
 
+_NONE_ANNOTATED: list[Any] = []  # never appended to: shared
+
+
 def _new_task_run(
     task: Task[Any, Any],
     flow_run: FlowRun,
     parameters: dict[str, Any],
     wait_for: _WaitFor,
     map_index: int | None = None,
+    pending: State[Any] | None = None,
 ) -> TaskRun:
-    annotated: list[Any] = []
-    upstream = collect_futures(parameters.values(), annotated)
+    upstream = top_level_futures(parameters.values())
+    annotated: list[Any] = _NONE_ANNOTATED
+    if upstream is DEEPER:  # containers or annotations among the parameters
+        annotated = []
+        upstream = collect_futures(parameters.values(), annotated)
     if wait_for.futures:
-        upstream.extend(wait_for.futures)
-    task_run = TaskRun(task, flow_run, parameters, upstream, task.name, map_index)
+        upstream = [*(upstream or ()), *wait_for.futures]
+    # No upstream: the empty tuple, which the garbage collector does not track (an empty list
+    # it would, in every full collection, for each of 100,000 finished runs).
+    task_run = TaskRun(task, flow_run, parameters, upstream or (), task.name, map_index, pending)
     if annotated or wait_for.annotated:
         task_run.allowed = allowed_to_fail(annotated + wait_for.annotated)
     return task_run
@@ -200,6 +209,8 @@ def submit_task(
 ) -> Any:
     task_run = _new_task_run(task, flow_run, parameters, _wait_for(wait_for))
     future = _start(task_run)
+    if not return_state and not task.isasync:
+        return future  # what _handed_back gives here, without its list
     return _handed_back(task, flow_run, future, [future], return_state)
 
 
@@ -214,8 +225,9 @@ def map_task(
     futures: list[HeadraceFuture[Any]] = []
     if flow_run.task_runner.concurrent:
         task_runs = []
+        pending = Pending()
         for index, parameters in enumerate(runs):
-            task_run = _new_task_run(task, flow_run, parameters, extra, index)
+            task_run = _new_task_run(task, flow_run, parameters, extra, index, pending)
             futures.append(_with_future(task_run))
             task_runs.append(task_run)
         get_engine().submit_many(task_runs)

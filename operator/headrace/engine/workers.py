@@ -38,8 +38,9 @@ class Worker(threading.Thread):
         self.interrupted = False
 
     def run(self) -> None:
-        get = self.pool._queue.get
-        idle = self.pool._idle
+        pool = self.pool
+        get = pool._queue.get
+        count_lock = pool._count_lock
         while True:
             fn, arg = get()
             if fn is None:
@@ -50,11 +51,16 @@ class Worker(threading.Thread):
                 if isinstance(error, Exception):
                     logging.getLogger("headrace.engine").exception("worker item failed")
                 debug.trace("worker dropped %r", error)
-            idle.release()
+            # An idle worker must not hold its last item: through the task run, that would
+            # keep a finished flow's whole run tree alive until the worker's next item.
+            fn = arg = None
+            with count_lock:
+                pool._idle += 1
 
     def enter(self, run: object) -> None:
-        with self.lock:
-            self.current = run
+        """Mark `run` as this worker's (a plain store: `interrupt` reads it under the lock
+        and sees either the old run or this one, both consistent)."""
+        self.current = run
 
     def leave(self) -> None:
         with self.lock:
@@ -80,13 +86,20 @@ class WorkerPool:
         self.max_workers = max_workers
         self.name = name
         self._queue: queue.SimpleQueue[tuple[Any, Any]] = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)
+        # Workers waiting for an item, claimed by each submit: an int under a plain lock, not a
+        # `threading.Semaphore` (a Python-level Condition: two microseconds a run, both sides).
+        self._idle = 0
+        self._count_lock = threading.Lock()
         self._threads: list[Worker] = []
         self._lock = threading.Lock()
 
     def submit(self, fn: Callable[[Worker, Any], None], arg: Any) -> None:
         self._queue.put((fn, arg))
-        if not self._idle.acquire(blocking=False) and len(self._threads) < self.max_workers:
+        with self._count_lock:
+            idle = self._idle
+            if idle:
+                self._idle = idle - 1
+        if not idle and len(self._threads) < self.max_workers:
             with self._lock:
                 if len(self._threads) < self.max_workers:
                     worker = Worker(self, f"{self.name}-{len(self._threads)}")
