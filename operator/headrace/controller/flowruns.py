@@ -172,10 +172,15 @@ class FlowRunReconciler:
                 self._written[(namespace, name)] = time.monotonic()
 
     def progress_due(self, namespace: str, name: str) -> bool:
+        return self.until_due(namespace, name) <= 0
+
+    def until_due(self, namespace: str, name: str) -> float:
+        """Seconds until the run's next status write that can wait is due (0: now)."""
         with self._written_lock:
             last = self._written.get((namespace, name))
-        interval = self.config.progress_interval
-        return last is None or time.monotonic() - last >= interval
+        if last is None:
+            return 0.0
+        return max(0.0, last + self.config.progress_interval - time.monotonic())
 
     def _release_pods(self, namespace: str, name: str, keep_uid: str | None) -> None:
         """Drop our finalizer from the pods of a FlowRun that is gone or final: nothing is
@@ -753,6 +758,14 @@ class _Step:
 
     def _running(self, outcome: Outcome, now: float) -> float:
         interval = self.owner.config.progress_interval
+        deadline = parse_time(self.get("deadline"))
+        if outcome.state == "Running" and self.get("state") == "Pending" and not self.patch:
+            # Pending was written less than an interval ago: Running waits for the next
+            # interval, like progress, and a short run goes from Pending straight to its end
+            # (one status write fewer per run; the start time is the pod's, not this write's).
+            wait = self.owner.until_due(self.namespace, self.name)
+            if wait > 0:
+                return max(0.05, min(wait, deadline - now)) if deadline is not None else wait
         if outcome.state == "Running":
             if self.get("startTime") is None:
                 self.patch["startTime"] = outcome.started_at or now_iso()
@@ -769,7 +782,6 @@ class _Step:
         ):
             # (A pod still starting keeps the message that named it, unless it has a problem.)
             self.set_state(outcome.state, outcome.message, outcome.reason)
-        deadline = parse_time(self.get("deadline"))
         if deadline is not None:
             return max(0.05, min(interval, deadline - now))
         return interval
