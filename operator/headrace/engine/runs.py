@@ -32,14 +32,20 @@ def _new_prefix() -> str:
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-"
 
 
+def _new_serial() -> itertools.count[int]:
+    """From a random start below 2**47: ids do not read as 000000000000, 000000000001, ...
+    and 2**47 more fit in the last 12 hex digits."""
+    return itertools.count(getrandbits(47))
+
+
 _prefix = _new_prefix()
-_serial = itertools.count()
+_serial = _new_serial()
 
 
 def _reseed() -> None:
     global _prefix, _serial
     _prefix = _new_prefix()
-    _serial = itertools.count()
+    _serial = _new_serial()
 
 
 os.register_at_fork(after_in_child=_reseed)  # a forked child must not repeat its parent's ids
