@@ -108,6 +108,17 @@ class Kube:
         with self._in_flight:
             return fn(*args, **kwargs)
 
+    def _call_allowing(
+        self, status: int, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> None:
+        """Call, taking an answer of `status` as done: 404 for a delete of what is already
+        gone, 409 for a create of what already exists."""
+        try:
+            self._call(fn, *args, **kwargs)
+        except ApiException as error:
+            if error.status != status:
+                raise
+
     def _json(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Call and parse the answer as plain JSON: the client's typed models, built and then
         turned back into dicts, cost more CPU than the request itself.
@@ -280,13 +291,15 @@ class Kube:
             self.store(plural).put(patched)
 
     def delete_custom(self, plural: str, namespace: str, name: str) -> None:
-        try:
-            self._call(
-                self.custom.delete_namespaced_custom_object, GROUP, VERSION, namespace, plural, name
-            )
-        except ApiException as error:
-            if error.status != 404:
-                raise
+        self._call_allowing(
+            404,
+            self.custom.delete_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            name,
+        )
 
     # -- pods -----------------------------------------------------------------------------
     def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -314,43 +327,39 @@ class Kube:
         return existing, False
 
     def delete_pod(self, namespace: str, name: str, grace_seconds: int | None) -> None:
-        try:
-            self._call(
-                self.core.delete_namespaced_pod,
-                name,
-                namespace,
-                grace_period_seconds=grace_seconds,
-                propagation_policy="Background",
-            )
-        except ApiException as error:
-            if error.status != 404:
-                raise
+        self._call_allowing(
+            404,
+            self.core.delete_namespaced_pod,
+            name,
+            namespace,
+            grace_period_seconds=grace_seconds,
+            propagation_policy="Background",
+        )
 
     # -- a run's Dask cluster: Services, and dask-kubernetes' resources ------------------------
     def create_dask_resource(self, plural: str, namespace: str, body: dict[str, Any]) -> None:
         """Create a DaskCluster or DaskWorkerGroup, or keep the one of that name."""
         group, version = body["apiVersion"].split("/")
-        try:
-            self._call(
-                self.custom.create_namespaced_custom_object, group, version, namespace, plural, body
-            )
-        except ApiException as error:
-            if error.status != 409:
-                raise
+        self._call_allowing(
+            409,
+            self.custom.create_namespaced_custom_object,
+            group,
+            version,
+            namespace,
+            plural,
+            body,
+        )
 
     def delete_dask_resource(self, plural: str, namespace: str, name: str) -> None:
-        try:
-            self._call(
-                self.custom.delete_namespaced_custom_object,
-                "kubernetes.dask.org",
-                "v1",
-                namespace,
-                plural,
-                name,
-            )
-        except ApiException as error:
-            if error.status != 404:
-                raise
+        self._call_allowing(
+            404,
+            self.custom.delete_namespaced_custom_object,
+            "kubernetes.dask.org",
+            "v1",
+            namespace,
+            plural,
+            name,
+        )
 
     def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         """Pods by label, read from the API server: pods another operator makes are not in
@@ -360,18 +369,10 @@ class Kube:
 
     def create_service(self, namespace: str, service: dict[str, Any]) -> None:
         """Create, or keep the Service of that name if it exists (the caller checks owners)."""
-        try:
-            self._call(self.core.create_namespaced_service, namespace, service)
-        except ApiException as error:
-            if error.status != 409:
-                raise
+        self._call_allowing(409, self.core.create_namespaced_service, namespace, service)
 
     def delete_service(self, namespace: str, name: str) -> None:
-        try:
-            self._call(self.core.delete_namespaced_service, name, namespace)
-        except ApiException as error:
-            if error.status != 404:
-                raise
+        self._call_allowing(404, self.core.delete_namespaced_service, name, namespace)
 
     def remove_finalizer(self, pod: dict[str, Any], finalizer: str) -> None:
         """Drop one finalizer (a JSON patch guarded by a test, so others' edits are kept)."""
