@@ -133,6 +133,7 @@ class Timeline:
 
     applied: dict[str, float] = field(default_factory=dict)
     pod_seen: dict[str, float] = field(default_factory=dict)
+    run_seen: dict[str, float] = field(default_factory=dict)  # its first watch event
     done: dict[str, float] = field(default_factory=dict)
     states: collections.Counter[str] = field(default_factory=collections.Counter)
     final: dict[str, str] = field(default_factory=dict)
@@ -141,6 +142,8 @@ class Timeline:
     def on_flowrun(self, kind: str, obj: Any, now: float) -> None:
         state = (obj.get("status") or {}).get("state")
         name = obj["metadata"]["name"]
+        with self.lock:
+            self.run_seen.setdefault(name, now)
         if state in FINAL:
             with self.lock:
                 if name not in self.done:
@@ -402,8 +405,33 @@ def settle(operator: Operator, quiet: float = 3.0, timeout: float = 120.0) -> No
     log(f"the operator did not go quiet within {timeout:.0f}s")
 
 
+def capture_profile(raw: RawApi, seconds: int, out: Path) -> threading.Thread:
+    """The kube-apiserver's own CPU profile (Go pprof) over the next ``seconds``, to ``out``:
+    `go tool pprof -top <out>` says where the API server's time per FlowRun goes."""
+
+    def fetch() -> None:
+        try:
+            response = raw._call(
+                "GET", "/debug/pprof/profile", query={"seconds": seconds}, timeout=seconds + 30
+            )
+            out.write_bytes(response.read())
+            log(f"kube-apiserver CPU profile ({seconds}s) written to {out}")
+        except Exception as error:  # a profile is a bonus: never fail the benchmark for it
+            log(f"no kube-apiserver profile: {error!r}")
+
+    thread = threading.Thread(target=fetch, daemon=True)
+    thread.start()
+    return thread
+
+
 def throughput(
-    raw: RawApi, operator: Operator, audit: Audit, runs: int, timeout: float, cpu: CpuMeter
+    raw: RawApi,
+    operator: Operator,
+    audit: Audit,
+    runs: int,
+    timeout: float,
+    cpu: CpuMeter,
+    pprof: Path | None = None,
 ) -> dict[str, Any]:
     timeline = Timeline()
     path = flowruns_path(RUNS_NS)
@@ -418,12 +446,14 @@ def throughput(
     settle(operator, quiet=2.0)
     metric = "headrace_kube_api_request_duration_seconds_count"
     before = operator.samples(metric)
+    before_sum = operator.samples(metric.replace("_count", "_sum"))
     reconciles_before = sum(operator.samples("headrace_reconcile_duration_seconds_count").values())
     time.sleep(2)  # the audit backend flushes every second
     mark = audit.mark()
     names = [f"run-{index:05d}" for index in range(runs)]
     log(f"operator: applying {runs} FlowRuns at once")
     cpu.start()
+    profiling = capture_profile(raw, 15, pprof) if pprof else None
     started = time.time()
     apply_all(((n, partial(raw.post, path, flowrun(n))) for n in names), timeline)
     applied = time.time()
@@ -442,6 +472,8 @@ def throughput(
         fr_watch.stop()
         pod_watch.stop()
     cpu_used = cpu.stop()
+    if profiling is not None:
+        profiling.join()
     ended = max(timeline.done[n] for n in names)
     final_state = timeline.final
     settle(operator)
@@ -450,6 +482,15 @@ def throughput(
     reconciles = sum(operator.samples("headrace_reconcile_duration_seconds_count").values())
     to_pod = [timeline.pod_seen[n] - timeline.applied[n] for n in names if n in timeline.pod_seen]
     to_done = [timeline.done[n] - timeline.applied[n] for n in names]
+    # Where apply -> pod goes: the FlowRun's watch event reaching a client (as it reaches
+    # the operator), then the operator's queue and its pod create reaching the watch.
+    to_seen = [timeline.run_seen[n] - timeline.applied[n] for n in names if n in timeline.run_seen]
+    seen_to_pod = [
+        timeline.pod_seen[n] - timeline.run_seen[n]
+        for n in names
+        if n in timeline.pod_seen and n in timeline.run_seen
+    ]
+    api_seconds = delta(operator.samples(metric.replace("_count", "_sum")), before_sum)
     return {
         "rate": runs / (ended - started) * 60,
         "seconds": ended - started,
@@ -457,6 +498,11 @@ def throughput(
         "pod_p50": percentile(to_pod, 0.5),
         "pod_p95": percentile(to_pod, 0.95),
         "pod_max": max(to_pod),
+        "seen_p50": percentile(to_seen, 0.5),
+        "seen_p95": percentile(to_seen, 0.95),
+        "seen_to_pod_p50": percentile(seen_to_pod, 0.5),
+        "seen_to_pod_p95": percentile(seen_to_pod, 0.95),
+        "api_seconds": api_seconds,
         "done_p50": percentile(to_done, 0.5),
         "done_p95": percentile(to_done, 0.95),
         "states": dict(collections.Counter(final_state[n] for n in names)),
@@ -577,6 +623,22 @@ def report(
             f"p95 <= 1 s {status}",
         )
     )
+    print(
+        row.format(
+            "  apply -> run's watch event p50 / p95",
+            f"{run['seen_p50']:.2f} / {run['seen_p95']:.2f} s",
+            "",
+            "",
+        )
+    )
+    print(
+        row.format(
+            "  that event -> pod's watch event p50 / p95",
+            f"{run['seen_to_pod_p50']:.2f} / {run['seen_to_pod_p95']:.2f} s",
+            "",
+            "",
+        )
+    )
     if rss:
         status = "ok" if rss["rss_mb"] <= GOALS["rss"] else "MISSED"
         print(
@@ -626,7 +688,8 @@ def report(
     print()
     print("reconcile API calls per FlowRun (headrace_kube_api_request_duration_seconds_count):")
     for labels, count in sorted(run["api"].items(), key=lambda kv: -kv[1]):
-        print(f"  {count / n:6.2f}  {labels}")
+        mean_ms = run["api_seconds"].get(labels, 0.0) / count * 1000 if count else 0.0
+        print(f"  {count / n:6.2f}  mean {mean_ms:6.1f} ms  {labels}")
     print("operator identity's requests per FlowRun (audit log, by user agent):")
     for (agent, verb, resource, code), count in sorted(audited.items(), key=lambda kv: -kv[1]):
         print(f"  {count / n:6.2f}  {agent:<18} {verb:<8} {resource:<22} {code}")
@@ -651,6 +714,9 @@ def main() -> int:
     parser.add_argument("--no-floor", action="store_true", help="skip the no-operator floor")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per phase")
     parser.add_argument("--keep", action="store_true", help="keep the work directories")
+    parser.add_argument(
+        "--pprof", type=Path, help="write the kube-apiserver's CPU profile of the first 15 s here"
+    )
     args = parser.parse_args()
 
     _prune_stale_workdirs(Path(tempfile.gettempdir()), "headrace-bench-tp-")
@@ -665,6 +731,7 @@ def main() -> int:
             f"--audit-log-path={audit.path}",
             "--audit-log-mode=batch",
             "--audit-log-batch-max-wait=1s",
+            *(["--profiling=true"] if args.pprof else []),
         ],
     )
     kwok: Kwok | None = None
@@ -711,7 +778,7 @@ def main() -> int:
             RUNS_NS, OPERATOR_SA, workdir / "operator.kubeconfig"
         )
         operator = Operator(kubeconfig, workdir).start()
-        run = throughput(raw, operator, audit, args.runs, args.timeout, cpu)
+        run = throughput(raw, operator, audit, args.runs, args.timeout, cpu, args.pprof)
         operator.stop()
         operator = None
         rss = None

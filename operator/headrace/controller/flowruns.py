@@ -56,6 +56,11 @@ from headrace.timestamps import iso, now_iso, parse_time
 logger = logging.getLogger("headrace.operator")
 
 PLURAL = "flowruns"
+# A new run's first status is written this long after its pod is made, unless the pod ends
+# sooner (then its end is the first and only write). Like the Job controller's batch period:
+# under a burst, runs that end at once cost one status write, not two, and the pods of the
+# runs applied after them wait less for the API server.
+FIRST_STATUS_DELAY = 1.0
 EVENT_STATES = FINAL_STATES | {"Retrying"}
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -103,7 +108,8 @@ class FlowRunReconciler:
         self.kube = kube
         self.config = config
         self.storage = StorageReads(config.readable_prefixes, config.storage_read_timeout)
-        self._written: dict[tuple[str, str], float] = {}  # last status write, per live run
+        # When the next status write that can wait is due (monotonic), per live run.
+        self._due: dict[tuple[str, str], float] = {}
         self._written_lock = threading.Lock()
 
     @metrics.reconciled("flowrun")
@@ -165,11 +171,18 @@ class FlowRunReconciler:
 
     def written(self, namespace: str, name: str, final: bool) -> None:
         """A status write for the run: the next progress-only write waits an interval."""
+        self._defer(namespace, name, None if final else self.config.progress_interval)
+
+    def pod_made(self, namespace: str, name: str) -> None:
+        """The run's first pod was just made: its first status write waits a little."""
+        self._defer(namespace, name, FIRST_STATUS_DELAY)
+
+    def _defer(self, namespace: str, name: str, seconds: float | None) -> None:
         with self._written_lock:
-            if final:
-                self._written.pop((namespace, name), None)
+            if seconds is None:
+                self._due.pop((namespace, name), None)
             else:
-                self._written[(namespace, name)] = time.monotonic()
+                self._due[(namespace, name)] = time.monotonic() + seconds
 
     def progress_due(self, namespace: str, name: str) -> bool:
         return self.until_due(namespace, name) <= 0
@@ -177,10 +190,8 @@ class FlowRunReconciler:
     def until_due(self, namespace: str, name: str) -> float:
         """Seconds until the run's next status write that can wait is due (0: now)."""
         with self._written_lock:
-            last = self._written.get((namespace, name))
-        if last is None:
-            return 0.0
-        return max(0.0, last + self.config.progress_interval - time.monotonic())
+            due = self._due.get((namespace, name))
+        return 0.0 if due is None else max(0.0, due - time.monotonic())
 
     def _release_pods(self, namespace: str, name: str, keep_uid: str | None) -> None:
         """Drop our finalizer from the pods of a FlowRun that is gone or final: nothing is
@@ -454,6 +465,13 @@ class _Step:
             self.kube.remove_finalizer(pod, OUTCOME_FINALIZER)  # its outcome is now recorded
         if stopping and not outcome.final:
             return 1.0  # the pod is terminating: SIGTERM sent, SIGKILL after grace
+        if not outcome.final and not stopping and not self.status and self._limit() is None:
+            # Nothing written yet, the pod made less than FIRST_STATUS_DELAY ago: its end,
+            # if it comes that soon, will be the first write (the next step builds it again).
+            wait = owner.until_due(self.namespace, self.name)
+            if wait > 0:
+                self.patch.clear()
+                return wait
         if not outcome.final:
             return self._running(outcome, now)
         return self._ended(outcome, attempt_no, retries, retry_delay)
@@ -464,9 +482,10 @@ class _Step:
         """Make the attempt's pod, or adopt the one the cache already has, and record the
         attempt: (True, wait, _) when this step ends here, (False, _, pod) to read the pod on.
 
-        A pod just made is recorded by the next step, not this one, unless a concurrency limit
-        counts recorded attempts: under a burst, every new run's pod is made before any run's
-        status is written, and a pod that has ended by then costs one status write, not two.
+        A pod just made is recorded by a later step, FIRST_STATUS_DELAY after it was made,
+        not by this one, unless a concurrency limit counts recorded attempts: under a burst,
+        every new run's pod is made before any run's status is written, and a pod that has
+        ended by then costs one status write, not two.
         """
         owner = self.owner
         # The deadline counts from the attempt's pod creation; the engine gets the same
@@ -507,8 +526,9 @@ class _Step:
             if created:
                 metrics.pod_created(self.run, attempt_no)
                 if self._limit() is None and not self.status:
-                    self.patch.clear()  # recorded by the next step (see above)
-                    return True, 0.0, None
+                    self.patch.clear()  # recorded by a later step (see above)
+                    self.owner.pod_made(self.namespace, self.name)
+                    return True, FIRST_STATUS_DELAY, None
         assert pod is not None
         self.patch["resolved"] = resolved
         self.attempts().append(
