@@ -325,7 +325,10 @@ class Settings:
     )
     max_reconciles: Setting[int] = Setting(16, _positive, OPERATOR, "Reconciles at once.")
     progress_interval: Setting[float] = Setting(
-        2.0, _seconds, OPERATOR, "Seconds between reads of a running run's progress."
+        2.0,
+        _seconds,
+        OPERATOR,
+        "Seconds between reads of a running run's progress (more when over 100 runs are live).",
     )
     readable_storage: Setting[tuple[str, ...]] = Setting(
         (),

@@ -61,6 +61,11 @@ PLURAL = "flowruns"
 # under a burst, runs that end at once cost one status write, not two, and the pods of the
 # runs applied after them wait less for the API server.
 FIRST_STATUS_DELAY = 1.0
+# Status writes that can wait (Running, progress) per second, over all live runs: with more
+# live runs than this many per progress interval, each run's interval grows, so a thousand
+# long runs do not cost the API server 500 writes a second. Ends, retries and problems are
+# written at once whatever the budget.
+WAITABLE_WRITES_PER_SECOND = 50.0
 EVENT_STATES = FINAL_STATES | {"Retrying"}
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -171,7 +176,12 @@ class FlowRunReconciler:
 
     def written(self, namespace: str, name: str, final: bool) -> None:
         """A status write for the run: the next progress-only write waits an interval."""
-        self._defer(namespace, name, None if final else self.config.progress_interval)
+        self._defer(namespace, name, None if final else self.write_interval())
+
+    def write_interval(self) -> float:
+        """Seconds between a run's waitable status writes: the progress interval, longer
+        when the live runs would write more than WAITABLE_WRITES_PER_SECOND together."""
+        return max(self.config.progress_interval, len(self._due) / WAITABLE_WRITES_PER_SECOND)
 
     def pod_made(self, namespace: str, name: str) -> None:
         """The run's first pod was just made: its first status write waits a little."""
@@ -777,7 +787,7 @@ class _Step:
         return state
 
     def _running(self, outcome: Outcome, now: float) -> float:
-        interval = self.owner.config.progress_interval
+        interval = self.owner.write_interval()  # the next progress read, too
         deadline = parse_time(self.get("deadline"))
         if outcome.state == "Running" and self.get("state") == "Pending" and not self.patch:
             # Pending was written less than an interval ago: Running waits for the next
