@@ -31,7 +31,7 @@ from headrace.controller.daskspec import (
     scheduler_address,
 )
 from headrace.controller.deployments import SCHEDULED_TIME, runs_of
-from headrace.controller.kube import Kube, api_message
+from headrace.controller.kube import Kube, api_message, retry_after
 from headrace.controller.outcome import Outcome, bounded, lost_pod, pod_outcome
 from headrace.controller.parameters import ParameterError, check_parameters
 from headrace.controller.podspec import (
@@ -726,6 +726,13 @@ class _Step:
         An invalid pod (400/422: e.g. a bad resource quantity) cannot get better, so the run
         fails; anything else (a ServiceAccount or quota not there yet) is retried.
         """
+        busy = retry_after(error)
+        if busy is not None:
+            # Back-pressure (429 under a burst), not a problem of the run: ask again when the
+            # server says, with no warning in the status or Events (and nothing written yet).
+            if not self.status:
+                self.patch.clear()
+            return busy
         detail = api_message(error)
         if error.status in (400, 422):
             self._fail(f"the flow pod is invalid: {detail}", "InvalidPod")

@@ -51,6 +51,25 @@ def api_message(error: ApiException) -> str:
         return str(error.reason)
 
 
+MAX_RETRY_AFTER_SECONDS = 10.0
+
+
+def retry_after(error: ApiException) -> float | None:
+    """Seconds to wait before asking again, when the API server is only busy (429 Too Many
+    Requests, 503 with a Retry-After): the request was fine and will succeed later."""
+    if error.status not in (429, 503):
+        return None
+    headers = error.headers or {}
+    raw = headers.get("Retry-After")
+    if raw is None and error.status == 503:
+        return None  # a 503 without Retry-After is an outage, not back-pressure
+    try:
+        seconds = float(raw) if raw is not None else 1.0
+    except ValueError:
+        seconds = 1.0
+    return min(MAX_RETRY_AFTER_SECONDS, max(0.1, seconds))
+
+
 def ended_run_essentials(run: dict[str, Any]) -> dict[str, Any]:
     """An ended FlowRun as the operator still needs it: who it is, whose it is, how and when it
     ended (for history limits and counts). Its spec and the rest of its status are not read
