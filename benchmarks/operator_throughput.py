@@ -134,6 +134,7 @@ class Timeline:
     applied: dict[str, float] = field(default_factory=dict)
     pod_seen: dict[str, float] = field(default_factory=dict)
     run_seen: dict[str, float] = field(default_factory=dict)  # its first watch event
+    paths: dict[str, list[str]] = field(default_factory=dict)  # states each event showed
     done: dict[str, float] = field(default_factory=dict)
     states: collections.Counter[str] = field(default_factory=collections.Counter)
     final: dict[str, str] = field(default_factory=dict)
@@ -144,6 +145,9 @@ class Timeline:
         name = obj["metadata"]["name"]
         with self.lock:
             self.run_seen.setdefault(name, now)
+            path = self.paths.setdefault(name, [])
+            if kind == "MODIFIED":
+                path.append(str(state))
         if state in FINAL:
             with self.lock:
                 if name not in self.done:
@@ -503,6 +507,7 @@ def throughput(
         "seen_to_pod_p50": percentile(seen_to_pod, 0.5),
         "seen_to_pod_p95": percentile(seen_to_pod, 0.95),
         "api_seconds": api_seconds,
+        "paths": collections.Counter(" > ".join(timeline.paths.get(n, [])) for n in names),
         "done_p50": percentile(to_done, 0.5),
         "done_p95": percentile(to_done, 0.95),
         "states": dict(collections.Counter(final_state[n] for n in names)),
@@ -690,6 +695,9 @@ def report(
     for labels, count in sorted(run["api"].items(), key=lambda kv: -kv[1]):
         mean_ms = run["api_seconds"].get(labels, 0.0) / count * 1000 if count else 0.0
         print(f"  {count / n:6.2f}  mean {mean_ms:6.1f} ms  {labels}")
+    print("the runs' status changes as their watch events showed them (runs: changes):")
+    for path, count in run["paths"].most_common(6):
+        print(f"  {count:6d}  {path}")
     print("operator identity's requests per FlowRun (audit log, by user agent):")
     for (agent, verb, resource, code), count in sorted(audited.items(), key=lambda kv: -kv[1]):
         print(f"  {count / n:6.2f}  {agent:<18} {verb:<8} {resource:<22} {code}")

@@ -349,6 +349,10 @@ class _Step:
         attempts: list[dict[str, Any]] = self.patch["attempts"]
         return attempts
 
+    def changed(self) -> bool:
+        """Whether the patch changes anything (`attempts` is in it as soon as it is read)."""
+        return any(k != "attempts" or v != self.status.get(k) for k, v in self.patch.items())
+
     def current_attempt(self) -> dict[str, Any] | None:
         number = self.get("attempt")
         for attempt in self.attempts():
@@ -796,7 +800,7 @@ class _Step:
     def _running(self, outcome: Outcome, now: float) -> float:
         interval = self.owner.write_interval()  # the next progress read, too
         deadline = parse_time(self.get("deadline"))
-        if outcome.state == "Running" and self.get("state") == "Pending" and not self.patch:
+        if outcome.state == "Running" and self.get("state") == "Pending" and not self.changed():
             # Pending was written less than an interval ago: Running waits for the next
             # interval, like progress, and a short run goes from Pending straight to its end
             # (one status write fewer per run; the start time is the pod's, not this write's).
@@ -837,7 +841,7 @@ class _Step:
             # Progress rides along with other changes; alone, it is written at most once a
             # progress interval, however many watch events bring the run back here.
             due = self.owner.progress_due(self.namespace, self.name)
-            if progress != self.status.get("progress") and (self.patch or due):
+            if progress != self.status.get("progress") and (self.changed() or due):
                 self.patch["progress"] = progress
 
     def _ended(
