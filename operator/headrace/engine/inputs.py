@@ -14,7 +14,8 @@ from headrace.futures import HeadraceFuture
 from headrace.states import State
 from headrace.utilities.annotations import BaseAnnotation, allow_failure, quote
 
-_SCALARS = frozenset({int, float, str, bytes, bool, type(None), complex})
+SCALARS = frozenset({int, float, str, bytes, bool, type(None), complex})
+_SCALARS = SCALARS
 _CONTAINERS = (list, tuple, set, frozenset, dict)
 
 

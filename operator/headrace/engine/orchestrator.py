@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from headrace.engine import debug
 from headrace.engine.hooks import hooks_for, run_hooks
+from headrace.engine.inputs import SCALARS
 from headrace.engine.task_engine import (
     await_retry,
     execute_attempt,
@@ -31,7 +32,8 @@ from headrace.engine.task_engine import (
 )
 from headrace.engine.workers import Worker
 from headrace.exceptions import TaskTimeout
-from headrace.states import Cancelled, Crashed, State, TimedOut
+from headrace.futures import HeadraceFuture
+from headrace.states import Cancelled, Crashed, State, StateType, TimedOut
 
 if TYPE_CHECKING:
     from headrace.engine.runs import TaskRun
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 
 
 _SPENT: dict[str, Any] = {}
+COMPLETED = StateType.COMPLETED
 _SUBMIT_SLICE = 64  # runs of a `map` (or inbox items) handled per hold of the engine's lock
 
 
@@ -266,7 +269,7 @@ class Engine:
                 return  # timed out or cancelled while it waited in the queue
             if not prepared:
                 prepared = True
-                blocked = prepare_inputs(task_run)
+                blocked = _inputs_on_worker(task_run)
                 if blocked is not None:  # NotReady, or its inputs could not be read
                     with self._lock:
                         next_run = self._finish_on_worker(task_run, token, blocked, worker)
@@ -282,24 +285,34 @@ class Engine:
             timeout = task.timeout_seconds
             if timeout is not None:
                 self.post(self.arm_timeout, (task_run, token))
-            worker.enter(task_run)
+            worker.current = task_run  # worker.enter(task_run), without its call
             try:
                 state = execute_attempt(task_run, task_run.parameters)
             except BaseException as error:
                 state = Crashed(f"task run crashed: {error!r}", error)
             finally:
                 worker.leave()
-            if (
-                timeout is not None
-                or (task.retries and state.is_failed())
-                or not _frees_a_run(task_run)
-            ):
-                # Timers and retries are the loop's; and a run that frees none is finished
-                # there in batches, not by 32 workers queueing on the lock one by one.
+            if timeout is not None or (task.retries and state.is_failed()):
+                self.attempt_done(task_run, token, state)  # timers and retries are the loop's
+                return
+            # Finished here if the lock is free; a run that frees another waits for it (that
+            # run starts on this worker). Otherwise the loop finishes it, in a batch: 32
+            # workers queueing on the lock one by one cost more than the loop's round trip.
+            frees = False  # whether a run waits on this one alone now (`_frees_a_run`)
+            dependents = task_run.future._dependents if task_run.future is not None else None
+            if dependents is not None:
+                for run in dependents:
+                    if run.pending == 1:
+                        frees = True
+                        break
+            lock = self._lock
+            if not lock.acquire(frees):
                 self.attempt_done(task_run, token, state)
                 return
-            with self._lock:
+            try:
                 next_run = self._finish_on_worker(task_run, token, state, worker)
+            finally:
+                lock.release()
             if next_run is not None:
                 token = next_run.token
                 prepared = False
@@ -444,16 +457,27 @@ def _remote(task_run: TaskRun) -> RemoteExecutor | None:
     return None if remote is None or task_run.remote is DIRECT else remote
 
 
-def _frees_a_run(task_run: TaskRun) -> bool:
-    """Whether a run waits on this one alone now (read without the lock: only a hint of which
-    path is quicker; the lock decides)."""
-    future = task_run.future
-    dependents = future._dependents if future is not None else None
-    if dependents is not None:
-        for run in dependents:  # a loop, not any(<generator>): this is once a hop
-            if run.pending == 1:
-                return True
-    return False
+def _inputs_on_worker(task_run: TaskRun) -> State[Any] | None:
+    """`prepare_inputs` for a run freed on a worker: its upstream runs are final. The common
+    case (no earlier attempt of the flow, no `allow_failure`, every upstream run completed,
+    each parameter a scalar or a bare future) without its calls."""
+    if task_run.flow_run.earlier is not None or task_run.allowed is not None:
+        return prepare_inputs(task_run)
+    for future in task_run.upstream:
+        state = future._state
+        if state is None or state.type is not COMPLETED:
+            return prepare_inputs(task_run)
+    parameters = task_run.parameters
+    resolved: dict[str, Any] = {}
+    for name, value in parameters.items():
+        kind = type(value)
+        if kind is HeadraceFuture:
+            value = value._state.result()  # final: checked above
+        elif kind not in SCALARS:
+            return prepare_inputs(task_run)  # containers, annotations: the full walk
+        resolved[name] = value
+    task_run.parameters = resolved
+    return None
 
 
 def _hooks_in_worker(worker: Worker, item: tuple[Engine, TaskRun, State[Any], Any]) -> None:
@@ -475,10 +499,16 @@ _engine_lock = threading.Lock()
 
 
 def get_engine() -> Engine:
+    if _engine is not None:
+        return _engine
+    return _new_engine()
+
+
+def _new_engine() -> Engine:
     global _engine
-    if _engine is None:
-        with _engine_lock:
-            if _engine is None:
-                _engine = Engine()
-                _engine.start()
-    return _engine
+    with _engine_lock:
+        engine = _engine
+        if engine is None:
+            engine = _engine = Engine()
+            engine.start()
+        return engine
