@@ -332,7 +332,28 @@ class Engine:
         ready = self._ready
         self._releasing = True
         try:
-            self._finish(task_run, state)
+            task = task_run.task
+            if (
+                future is not None
+                and task_run.timer is None
+                and task is not None
+                and not task.has_hooks
+            ):
+                # `_finish` and `_settle` without their calls: no timer to cancel, no hooks
+                task_run.token += 1
+                task_run.set_state(state)
+                future._finish(state)
+                task_run.parameters = _SPENT
+                task_run.worker = None
+                dependents = future._dependents
+                if dependents:
+                    future._dependents = None
+                    for dependent in dependents:
+                        dependent.pending -= 1
+                        if dependent.pending == 0:
+                            ready.append(dependent)
+            else:
+                self._finish(task_run, state)
             while len(ready) == 1:
                 candidate = ready[0]
                 task = candidate.task
