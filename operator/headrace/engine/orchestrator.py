@@ -56,6 +56,10 @@ class Engine:
         self._start_lock = threading.Lock()
         # Held by whoever changes run bookkeeping: the loop, or a worker finishing a run.
         self._lock = threading.RLock()
+        # The context the loop's own callbacks (drains, timers) run in: empty. A handle keeps
+        # the context it was made in, and a caller's holds its flow run: a cancelled timeout
+        # of an hour would keep the whole run tree alive for that hour.
+        self._quiet = contextvars.Context()
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -97,7 +101,7 @@ class Engine:
         self._inbox.append((fn, arg))
         if not self._wake_pending:
             self._wake_pending = True  # cleared before draining, so no post is ever missed
-            loop.call_soon_threadsafe(self._drain)
+            loop.call_soon_threadsafe(self._drain, context=self._quiet)
 
     def call(self, fn: Callable[[Any], None], arg: Any, timeout: float = 5.0) -> None:
         """Like `post`, but wait until it has run (skipped when called on the engine thread)."""
@@ -243,7 +247,9 @@ class Engine:
         task_run, token = item
         seconds = task_run.task.timeout_seconds if task_run.task else None
         if seconds is not None and token == task_run.token:
-            task_run.timer = self.loop.call_later(seconds, self._on_timeout, item)
+            task_run.timer = self.loop.call_later(
+                seconds, self._on_timeout, item, context=self._quiet
+            )
 
     async def _run_async(self, task_run: TaskRun, token: int) -> None:
         try:
@@ -390,7 +396,7 @@ class Engine:
             self._finish(task_run, state)
             return
         task_run.token += 1  # nothing from the failed attempt may land from now on
-        self.loop.call_later(delay, self._retry, task_run)
+        self.loop.call_later(delay, self._retry, task_run, context=self._quiet)
 
     def _retry(self, task_run: TaskRun) -> None:
         with self._lock:
