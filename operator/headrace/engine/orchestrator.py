@@ -51,6 +51,10 @@ class Engine:
         self._wake_pending = False
         self._ready: deque[TaskRun] = deque()
         self._releasing = False
+        # Runs a worker ended while the lock was busy, with no timer or retry to decide:
+        # whoever holds the lock next finishes them before letting go (the loop, if no one).
+        self._left: deque[tuple[TaskRun, int, State[Any]]] = deque()
+        self._left_wake = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -149,6 +153,8 @@ class Engine:
             task_run.remote = DIRECT
         with self._lock:
             self._on_submit(task_run)
+            if self._left:
+                self._finish_left()
 
     def submit_many(self, task_runs: list[TaskRun]) -> None:
         """A whole `map`, the lock taken per slice of runs: workers finish runs in between,
@@ -159,6 +165,8 @@ class Engine:
             with lock:
                 for task_run in task_runs[start : start + _SUBMIT_SLICE]:
                     on_submit(task_run)
+                if self._left:
+                    self._finish_left()
         debug.trace("submitted %d task runs", len(task_runs))
 
     def _on_submit(self, task_run: TaskRun) -> None:
@@ -313,10 +321,12 @@ class Engine:
                         break
             lock = self._lock
             if not lock.acquire(frees):
-                self.attempt_done(task_run, token, state)
+                self._leave(task_run, token, state)
                 return
             try:
                 next_run = self._finish_on_worker(task_run, token, state, worker)
+                if self._left:
+                    self._finish_left()
             finally:
                 lock.release()
             if next_run is not None:
@@ -338,28 +348,7 @@ class Engine:
         ready = self._ready
         self._releasing = True
         try:
-            task = task_run.task
-            if (
-                future is not None
-                and task_run.timer is None
-                and task is not None
-                and not task.has_hooks
-            ):
-                # `_finish` and `_settle` without their calls: no timer to cancel, no hooks
-                task_run.token += 1
-                task_run.set_state(state)
-                future._finish(state)
-                task_run.parameters = _SPENT
-                task_run.worker = None
-                dependents = future._dependents
-                if dependents:
-                    future._dependents = None
-                    for dependent in dependents:
-                        dependent.pending -= 1
-                        if dependent.pending == 0:
-                            ready.append(dependent)
-            else:
-                self._finish(task_run, state)
+            self._finish_quickly(task_run, state)
             while len(ready) == 1:
                 candidate = ready[0]
                 task = candidate.task
@@ -378,6 +367,56 @@ class Engine:
             self._releasing = False
         self._release()  # any others: to the pool (async ones are posted to the loop)
         return None
+
+    def _finish_quickly(self, task_run: TaskRun, state: State[Any]) -> None:
+        """`_finish` (lock held, `_releasing` set, the run not final yet), without its calls
+        when there is no timer to cancel and no hook to run: freed runs wait in `_ready`."""
+        future = task_run.future
+        task = task_run.task
+        if future is None or task_run.timer is not None or task is None or task.has_hooks:
+            self._finish(task_run, state)
+            return
+        task_run.token += 1
+        task_run.set_state(state)
+        future._finish(state)
+        task_run.parameters = _SPENT
+        task_run.worker = None
+        dependents = future._dependents
+        if dependents:
+            future._dependents = None
+            ready = self._ready
+            for dependent in dependents:
+                dependent.pending -= 1
+                if dependent.pending == 0:
+                    ready.append(dependent)
+
+    def _leave(self, task_run: TaskRun, token: int, state: State[Any]) -> None:
+        """A worker's run whose end the lock was too busy to record: the lock's next holder
+        finishes it before letting go, so the worker neither waits nor wakes the loop for
+        each run; the loop is woken once, in case no one else takes the lock."""
+        self._left.append((task_run, token, state))
+        if not self._left_wake:
+            self._left_wake = True  # cleared before the loop drains: no run is left behind
+            self.post(self._finish_left_item, None)
+
+    def _finish_left_item(self, _: None) -> None:
+        self._left_wake = False
+        self._finish_left()
+
+    def _finish_left(self) -> None:
+        """Finish the runs `_leave` left (lock held)."""
+        left = self._left
+        releasing = self._releasing
+        self._releasing = True
+        try:
+            while left:
+                task_run, token, state = left.popleft()
+                future = task_run.future
+                if token == task_run.token and (future is None or not future._done):
+                    self._finish_quickly(task_run, state)
+        finally:
+            self._releasing = releasing
+        self._release()
 
     def attempt_done(self, task_run: TaskRun, token: int, state: State[Any]) -> None:
         self.post(self._on_attempt_item, (task_run, token, state))
