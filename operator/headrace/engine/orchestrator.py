@@ -3,12 +3,15 @@ asyncio loop for what needs a clock or a loop (timeouts, retry delays, async tas
 
 The bookkeeping (counting upstream runs still pending, readiness, the final state, releasing
 dependents) has one owner at a time: the engine's lock, not one thread. A caller submitting
-runs counts their upstream runs and hands ready sync runs to the workers in its own thread; a
-worker that ends a run with no timeout and no retry left finishes it itself, and when that
-frees exactly one downstream sync run, starts it at once, so a dependency hop costs no trip
-through the loop. A task run waiting on 10,000 upstream runs is still just a counter, and
-input resolution never occupies a worker thread while it waits. Everything else is posted to
-the loop's inbox, drained in batches under the same lock.
+runs counts their upstream runs and hands ready sync runs to the workers in its own thread. A
+worker that ends a run with no timeout and no retry left finishes it itself if the lock is
+free; when that frees exactly one downstream sync run, it waits for the lock and starts that
+run at once, so a dependency hop costs no trip through the loop. If the lock is busy, the
+worker leaves the run to the lock's next holder (any thread finishes the left runs before it
+lets go; the loop is woken once in case no one takes the lock), and never queues on it. A
+task run waiting on 10,000 upstream runs is still just a counter, and input resolution never
+occupies a worker thread while it waits. Timers, retries and async runs go through the loop's
+inbox, drained in batches under the same lock.
 """
 
 from __future__ import annotations
