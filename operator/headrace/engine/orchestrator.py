@@ -368,7 +368,8 @@ class Engine:
                 return candidate
         finally:
             self._releasing = False
-        self._release()  # any others: to the pool (async ones are posted to the loop)
+        if ready:
+            self._release()  # any others: to the pool (async ones are posted to the loop)
         return None
 
     def _finish_quickly(self, task_run: TaskRun, state: State[Any]) -> None:
