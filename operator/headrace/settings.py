@@ -225,6 +225,14 @@ class Settings:
     record_flush_seconds: Setting[float] = Setting(
         0.5, _seconds, RUNS, "How often a run's record is written while the run goes on."
     )
+    gc_tree_factor: Setting[int] = Setting(
+        2,
+        _whole,
+        RUNS,
+        "While a top-level flow runs, a full garbage collection waits until this many times "
+        "its run tree's objects have been allocated since the last one (`0`: Python's own "
+        "thresholds). See docs/benchmarks.md, Engine overhead.",
+    )
     logging_level: Setting[str] = Setting(
         "INFO", _level, RUNS, "Level of the run loggers (`get_run_logger()`)."
     )

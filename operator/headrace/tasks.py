@@ -209,7 +209,7 @@ class Task(Generic[P, R]):
         """Start a task run and return its future without waiting."""
         return_state = bool(kwargs.pop("return_state", False)) if kwargs else False
         wait_for = kwargs.pop("wait_for", None) if kwargs else None
-        flow_run = _require_flow_run(self, "submit")
+        flow_run = current_flow_run.get() or _require_flow_run(self, "submit")  # (it raises)
         parameters = self.signature.bind(args, kwargs)
         return submission.submit_task(self, flow_run, parameters, wait_for, return_state)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from headrace import ConcurrentTaskRunner, HeadraceFuture, flow, task
+from headrace import ConcurrentTaskRunner, HeadraceFuture, flow, runtime, task
 from headrace.engine.orchestrator import get_engine
 
 
@@ -173,6 +174,39 @@ def test_ten_thousand_sync_tasks() -> None:
         return sum(future.result() for future in short.map(range(10_000)))
 
     assert f() == sum(range(10_000))
+
+
+@pytest.mark.timeout(60)
+def test_flows_in_four_threads_submitting_chains_and_fan_ins_at_once(load_record) -> None:
+    """Workers that end runs while other threads hold the engine busy leave them to the
+    next holder: every run still ends Completed, with its result, in its own record."""
+
+    @task
+    def inc(x: int) -> int:
+        return x + 1
+
+    @task
+    def total(values: list[int]) -> int:
+        return sum(values)
+
+    @flow(persist_result=False)
+    def f(n: int) -> tuple[str, int, int, int]:
+        chained = inc.submit(0)
+        for _ in range(n - 1):
+            chained = inc.submit(chained)
+        loose = [inc.submit(i) for i in range(n)]
+        mapped = sum(future.result() for future in inc.map(range(n)))
+        return runtime.flow_run.id, chained.result(), total.submit(loose).result(), mapped
+
+    n = 2_000
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(f, [n] * 4))
+    expected = sum(range(1, n + 1))
+    assert {outcome[1:] for outcome in outcomes} == {(n, expected, expected)}
+    for flow_run_id, *_ in outcomes:
+        runs = load_record(flow_run_id).task_runs.values()
+        assert len(runs) == 3 * n + 1
+        assert {run["state"]["name"] for run in runs} == {"Completed"}
 
 
 @pytest.mark.timeout(60)

@@ -304,3 +304,42 @@ def test_async_flow_timeout_while_gathering_threads() -> None:
     start = time.monotonic()
     assert asyncio.run(f(return_state=True)).name == "TimedOut"
     assert time.monotonic() - start < BOUND
+
+
+def test_a_timeout_that_never_fired_does_not_keep_the_flow_run_alive(script) -> None:
+    """A task's timer is cancelled when it finishes, but the loop keeps a cancelled timer
+    until its time: it must not hold the flow run (here: its parameters) for that hour. In a
+    script of its own: pytest keeps each test's log records, which carry the flow run."""
+    run = script(
+        """
+        import gc, time, weakref
+        from headrace import flow, task
+
+        class Big:
+            pass
+
+        @task(timeout_seconds=3600)
+        def quick(x):
+            return x
+
+        @task(timeout_seconds=3600)
+        async def quick_async(x):
+            return x
+
+        @flow(persist_result=False)
+        def f(big):
+            return quick.submit(1).result() + quick_async.submit(2).result()
+
+        big = Big()
+        alive = weakref.ref(big)
+        assert f(big) == 3
+        del big
+        deadline = time.monotonic() + 10  # a worker lets go of its last run once idle
+        while alive() is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+            gc.collect()
+        print("freed" if alive() is None else "alive")
+        """
+    ).run()
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["freed"]

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from headrace import settings
+from headrace.engine import collector
 from headrace.engine.context import current_flow_run
 from headrace.engine.hooks import hooks_for, run_hooks
 from headrace.engine.inputs import collect_futures, futures_to_states, resolve
@@ -136,6 +137,7 @@ class FlowRunSession:
             tree.root = self.flow_run
             tree.record = RecordWriter(tree, record_url(run_id))
             tree.record.start()
+            collector.hold(tree)
             for observer in list(root_observers):
                 observer(tree)
             self.sigterm = SigtermHandler(
@@ -321,6 +323,7 @@ class FlowRunSession:
             tree = self.flow_run.tree
             if tree.record is not None:
                 tree.record.close()
+            collector.release(tree)
             if self.sigterm is not None:
                 self.sigterm.uninstall()
         return state

@@ -14,7 +14,8 @@ from headrace.futures import HeadraceFuture
 from headrace.states import State
 from headrace.utilities.annotations import BaseAnnotation, allow_failure, quote
 
-_SCALARS = frozenset({int, float, str, bytes, bool, type(None), complex})
+SCALARS = frozenset({int, float, str, bytes, bool, type(None), complex})
+_SCALARS = SCALARS
 _CONTAINERS = (list, tuple, set, frozenset, dict)
 
 
@@ -183,8 +184,34 @@ def futures_to_states(value: Any) -> Any:
 
 
 def resolve_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
-    """Each parameter resolved; a bare future (most upstream inputs) read directly."""
-    return {
-        name: value.state.result() if type(value) is HeadraceFuture else resolve(value)
-        for name, value in parameters.items()
-    }
+    """Each parameter resolved; a bare future (most upstream inputs) read directly, and a
+    plain list of futures and scalars (a fan-in) without the general walk."""
+    resolved: dict[str, Any] = {}
+    for name, value in parameters.items():
+        kind = type(value)
+        if kind is HeadraceFuture:
+            value = value.state.result()
+        elif kind is list:
+            value = _flat_list(value)
+        else:
+            value = resolve(value)
+        resolved[name] = value
+    return resolved
+
+
+def _flat_list(items: list[Any]) -> Any:
+    """`resolve(items)` for a list of bare futures and scalars (a new list; the list itself
+    when it holds no future), else the general walk."""
+    values: list[Any] = []
+    append = values.append
+    changed = False
+    for item in items:
+        kind = type(item)
+        if kind is HeadraceFuture:
+            append(item.state.result())
+            changed = True
+        elif kind in _SCALARS:
+            append(item)
+        else:
+            return resolve(items)
+    return values if changed else items

@@ -3,12 +3,15 @@ asyncio loop for what needs a clock or a loop (timeouts, retry delays, async tas
 
 The bookkeeping (counting upstream runs still pending, readiness, the final state, releasing
 dependents) has one owner at a time: the engine's lock, not one thread. A caller submitting
-runs counts their upstream runs and hands ready sync runs to the workers in its own thread; a
-worker that ends a run with no timeout and no retry left finishes it itself, and when that
-frees exactly one downstream sync run, starts it at once, so a dependency hop costs no trip
-through the loop. A task run waiting on 10,000 upstream runs is still just a counter, and
-input resolution never occupies a worker thread while it waits. Everything else is posted to
-the loop's inbox, drained in batches under the same lock.
+runs counts their upstream runs and hands ready sync runs to the workers in its own thread. A
+worker that ends a run with no timeout and no retry left finishes it itself if the lock is
+free; when that frees exactly one downstream sync run, it waits for the lock and starts that
+run at once, so a dependency hop costs no trip through the loop. If the lock is busy, the
+worker leaves the run to the lock's next holder (any thread finishes the left runs before it
+lets go; the loop is woken once in case no one takes the lock), and never queues on it. A
+task run waiting on 10,000 upstream runs is still just a counter, and input resolution never
+occupies a worker thread while it waits. Timers, retries and async runs go through the loop's
+inbox, drained in batches under the same lock.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from headrace.engine import debug
 from headrace.engine.hooks import hooks_for, run_hooks
+from headrace.engine.inputs import SCALARS
 from headrace.engine.task_engine import (
     await_retry,
     execute_attempt,
@@ -31,7 +35,8 @@ from headrace.engine.task_engine import (
 )
 from headrace.engine.workers import Worker
 from headrace.exceptions import TaskTimeout
-from headrace.states import Cancelled, Crashed, State, TimedOut
+from headrace.futures import HeadraceFuture
+from headrace.states import Cancelled, Crashed, State, StateType, TimedOut
 
 if TYPE_CHECKING:
     from headrace.engine.runs import TaskRun
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
 
 
 _SPENT: dict[str, Any] = {}
+COMPLETED = StateType.COMPLETED
 _SUBMIT_SLICE = 64  # runs of a `map` (or inbox items) handled per hold of the engine's lock
 
 
@@ -48,11 +54,19 @@ class Engine:
         self._wake_pending = False
         self._ready: deque[TaskRun] = deque()
         self._releasing = False
+        # Runs a worker ended while the lock was busy, with no timer or retry to decide:
+        # whoever holds the lock next finishes them before letting go (the loop, if no one).
+        self._left: deque[tuple[TaskRun, int, State[Any]]] = deque()
+        self._left_wake = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         # Held by whoever changes run bookkeeping: the loop, or a worker finishing a run.
         self._lock = threading.RLock()
+        # The context the loop's own callbacks (drains, timers) run in: empty. A handle keeps
+        # the context it was made in, and a caller's holds its flow run: a cancelled timeout
+        # of an hour would keep the whole run tree alive for that hour.
+        self._quiet = contextvars.Context()
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -94,7 +108,7 @@ class Engine:
         self._inbox.append((fn, arg))
         if not self._wake_pending:
             self._wake_pending = True  # cleared before draining, so no post is ever missed
-            loop.call_soon_threadsafe(self._drain)
+            loop.call_soon_threadsafe(self._drain, context=self._quiet)
 
     def call(self, fn: Callable[[Any], None], arg: Any, timeout: float = 5.0) -> None:
         """Like `post`, but wait until it has run (skipped when called on the engine thread)."""
@@ -142,6 +156,8 @@ class Engine:
             task_run.remote = DIRECT
         with self._lock:
             self._on_submit(task_run)
+            if self._left:
+                self._finish_left()
 
     def submit_many(self, task_runs: list[TaskRun]) -> None:
         """A whole `map`, the lock taken per slice of runs: workers finish runs in between,
@@ -152,6 +168,8 @@ class Engine:
             with lock:
                 for task_run in task_runs[start : start + _SUBMIT_SLICE]:
                     on_submit(task_run)
+                if self._left:
+                    self._finish_left()
         debug.trace("submitted %d task runs", len(task_runs))
 
     def _on_submit(self, task_run: TaskRun) -> None:
@@ -240,7 +258,9 @@ class Engine:
         task_run, token = item
         seconds = task_run.task.timeout_seconds if task_run.task else None
         if seconds is not None and token == task_run.token:
-            task_run.timer = self.loop.call_later(seconds, self._on_timeout, item)
+            task_run.timer = self.loop.call_later(
+                seconds, self._on_timeout, item, context=self._quiet
+            )
 
     async def _run_async(self, task_run: TaskRun, token: int) -> None:
         try:
@@ -266,7 +286,7 @@ class Engine:
                 return  # timed out or cancelled while it waited in the queue
             if not prepared:
                 prepared = True
-                blocked = prepare_inputs(task_run)
+                blocked = _inputs_on_worker(task_run)
                 if blocked is not None:  # NotReady, or its inputs could not be read
                     with self._lock:
                         next_run = self._finish_on_worker(task_run, token, blocked, worker)
@@ -282,24 +302,36 @@ class Engine:
             timeout = task.timeout_seconds
             if timeout is not None:
                 self.post(self.arm_timeout, (task_run, token))
-            worker.enter(task_run)
+            worker.current = task_run  # worker.enter(task_run), without its call
             try:
                 state = execute_attempt(task_run, task_run.parameters)
             except BaseException as error:
                 state = Crashed(f"task run crashed: {error!r}", error)
             finally:
                 worker.leave()
-            if (
-                timeout is not None
-                or (task.retries and state.is_failed())
-                or not _frees_a_run(task_run)
-            ):
-                # Timers and retries are the loop's; and a run that frees none is finished
-                # there in batches, not by 32 workers queueing on the lock one by one.
-                self.attempt_done(task_run, token, state)
+            if timeout is not None or (task.retries and state.is_failed()):
+                self.attempt_done(task_run, token, state)  # timers and retries are the loop's
                 return
-            with self._lock:
+            # Finished here if the lock is free; a run that frees another waits for it (that
+            # run starts on this worker). Otherwise the loop finishes it, in a batch: 32
+            # workers queueing on the lock one by one cost more than the loop's round trip.
+            frees = False  # whether a run waits on this one alone now (`_frees_a_run`)
+            dependents = task_run.future._dependents if task_run.future is not None else None
+            if dependents is not None:
+                for run in dependents:
+                    if run.pending == 1:
+                        frees = True
+                        break
+            lock = self._lock
+            if not lock.acquire(frees):
+                self._leave(task_run, token, state)
+                return
+            try:
                 next_run = self._finish_on_worker(task_run, token, state, worker)
+                if self._left:
+                    self._finish_left()
+            finally:
+                lock.release()
             if next_run is not None:
                 token = next_run.token
                 prepared = False
@@ -319,7 +351,7 @@ class Engine:
         ready = self._ready
         self._releasing = True
         try:
-            self._finish(task_run, state)
+            self._finish_quickly(task_run, state)
             while len(ready) == 1:
                 candidate = ready[0]
                 task = candidate.task
@@ -336,8 +368,59 @@ class Engine:
                 return candidate
         finally:
             self._releasing = False
-        self._release()  # any others: to the pool (async ones are posted to the loop)
+        if ready:
+            self._release()  # any others: to the pool (async ones are posted to the loop)
         return None
+
+    def _finish_quickly(self, task_run: TaskRun, state: State[Any]) -> None:
+        """`_finish` (lock held, `_releasing` set, the run not final yet), without its calls
+        when there is no timer to cancel and no hook to run: freed runs wait in `_ready`."""
+        future = task_run.future
+        task = task_run.task
+        if future is None or task_run.timer is not None or task is None or task.has_hooks:
+            self._finish(task_run, state)
+            return
+        task_run.token += 1
+        task_run.set_state(state)
+        future._finish(state)
+        task_run.parameters = _SPENT
+        task_run.worker = None
+        dependents = future._dependents
+        if dependents:
+            future._dependents = None
+            ready = self._ready
+            for dependent in dependents:
+                dependent.pending -= 1
+                if dependent.pending == 0:
+                    ready.append(dependent)
+
+    def _leave(self, task_run: TaskRun, token: int, state: State[Any]) -> None:
+        """A worker's run whose end the lock was too busy to record: the lock's next holder
+        finishes it before letting go, so the worker neither waits nor wakes the loop for
+        each run; the loop is woken once, in case no one else takes the lock."""
+        self._left.append((task_run, token, state))
+        if not self._left_wake:
+            self._left_wake = True  # cleared before the loop drains: no run is left behind
+            self.post(self._finish_left_item, None)
+
+    def _finish_left_item(self, _: None) -> None:
+        self._left_wake = False
+        self._finish_left()
+
+    def _finish_left(self) -> None:
+        """Finish the runs `_leave` left (lock held)."""
+        left = self._left
+        releasing = self._releasing
+        self._releasing = True
+        try:
+            while left:
+                task_run, token, state = left.popleft()
+                future = task_run.future
+                if token == task_run.token and (future is None or not future._done):
+                    self._finish_quickly(task_run, state)
+        finally:
+            self._releasing = releasing
+        self._release()
 
     def attempt_done(self, task_run: TaskRun, token: int, state: State[Any]) -> None:
         self.post(self._on_attempt_item, (task_run, token, state))
@@ -356,7 +439,7 @@ class Engine:
             self._finish(task_run, state)
             return
         task_run.token += 1  # nothing from the failed attempt may land from now on
-        self.loop.call_later(delay, self._retry, task_run)
+        self.loop.call_later(delay, self._retry, task_run, context=self._quiet)
 
     def _retry(self, task_run: TaskRun) -> None:
         with self._lock:
@@ -444,16 +527,27 @@ def _remote(task_run: TaskRun) -> RemoteExecutor | None:
     return None if remote is None or task_run.remote is DIRECT else remote
 
 
-def _frees_a_run(task_run: TaskRun) -> bool:
-    """Whether a run waits on this one alone now (read without the lock: only a hint of which
-    path is quicker; the lock decides)."""
-    future = task_run.future
-    dependents = future._dependents if future is not None else None
-    if dependents is not None:
-        for run in dependents:  # a loop, not any(<generator>): this is once a hop
-            if run.pending == 1:
-                return True
-    return False
+def _inputs_on_worker(task_run: TaskRun) -> State[Any] | None:
+    """`prepare_inputs` for a run freed on a worker: its upstream runs are final. The common
+    case (no earlier attempt of the flow, no `allow_failure`, every upstream run completed,
+    each parameter a scalar or a bare future) without its calls."""
+    if task_run.flow_run.earlier is not None or task_run.allowed is not None:
+        return prepare_inputs(task_run)
+    for future in task_run.upstream:
+        state = future._state
+        if state is None or state.type is not COMPLETED:
+            return prepare_inputs(task_run)
+    parameters = task_run.parameters
+    resolved: dict[str, Any] = {}
+    for name, value in parameters.items():
+        kind = type(value)
+        if kind is HeadraceFuture:
+            value = value._state.result()  # final: checked above
+        elif kind not in SCALARS:
+            return prepare_inputs(task_run)  # containers, annotations: the full walk
+        resolved[name] = value
+    task_run.parameters = resolved
+    return None
 
 
 def _hooks_in_worker(worker: Worker, item: tuple[Engine, TaskRun, State[Any], Any]) -> None:
@@ -475,10 +569,16 @@ _engine_lock = threading.Lock()
 
 
 def get_engine() -> Engine:
+    if _engine is not None:
+        return _engine
+    return _new_engine()
+
+
+def _new_engine() -> Engine:
     global _engine
-    if _engine is None:
-        with _engine_lock:
-            if _engine is None:
-                _engine = Engine()
-                _engine.start()
-    return _engine
+    with _engine_lock:
+        engine = _engine
+        if engine is None:
+            engine = _engine = Engine()
+            engine.start()
+        return engine

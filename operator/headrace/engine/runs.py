@@ -232,7 +232,7 @@ class TaskRun:
     ) -> None:
         """`pending`: the Pending state to start in, shared by the runs of one `map` (states
         are immutable; one made per run cost half a microsecond)."""
-        self.id = new_id()
+        self.id = f"{_prefix}{next(_serial):012x}"  # new_id(), without its call
         self.task = task
         self.task_key = task_key
         self.flow_run = flow_run
@@ -243,7 +243,9 @@ class TaskRun:
         self.parameters = parameters
         self.upstream = upstream
         self.map_index = map_index
-        self.state: State[Any] = Pending() if pending is None else pending
+        self.state: State[Any] = (
+            State(StateType.PENDING, "Pending") if pending is None else pending  # Pending()
+        )
         self.future: HeadraceFuture[Any] | None = None
         self.pending = 0
         self.attempt = 0

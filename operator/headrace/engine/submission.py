@@ -207,11 +207,19 @@ def submit_task(
     wait_for: Any,
     return_state: bool,
 ) -> Any:
-    task_run = _new_task_run(task, flow_run, parameters, _wait_for(wait_for))
-    future = _start(task_run)
-    if not return_state and not task.isasync:
-        return future  # what _handed_back gives here, without its list
-    return _handed_back(task, flow_run, future, [future], return_state)
+    task_run = _new_task_run(
+        task, flow_run, parameters, _NO_WAIT if wait_for is None else _WaitFor(wait_for)
+    )
+    if return_state or task.isasync or not flow_run.task_runner.concurrent:
+        started = _start(task_run)
+        return _handed_back(task, flow_run, started, [started], return_state)
+    # Most submits: a sync task's run to the engine, its future handed back; what `_start`,
+    # `_with_future` and `_handed_back` do here, without their calls.
+    future: HeadraceFuture[Any] = HeadraceFuture(task_run)
+    task_run.future = future
+    flow_run.futures.append(future)
+    get_engine().submit(task_run)
+    return future
 
 
 def map_task(

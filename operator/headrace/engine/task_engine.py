@@ -31,6 +31,7 @@ from headrace.states import (
     Retrying,
     Running,
     State,
+    StateType,
     TimedOut,
     exception_message,
     stored_only,
@@ -280,7 +281,11 @@ def execute_attempt(
     task_token = current_task_run.set(task_run)
     print_token: Token[Any] | None = None
     try:
-        _begin(task_run)
+        if task_run.attempt or task.task_run_name:
+            _begin(task_run)
+        else:  # a first attempt with no name template (most): `_begin`'s work, without it
+            task_run.attempt = 1
+            task_run.set_state(State(StateType.RUNNING, "Running"))
         if task_run.log_prints:
             print_token = print_to_log.set(task_run)
         elif task_run.flow_run.log_prints:  # log_prints=False in a flow that logs prints
@@ -291,7 +296,11 @@ def execute_attempt(
                 return cached
         try:
             if timeout is None:  # most runs: no generator context manager on their path
-                value = task.call(parameters)
+                signature = task.signature
+                if signature.simple:  # `task.call`, without its two calls
+                    value = task._body(**parameters)
+                else:
+                    value = signature.call(task._body, parameters)
             else:
                 with deadline(timeout, TaskTimeout):
                     value = task.call(parameters)
@@ -300,7 +309,7 @@ def execute_attempt(
         except Exception as error:
             return _failed(task_run, error)
         if not isinstance(value, State) and not _should_persist(task_run):
-            return Completed(value)  # _settle's common case
+            return State(StateType.COMPLETED, "Completed", "", value)  # _settle's common case
         return _settle(task_run, value)
     finally:
         if print_token is not None:
