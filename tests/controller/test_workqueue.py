@@ -130,3 +130,61 @@ def test_a_key_added_first_goes_ahead_of_keys_already_due() -> None:
     finally:
         queue.stop()
     assert order == ["new", "old-1", "old-2", "old-3"]
+
+
+def test_the_queue_reports_how_long_each_key_waited_once_due() -> None:
+    now = [100.0]
+    waits: list[tuple[float, bool]] = []
+    done = threading.Event()
+
+    def reconcile(key: Hashable) -> float | None:
+        if key == "late":
+            done.set()
+        return None
+
+    queue = WorkQueue(
+        reconcile,
+        workers=1,
+        on_error=lambda key, error: None,
+        clock=lambda: now[0],
+        on_wait=lambda seconds, first: waits.append((seconds, first)),
+    )
+    queue.add("new", first=True)
+    queue.add("late", delay=1.0)  # due at 101
+    now[0] = 103.5  # the new key waited 3.5 s; the other 2.5 s past its due time
+    queue.start()
+    try:
+        assert done.wait(5)
+    finally:
+        queue.stop()
+    assert waits == [(3.5, True), (2.5, False)]
+
+
+def test_a_new_run_does_not_wait_for_a_worker_busy_with_an_older_one() -> None:
+    release = threading.Event()
+    started_slow = threading.Event()
+    reconciled_new = threading.Event()
+    order: list[Hashable] = []
+
+    def reconcile(key: Hashable) -> float | None:
+        order.append(key)
+        if key == "older":  # an older run's write, waiting on a slow API server
+            started_slow.set()
+            release.wait(5)
+        elif key == "new":
+            reconciled_new.set()
+        return None
+
+    queue = WorkQueue(reconcile, workers=1, on_error=lambda key, error: None, first_workers=1)
+    queue.start()
+    try:
+        queue.add("older")
+        assert started_slow.wait(5)
+        queue.add("another")  # not new: only the busy worker may take it
+        queue.add("new", first=True)
+        assert reconciled_new.wait(5)  # while "older" still holds the only general worker
+        assert "another" not in order
+        release.set()
+    finally:
+        release.set()
+        queue.stop()

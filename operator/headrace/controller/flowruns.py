@@ -115,6 +115,8 @@ class FlowRunReconciler:
         self.storage = StorageReads(config.readable_prefixes, config.storage_read_timeout)
         # When the next status write that can wait is due (monotonic), per live run.
         self._due: dict[tuple[str, str], float] = {}
+        # When each new run's first watch event came (monotonic), until its pod is made.
+        self._seen: dict[tuple[str, str], float] = {}
         self._written_lock = threading.Lock()
 
     @metrics.reconciled("flowrun")
@@ -173,6 +175,7 @@ class FlowRunReconciler:
             self.storage.forget(url)
         meta = run["metadata"]
         self.written(meta.get("namespace") or "", meta["name"], final=True)
+        self.take_seen(meta.get("namespace") or "", meta["name"])
 
     def written(self, namespace: str, name: str, final: bool) -> None:
         """A status write for the run: the next progress-only write waits an interval."""
@@ -182,6 +185,16 @@ class FlowRunReconciler:
         """Seconds between a run's waitable status writes: the progress interval, longer
         when the live runs would write more than WAITABLE_WRITES_PER_SECOND together."""
         return max(self.config.progress_interval, len(self._due) / WAITABLE_WRITES_PER_SECOND)
+
+    def seen_new(self, namespace: str, name: str) -> None:
+        """A new run's first watch event (for the operator's share of apply-to-pod)."""
+        with self._written_lock:
+            if len(self._seen) < 100_000:  # bounded even if runs vanish before their pod
+                self._seen.setdefault((namespace, name), time.monotonic())
+
+    def take_seen(self, namespace: str, name: str) -> float | None:
+        with self._written_lock:
+            return self._seen.pop((namespace, name), None)
 
     def pod_made(self, namespace: str, name: str) -> None:
         """The run's first pod was just made: its first status write waits a little."""
@@ -538,7 +551,8 @@ class _Step:
                 self._name_taken(pod["metadata"]["name"])
                 return True, None, None
             if created:
-                metrics.pod_created(self.run, attempt_no)
+                seen = owner.take_seen(self.namespace, self.name)
+                metrics.pod_created(self.run, attempt_no, seen)
                 if self._limit() is None and not self.status:
                     self.patch.clear()  # recorded by a later step (see above)
                     self.owner.pod_made(self.namespace, self.name)

@@ -17,6 +17,7 @@ from typing import Any
 
 import kopf
 
+from headrace.controller import metrics
 from headrace.controller.cache import key_of
 from headrace.controller.deployments import DeploymentReconciler
 from headrace.controller.flowruns import FlowRunReconciler
@@ -45,6 +46,12 @@ def reconciler() -> FlowRunReconciler:
     return _reconciler
 
 
+def new_run_workers(workers: int) -> int:
+    """Workers that only make new runs' pods, besides the `workers` that reconcile any run
+    (see controller/workqueue.py): half as many, at least one."""
+    return max(1, workers // 2)
+
+
 def queue() -> WorkQueue:
     global _queue
     if _queue is None:
@@ -58,7 +65,14 @@ def queue() -> WorkQueue:
             if not isinstance(error, Conflict):  # the cache has the newer copy: just again
                 problems.problem("reconciling a FlowRun", error)
 
-        _queue = WorkQueue(reconcile, flowruns.config.max_reconciles, failed)
+        workers = flowruns.config.max_reconciles
+        _queue = WorkQueue(
+            reconcile,
+            workers,
+            failed,
+            on_wait=metrics.queue_waited,
+            first_workers=new_run_workers(workers),
+        )
         _queue.start()
     return _queue
 
@@ -128,6 +142,8 @@ def flowrun_changed(kind: str, run: dict[str, Any]) -> None:
     elif not store.put(run):
         return  # older than what our own write already told us
     new = not (run.get("status") or {}).get("state")
+    if new:
+        reconciler().seen_new(*key_of(run))
     queue().add(key_of(run), first=new)  # a new run's pod goes before others' progress
 
 

@@ -8,7 +8,9 @@ per run.
 
 Keys added with `first=True` (a FlowRun that has no pod yet) go ahead of every other key that
 is due: with a thousand runs in flight, a new run's pod is not made to wait behind the others'
-progress reads and final writes.
+progress reads and final writes. `first_workers` more workers take only those keys: under a
+burst every other worker can be waiting on the API server for earlier runs' writes, and a new
+run's pod should not wait for one of them to come back.
 """
 
 from __future__ import annotations
@@ -35,15 +37,24 @@ class WorkQueue:
         workers: int,
         on_error: Callable[[Hashable, Exception], None],
         clock: Callable[[], float] = time.monotonic,
+        on_wait: Callable[[float, bool], None] | None = None,
+        first_workers: int = 0,
     ) -> None:
+        """`on_wait(seconds, first)` learns how long each key waited once due (for a
+        `first` key: since it was added), the queue's own share of a run's latency."""
         self._reconcile = reconcile
         self._on_error = on_error
+        self._on_wait = on_wait
         self._clock = clock
         self._workers = workers
-        self._cond = threading.Condition()
+        self._first_workers = first_workers
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)  # workers of every key wait on it
+        self._first_cond = threading.Condition(lock)  # the first keys' own workers wait on it
         self._heap: list[tuple[float, int, Hashable]] = []
         self._first: collections.deque[Hashable] = collections.deque()  # due now, go first
         self._due: dict[Hashable, float] = {}  # queued keys and when they are due
+        self._added: dict[Hashable, float] = {}  # when each queued `first` key was added
         self._busy: set[Hashable] = set()
         self._again: dict[Hashable, float] = {}  # added while busy: when to run again
         self._failures: dict[Hashable, int] = {}
@@ -63,7 +74,9 @@ class WorkQueue:
                 return
             self._due[key] = due
             if first:
+                self._added[key] = self._clock()
                 self._first.append(key)
+                self._first_cond.notify()
             else:
                 heapq.heappush(self._heap, (due, next(self._order), key))
             self._cond.notify()
@@ -73,9 +86,13 @@ class WorkQueue:
             return len(self._due) + len(self._busy)
 
     def start(self) -> None:
-        for index in range(self._workers):
+        for index in range(self._workers + self._first_workers):
+            first_only = index >= self._workers
             thread = threading.Thread(
-                target=self._work, name=f"headrace-reconcile-{index}", daemon=True
+                target=self._work,
+                args=(first_only,),
+                name=f"headrace-{'start' if first_only else 'reconcile'}-{index}",
+                daemon=True,
             )
             thread.start()
             self._threads.append(thread)
@@ -84,10 +101,11 @@ class WorkQueue:
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
+            self._first_cond.notify_all()
         for thread in self._threads:
             thread.join(timeout=5)
 
-    def _next(self) -> Hashable | None:
+    def _next(self, first_only: bool = False) -> Hashable | None:
         with self._cond:
             while not self._stopped:
                 while self._first:
@@ -95,7 +113,11 @@ class WorkQueue:
                     if self._due.get(key) == -math.inf:  # else taken or re-added since
                         del self._due[key]
                         self._busy.add(key)
+                        self._waited(self._clock() - self._added.pop(key), True)
                         return key
+                if first_only:
+                    self._first_cond.wait()
+                    continue
                 while self._heap and self._due.get(self._heap[0][2]) != self._heap[0][0]:
                     heapq.heappop(self._heap)  # superseded by an earlier due time
                 if self._heap:
@@ -105,14 +127,19 @@ class WorkQueue:
                         heapq.heappop(self._heap)
                         del self._due[key]
                         self._busy.add(key)
+                        self._waited(-wait, False)
                         return key
                     self._cond.wait(wait)
                 else:
                     self._cond.wait()
             return None
 
-    def _work(self) -> None:
-        while (key := self._next()) is not None:
+    def _waited(self, seconds: float, first: bool) -> None:
+        if self._on_wait is not None:
+            self._on_wait(seconds, first)
+
+    def _work(self, first_only: bool = False) -> None:
+        while (key := self._next(first_only)) is not None:
             try:
                 wait = self._reconcile(key)
                 self._failures.pop(key, None)
