@@ -382,17 +382,7 @@ class Engine:
             return
         task_run.token += 1
         task_run.set_state(state)
-        future._finish(state)
-        task_run.parameters = _SPENT
-        task_run.worker = None
-        dependents = future._dependents
-        if dependents:
-            future._dependents = None
-            ready = self._ready
-            for dependent in dependents:
-                dependent.pending -= 1
-                if dependent.pending == 0:
-                    ready.append(dependent)
+        self._free(task_run, future, state)
 
     def _leave(self, task_run: TaskRun, token: int, state: State[Any]) -> None:
         """A worker's run whose end the lock was too busy to record: the lock's next holder
@@ -486,20 +476,27 @@ class Engine:
         future = task_run.future
         if future is None or future._done:
             return  # cancelled while its hooks ran
+        if self._free(task_run, future, state):
+            self._release()
+
+    def _free(self, task_run: TaskRun, future: HeadraceFuture[Any], state: State[Any]) -> bool:
+        """End the run's future and put the runs it was the last wait of in `_ready`
+        (True if it had any). Its hooks have run and its inputs are spent: they are dropped
+        (the resolved upstream results of 100,000 finished runs would otherwise live until
+        the flow ends)."""
         future._finish(state)
-        # Its hooks have run and its inputs are spent: drop them (the resolved upstream
-        # results of 100,000 finished runs would otherwise live until the flow ends).
         task_run.parameters = _SPENT
         task_run.worker = None
         dependents = future._dependents
-        if dependents:
-            future._dependents = None
-            ready = self._ready
-            for dependent in dependents:
-                dependent.pending -= 1
-                if dependent.pending == 0:
-                    ready.append(dependent)
-            self._release()
+        if not dependents:
+            return False
+        future._dependents = None
+        ready = self._ready
+        for dependent in dependents:
+            dependent.pending -= 1
+            if dependent.pending == 0:
+                ready.append(dependent)
+        return True
 
     def _settle_item(self, item: tuple[TaskRun, State[Any]]) -> None:
         self._settle(*item)
