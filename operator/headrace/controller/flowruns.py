@@ -117,7 +117,7 @@ class FlowRunReconciler:
         self._due: dict[tuple[str, str], float] = {}
         # When each new run's first watch event came (monotonic), until its pod is made.
         self._seen: dict[tuple[str, str], float] = {}
-        self._written_lock = threading.Lock()
+        self._timing_lock = threading.Lock()  # guards _due and _seen
 
     @metrics.reconciled("flowrun")
     def reconcile(self, namespace: str, name: str) -> float | None:
@@ -188,12 +188,12 @@ class FlowRunReconciler:
 
     def seen_new(self, namespace: str, name: str) -> None:
         """A new run's first watch event (for the operator's share of apply-to-pod)."""
-        with self._written_lock:
+        with self._timing_lock:
             if len(self._seen) < 100_000:  # bounded even if runs vanish before their pod
                 self._seen.setdefault((namespace, name), time.monotonic())
 
     def take_seen(self, namespace: str, name: str) -> float | None:
-        with self._written_lock:
+        with self._timing_lock:
             return self._seen.pop((namespace, name), None)
 
     def pod_made(self, namespace: str, name: str) -> None:
@@ -201,7 +201,7 @@ class FlowRunReconciler:
         self._defer(namespace, name, FIRST_STATUS_DELAY)
 
     def _defer(self, namespace: str, name: str, seconds: float | None) -> None:
-        with self._written_lock:
+        with self._timing_lock:
             if seconds is None:
                 self._due.pop((namespace, name), None)
             else:
@@ -212,7 +212,7 @@ class FlowRunReconciler:
 
     def until_due(self, namespace: str, name: str) -> float:
         """Seconds until the run's next status write that can wait is due (0: now)."""
-        with self._written_lock:
+        with self._timing_lock:
             due = self._due.get((namespace, name))
         return 0.0 if due is None else max(0.0, due - time.monotonic())
 
