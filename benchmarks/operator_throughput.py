@@ -38,7 +38,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -277,48 +277,48 @@ class Audit:
     def mark(self) -> int:
         return self.path.stat().st_size if self.path.exists() else 0
 
-    def requests(self, start: int, end: int | None = None) -> collections.Counter[tuple[str, ...]]:
-        """Distinct requests between two marks, by (agent, verb, resource, HTTP code)."""
-        seen: set[str] = set()
-        counts: collections.Counter[tuple[str, ...]] = collections.Counter()
+    def _events(self, start: int, end: int | None = None) -> Iterator[dict[str, Any]]:
+        """The audit events written between two marks (a line cut by a mark is skipped)."""
         with self.path.open("rb") as handle:
             handle.seek(start)
             data = handle.read() if end is None else handle.read(end - start)
         for line in data.splitlines():
             with contextlib.suppress(ValueError):
-                event = json.loads(line)
-                if event["auditID"] in seen or event["user"]["username"] != OPERATOR_USER:
-                    continue
-                seen.add(event["auditID"])
-                agent = str(event.get("userAgent", "?")).split("/")[0]
-                ref = event.get("objectRef") or {}
-                resource = ref.get("resource", "?") + (
-                    f"/{ref['subresource']}" if ref.get("subresource") else ""
-                )
-                code = str((event.get("responseStatus") or {}).get("code", "?"))
-                counts[(agent, event["verb"], resource, code)] += 1
+                yield json.loads(line)
+
+    def requests(self, start: int, end: int | None = None) -> collections.Counter[tuple[str, ...]]:
+        """Distinct requests between two marks, by (agent, verb, resource, HTTP code)."""
+        seen: set[str] = set()
+        counts: collections.Counter[tuple[str, ...]] = collections.Counter()
+        for event in self._events(start, end):
+            if event["auditID"] in seen or event["user"]["username"] != OPERATOR_USER:
+                continue
+            seen.add(event["auditID"])
+            agent = str(event.get("userAgent", "?")).split("/")[0]
+            ref = event.get("objectRef") or {}
+            resource = ref.get("resource", "?") + (
+                f"/{ref['subresource']}" if ref.get("subresource") else ""
+            )
+            code = str((event.get("responseStatus") or {}).get("code", "?"))
+            counts[(agent, event["verb"], resource, code)] += 1
         return counts
 
     def pods_created(self, start: int) -> dict[str, float]:
         """When the API server answered each of the operator's pod creates (Unix time, to the
         microsecond), by the FlowRun's name: when the pod existed, to within its own write."""
         created: dict[str, float] = {}
-        with self.path.open("rb") as handle:
-            handle.seek(start)
-            data = handle.read()
-        for line in data.splitlines():
-            with contextlib.suppress(ValueError, KeyError):
-                event = json.loads(line)
-                ref = event.get("objectRef") or {}
-                if (
-                    event["verb"] != "create"
-                    or ref.get("resource") != "pods"
-                    or (event.get("responseStatus") or {}).get("code") != 201
-                ):
-                    continue
-                run = ref["name"].rsplit("-", 2)[0]  # <flowrun>-<uid prefix>-<attempt>
-                answered = datetime.fromisoformat(event["stageTimestamp"]).timestamp()
-                created.setdefault(run, answered)
+        for event in self._events(start):
+            ref = event.get("objectRef") or {}
+            if (
+                event.get("verb") != "create"
+                or ref.get("resource") != "pods"
+                or (event.get("responseStatus") or {}).get("code") != 201
+                or "name" not in ref
+            ):
+                continue
+            run = ref["name"].rsplit("-", 2)[0]  # <flowrun>-<uid prefix>-<attempt>
+            answered = datetime.fromisoformat(event["stageTimestamp"]).timestamp()
+            created.setdefault(run, answered)
         return created
 
 
@@ -511,11 +511,10 @@ def throughput(
     ended = max(timeline.done[n] for n in names)
     final_state = timeline.final
     settle(operator)
-    time.sleep(2)
+    time.sleep(2)  # the audit backend writes its batch every second
     api = delta(operator.samples(metric), before)
     reconciles = sum(operator.samples("headrace_reconcile_duration_seconds_count").values())
     to_pod = [timeline.pod_seen[n] - timeline.applied[n] for n in names if n in timeline.pod_seen]
-    time.sleep(1.5)  # the audit backend writes its batch every second
     pods_created = audit.pods_created(mark)
     to_created = [pods_created[n] - timeline.applied[n] for n in names if n in pods_created]
     to_done = [timeline.done[n] - timeline.applied[n] for n in names]

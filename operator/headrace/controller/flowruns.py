@@ -495,7 +495,7 @@ class _Step:
         if not outcome.final and not stopping and not self.status and self._limit() is None:
             # Nothing written yet, the pod made less than FIRST_STATUS_DELAY ago: its end,
             # if it comes that soon, will be the first write (the next step builds it again).
-            wait = owner.until_due(self.namespace, self.name)
+            wait = self._until_due(now)
             if wait > 0:
                 self.patch.clear()
                 return wait
@@ -811,6 +811,15 @@ class _Step:
         self.patch["message"] = f"{why}; stopping the flow pod"
         return state
 
+    def _until_due(self, now: float) -> float:
+        """Seconds until the run's next waitable status write, but no later than its deadline
+        (0: write now)."""
+        wait = self.owner.until_due(self.namespace, self.name)
+        deadline = parse_time(self.get("deadline"))
+        if wait > 0 and deadline is not None:
+            return max(0.05, min(wait, deadline - now))
+        return wait
+
     def _running(self, outcome: Outcome, now: float) -> float:
         interval = self.owner.write_interval()  # the next progress read, too
         deadline = parse_time(self.get("deadline"))
@@ -818,9 +827,9 @@ class _Step:
             # Pending was written less than an interval ago: Running waits for the next
             # interval, like progress, and a short run goes from Pending straight to its end
             # (one status write fewer per run; the start time is the pod's, not this write's).
-            wait = self.owner.until_due(self.namespace, self.name)
+            wait = self._until_due(now)
             if wait > 0:
-                return max(0.05, min(wait, deadline - now)) if deadline is not None else wait
+                return wait
         if outcome.state == "Running":
             if self.get("startTime") is None:
                 self.patch["startTime"] = outcome.started_at or now_iso()

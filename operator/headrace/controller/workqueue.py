@@ -105,7 +105,8 @@ class WorkQueue:
         for thread in self._threads:
             thread.join(timeout=5)
 
-    def _next(self, first_only: bool = False) -> Hashable | None:
+    def _next(self, first_only: bool = False) -> tuple[Hashable, float, bool] | None:
+        """The next key to reconcile, how long it waited once due, and whether it was first."""
         with self._cond:
             while not self._stopped:
                 while self._first:
@@ -113,8 +114,7 @@ class WorkQueue:
                     if self._due.get(key) == -math.inf:  # else taken or re-added since
                         del self._due[key]
                         self._busy.add(key)
-                        self._waited(self._clock() - self._added.pop(key), True)
-                        return key
+                        return key, self._clock() - self._added.pop(key), True
                 if first_only:
                     self._first_cond.wait()
                     continue
@@ -127,19 +127,17 @@ class WorkQueue:
                         heapq.heappop(self._heap)
                         del self._due[key]
                         self._busy.add(key)
-                        self._waited(-wait, False)
-                        return key
+                        return key, -wait, False
                     self._cond.wait(wait)
                 else:
                     self._cond.wait()
             return None
 
-    def _waited(self, seconds: float, first: bool) -> None:
-        if self._on_wait is not None:
-            self._on_wait(seconds, first)
-
     def _work(self, first_only: bool = False) -> None:
-        while (key := self._next(first_only)) is not None:
+        while (taken := self._next(first_only)) is not None:
+            key, waited, first = taken
+            if self._on_wait is not None:  # told outside the queue's lock
+                self._on_wait(waited, first)
             try:
                 wait = self._reconcile(key)
                 self._failures.pop(key, None)
