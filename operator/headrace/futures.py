@@ -1,6 +1,8 @@
 """Futures for submitted task runs.
 
-A future is finished only under the engine's lock (by the engine thread, a submitting thread or
+A future is its task run: `engine.runs.TaskRun` subclasses `HeadraceFuture`, so a submitted
+run is one object, not a run and a handle that point at each other (100,000 of them are alive
+until their flow ends). A future is finished only under the engine's lock (by the engine thread, a submitting thread or
 a worker finishing a run), or before it escapes. Threads that wait use a lazily made
 held `threading.Lock` and event loops a loop future, both woken under one short global lock, so a
 future nobody waits on costs no lock objects at all.
@@ -17,7 +19,8 @@ from headrace.engine.context import hands_back_awaitables
 from headrace.states import State
 
 if TYPE_CHECKING:
-    from headrace.engine.runs import TaskRun
+    from headrace.engine.runs import FlowRun, TaskRun
+    from headrace.tasks import Task
 
 R = TypeVar("R")
 
@@ -25,22 +28,29 @@ _LOCK = threading.Lock()
 
 
 class HeadraceFuture(Generic[R]):
-    """The handle `Task.submit()` returns: wait on it, read its state, get its result."""
+    """The handle `Task.submit()` returns: wait on it, read its state, get its result.
 
-    __slots__ = ("_dependents", "_done", "_state", "_waiters", "task_run")
+    Its fields are set by `TaskRun.__init__`: `_state` (the final state, once done), `_done`,
+    `_waiters`, and `_dependents` (task runs waiting on this one; touched only under the
+    engine's lock)."""
 
-    def __init__(self, task_run: TaskRun) -> None:
-        self.task_run = task_run
-        self._state: State[Any] | None = None
-        self._done = False
-        self._waiters: list[Callable[[], None]] | None = None
-        # Task runs waiting on this one; touched only under the engine's lock.
-        self._dependents: list[TaskRun] | None = None
+    __slots__ = ("_dependents", "_done", "_state", "_waiters")
+
+    # The task run's own fields that a future reads (slots of `TaskRun`).
+    id: str
+    name: str
+    state: State[Any]  # the run's current state: the final one once done
+    task: Task[Any, Any] | None
+    flow_run: FlowRun
+    _state: State[Any] | None
+    _done: bool
+    _waiters: list[Callable[[], None]] | None
+    _dependents: list[TaskRun] | None
 
     @property
-    def state(self) -> State[Any]:
-        """The final state once done, else the task run's current state."""
-        return self._state if self._state is not None else self.task_run.state
+    def task_run(self) -> TaskRun:
+        """The run this future is (Prefect 2's `future.task_run`: its id, name and state)."""
+        return self  # type: ignore[return-value]  # only TaskRun is ever made
 
     def get_state(self) -> State[Any]:
         return self.state
@@ -51,7 +61,7 @@ class HeadraceFuture(Generic[R]):
     @property
     def asynchronous(self) -> bool:
         """Whether `wait()`/`result()` return coroutines (an async task's, in its async flow)."""
-        return hands_back_awaitables(self.task_run.task, self.task_run.flow_run)
+        return hands_back_awaitables(self.task, self.flow_run)
 
     def wait(self, timeout: float | None = None) -> Any:
         """Block until final and return the state (`None` on timeout).
@@ -64,20 +74,20 @@ class HeadraceFuture(Generic[R]):
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
         """The task's return value; raises its error if it did not complete."""
-        task = self.task_run.task
+        task = self.task
         if task is not None and task.isasync and self.asynchronous:
             return self._result_async(timeout, raise_on_failure)
         # A sync task's future (most): result_sync's work, without its two calls.
         state = self._state if self._done else self._wait_sync(timeout)
         if state is None:
-            raise TimeoutError(f"task run {self.task_run.name!r} did not finish in {timeout}s")
+            raise TimeoutError(f"task run {self.name!r} did not finish in {timeout}s")
         return state.result(raise_on_failure=raise_on_failure)
 
     def result_sync(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
         """`result()` that blocks even in an event loop (the engine's own reads)."""
         state = self._wait_sync(timeout)
         if state is None:
-            raise TimeoutError(f"task run {self.task_run.name!r} did not finish in {timeout}s")
+            raise TimeoutError(f"task run {self.name!r} did not finish in {timeout}s")
         return state.result(raise_on_failure=raise_on_failure)
 
     def _wait_sync(self, timeout: float | None) -> State[Any] | None:
@@ -110,7 +120,7 @@ class HeadraceFuture(Generic[R]):
     async def _result_async(self, timeout: float | None, raise_on_failure: bool) -> Any:
         state = await self._wait_async(timeout)
         if state is None:
-            raise TimeoutError(f"task run {self.task_run.name!r} did not finish in {timeout}s")
+            raise TimeoutError(f"task run {self.name!r} did not finish in {timeout}s")
         return state.result(raise_on_failure=raise_on_failure)
 
     def _add_waiter(self, wake: Callable[[], None]) -> bool:
@@ -137,7 +147,7 @@ class HeadraceFuture(Generic[R]):
         return self._result_async(None, True).__await__()
 
     def __repr__(self) -> str:
-        return f"HeadraceFuture({self.task_run.name!r}, {self.state!r})"
+        return f"HeadraceFuture({self.name!r}, {self.state!r})"
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:

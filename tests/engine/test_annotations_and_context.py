@@ -12,6 +12,7 @@ import pytest
 from headrace import allow_failure, flow, runtime, tags, task
 from headrace.context import FlowRunContext, TaskRunContext, get_run_context
 from headrace.exceptions import MissingContextError
+from headrace.futures import HeadraceFuture
 from headrace.utilities.annotations import quote
 
 
@@ -31,7 +32,8 @@ def ok(x: object = None) -> object:
 
 @task
 def kind(x: object) -> str:
-    return type(x).__name__
+    """A future handed in unresolved reads as "future" (a future is its task run, a subclass)."""
+    return "future" if isinstance(x, HeadraceFuture) else type(x).__name__
 
 
 def test_allow_failure_as_an_argument_passes_the_exception() -> None:
@@ -89,9 +91,9 @@ def test_quote_passes_futures_unresolved() -> None:
         future = ok.submit(3)
         listed = ok.submit(quote([future])).result()
         mapped = [m.result() for m in kind.map(quote([1, 2]))]
-        return kind(quote(future)), type(listed[0]).__name__, ok([future]), mapped
+        return kind(quote(future)), kind.fn(listed[0]), ok([future]), mapped
 
-    assert f() == ("HeadraceFuture", "HeadraceFuture", [3], ["int", "int"])
+    assert f() == ("future", "future", [3], ["int", "int"])
 
 
 def test_tags_blocks_add_to_task_and_flow_run_tags() -> None:

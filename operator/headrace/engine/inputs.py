@@ -10,6 +10,7 @@ import enum
 from collections.abc import Callable
 from typing import Any, Final, Literal
 
+from headrace.engine.runs import TaskRun
 from headrace.futures import HeadraceFuture
 from headrace.states import State
 from headrace.utilities.annotations import BaseAnnotation, allow_failure, quote
@@ -34,7 +35,7 @@ def top_level_futures(values: Any) -> list[HeadraceFuture[Any]] | Literal[Walk.D
         kind = type(value)
         if kind in _SCALARS:
             continue
-        if kind is not HeadraceFuture:
+        if kind is not TaskRun:
             return DEEPER
         if found is None:
             found = [value]
@@ -189,7 +190,7 @@ def resolve_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
     resolved: dict[str, Any] = {}
     for name, value in parameters.items():
         kind = type(value)
-        if kind is HeadraceFuture:
+        if kind is TaskRun:
             value = value.state.result()
         elif kind is list:
             value = _flat_list(value)
@@ -207,7 +208,7 @@ def _flat_list(items: list[Any]) -> Any:
     changed = False
     for item in items:
         kind = type(item)
-        if kind is HeadraceFuture:
+        if kind is TaskRun:
             append(item.state.result())
             changed = True
         elif kind in _SCALARS:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from headrace.engine import debug
 from headrace.engine.hooks import hooks_for, run_hooks
 from headrace.engine.inputs import SCALARS
+from headrace.engine.runs import TaskRun
 from headrace.engine.task_engine import (
     await_retry,
     execute_attempt,
@@ -35,11 +36,9 @@ from headrace.engine.task_engine import (
 )
 from headrace.engine.workers import Worker
 from headrace.exceptions import TaskTimeout
-from headrace.futures import HeadraceFuture
 from headrace.states import Cancelled, Crashed, State, StateType, TimedOut
 
 if TYPE_CHECKING:
-    from headrace.engine.runs import TaskRun
     from headrace.task_runners import RemoteExecutor
 
 
@@ -217,7 +216,7 @@ class Engine:
             self._releasing = False
 
     def _start(self, task_run: TaskRun) -> None:
-        if task_run.future is not None and task_run.future._done:
+        if task_run._done:
             return  # cancelled while it waited
         remote = _remote(task_run)
         state = prepare_inputs(task_run, remote)
@@ -250,7 +249,7 @@ class Engine:
             pool.submit(_run_in_worker, (self, task_run, task_run.token))
 
     def _dispatch_async(self, task_run: TaskRun) -> None:
-        if task_run.future is None or not task_run.future._done:
+        if not task_run._done:
             self._dispatch(task_run, _remote(task_run))
 
     def arm_timeout(self, item: tuple[TaskRun, int]) -> None:
@@ -316,7 +315,7 @@ class Engine:
             # run starts on this worker). Otherwise the loop finishes it, in a batch: 32
             # workers queueing on the lock one by one cost more than the loop's round trip.
             frees = False  # whether a run waits on this one alone now (`_frees_a_run`)
-            dependents = task_run.future._dependents if task_run.future is not None else None
+            dependents = task_run._dependents
             if dependents is not None:
                 for run in dependents:
                     if run.pending == 1:
@@ -345,8 +344,7 @@ class Engine:
         Runs freed while `_releasing` is set wait in `_ready`: one sync run of this pool is
         taken here, any others go to the loop in one post.
         """
-        future = task_run.future
-        if token != task_run.token or (future is not None and future._done):
+        if token != task_run.token or task_run._done:
             return None
         ready = self._ready
         self._releasing = True
@@ -362,7 +360,7 @@ class Engine:
                 ):
                     break
                 ready.popleft()
-                if candidate.future is not None and candidate.future._done:
+                if candidate._done:
                     continue  # cancelled while it waited
                 candidate.token += 1
                 return candidate
@@ -375,14 +373,13 @@ class Engine:
     def _finish_quickly(self, task_run: TaskRun, state: State[Any]) -> None:
         """`_finish` (lock held, `_releasing` set, the run not final yet), without its calls
         when there is no timer to cancel and no hook to run: freed runs wait in `_ready`."""
-        future = task_run.future
         task = task_run.task
-        if future is None or task_run.timer is not None or task is None or task.has_hooks:
+        if not task_run.submitted or task_run.timer is not None or task is None or task.has_hooks:
             self._finish(task_run, state)
             return
         task_run.token += 1
         task_run.set_state(state)
-        self._free(task_run, future, state)
+        self._free(task_run, state)
 
     def _leave(self, task_run: TaskRun, token: int, state: State[Any]) -> None:
         """A worker's run whose end the lock was too busy to record: the lock's next holder
@@ -405,8 +402,7 @@ class Engine:
         try:
             while left:
                 task_run, token, state = left.popleft()
-                future = task_run.future
-                if token == task_run.token and (future is None or not future._done):
+                if token == task_run.token and not task_run._done:
                     self._finish_quickly(task_run, state)
         finally:
             self._releasing = releasing
@@ -419,7 +415,7 @@ class Engine:
         self._on_attempt(*item)
 
     def _on_attempt(self, task_run: TaskRun, token: int, state: State[Any]) -> None:
-        if token != task_run.token or (task_run.future is not None and task_run.future._done):
+        if token != task_run.token or task_run._done:
             return  # a late result from an attempt that already timed out or was cancelled
         if task_run.timer is not None:
             task_run.timer.cancel()
@@ -433,7 +429,7 @@ class Engine:
 
     def _retry(self, task_run: TaskRun) -> None:
         with self._lock:
-            if task_run.future is None or not task_run.future._done:
+            if not task_run._done:
                 self._dispatch(task_run, _remote(task_run))
 
     def _on_timeout(self, item: tuple[TaskRun, int]) -> None:
@@ -454,8 +450,7 @@ class Engine:
             worker.interrupt(task_run, exc_type)
 
     def _finish(self, task_run: TaskRun, state: State[Any]) -> None:
-        future = task_run.future
-        if future is None or future._done:
+        if not task_run.submitted or task_run._done:
             return
         if task_run.timer is not None:
             task_run.timer.cancel()
@@ -473,24 +468,23 @@ class Engine:
 
     def _settle(self, task_run: TaskRun, state: State[Any]) -> None:
         """Finish the run's future and release the runs that wait on it."""
-        future = task_run.future
-        if future is None or future._done:
+        if not task_run.submitted or task_run._done:
             return  # cancelled while its hooks ran
-        if self._free(task_run, future, state):
+        if self._free(task_run, state):
             self._release()
 
-    def _free(self, task_run: TaskRun, future: HeadraceFuture[Any], state: State[Any]) -> bool:
+    def _free(self, task_run: TaskRun, state: State[Any]) -> bool:
         """End the run's future and put the runs it was the last wait of in `_ready`
         (True if it had any). Its hooks have run and its inputs are spent: they are dropped
         (the resolved upstream results of 100,000 finished runs would otherwise live until
         the flow ends)."""
-        future._finish(state)
+        task_run._finish(state)
         task_run.parameters = _SPENT
         task_run.worker = None
-        dependents = future._dependents
+        dependents = task_run._dependents
         if not dependents:
             return False
-        future._dependents = None
+        task_run._dependents = None
         ready = self._ready
         for dependent in dependents:
             dependent.pending -= 1
@@ -509,8 +503,7 @@ class Engine:
     def _cancel_all(self, item: tuple[list[TaskRun], str]) -> None:
         task_runs, message = item
         for task_run in task_runs:
-            future = task_run.future
-            if future is not None and not future._done:
+            if task_run.submitted and not task_run._done:
                 self._interrupt(task_run, TaskTimeout)
                 self._finish(task_run, Cancelled(message))
 
@@ -538,7 +531,7 @@ def _inputs_on_worker(task_run: TaskRun) -> State[Any] | None:
     resolved: dict[str, Any] = {}
     for name, value in parameters.items():
         kind = type(value)
-        if kind is HeadraceFuture:
+        if kind is TaskRun:
             value = value._state.result()  # final: checked above
         elif kind not in SCALARS:
             return prepare_inputs(task_run)  # containers, annotations: the full walk

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from random import getrandbits
 from typing import TYPE_CHECKING, Any
 
 from headrace.engine.context import current_tags
+from headrace.futures import HeadraceFuture
 from headrace.states import FINAL_TYPES, Pending, State, StateType
 
 if TYPE_CHECKING:
     from headrace.flows import Flow
-    from headrace.futures import HeadraceFuture
     from headrace.records.writer import RecordWriter
     from headrace.results.store import ResultStore
     from headrace.task_runners import TaskRunner
@@ -189,7 +189,9 @@ class FlowRun:
         self.tree.mark(self)
 
 
-class TaskRun:
+class TaskRun(HeadraceFuture[Any]):
+    """A task run, and the future `submit` and `map` hand out for it: the same object."""
+
     RECORD_KIND = "task_run"
     __slots__ = (
         "allowed",
@@ -198,7 +200,6 @@ class TaskRun:
         "dirty",
         "end_time",
         "flow_run",
-        "future",
         "id",
         "key",
         "log_prints",
@@ -211,6 +212,7 @@ class TaskRun:
         "start_time",
         "state",
         "subflow_run",
+        "submitted",
         "tag_context",
         "task",
         "task_key",
@@ -246,7 +248,13 @@ class TaskRun:
         self.state: State[Any] = (
             State(StateType.PENDING, "Pending") if pending is None else pending  # Pending()
         )
-        self.future: HeadraceFuture[Any] | None = None
+        # Handed out as a future (by `submit`, `map`, or a call that runs on the engine): its
+        # end finishes the future, and its flow waits for it. A run called inline is not.
+        self.submitted = False
+        self._state: State[Any] | None = None  # the future's fields (futures.py)
+        self._done = False
+        self._waiters: list[Callable[[], None]] | None = None
+        self._dependents: list[TaskRun] | None = None
         self.pending = 0
         self.attempt = 0
         self.token = 0
@@ -272,6 +280,8 @@ class TaskRun:
         tree.dirty.append(self)
 
     def set_state(self, state: State[Any]) -> None:
+        if self._done:
+            return  # final, its future finished: an attempt that started late cannot undo it
         kind = state.type
         if kind is StateType.RUNNING:
             if self.start_time is None:
@@ -291,5 +301,5 @@ class TaskRun:
     def upstream_ids(self) -> list[str]:
         seen: dict[str, None] = {}
         for future in self.upstream:
-            seen.setdefault(future.task_run.id, None)
+            seen.setdefault(future.id, None)
         return list(seen)

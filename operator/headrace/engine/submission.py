@@ -78,10 +78,10 @@ def _new_task_run(
 
 
 def _with_future(task_run: TaskRun) -> HeadraceFuture[Any]:
-    future: HeadraceFuture[Any] = HeadraceFuture(task_run)
-    task_run.future = future
-    task_run.flow_run.futures.append(future)
-    return future
+    """Hand the run out as a future: its flow waits for it."""
+    task_run.submitted = True
+    task_run.flow_run.futures.append(task_run)
+    return task_run
 
 
 def _interrupted(task_run: TaskRun, error: BaseException) -> None:
@@ -213,13 +213,12 @@ def submit_task(
     if return_state or task.isasync or not flow_run.task_runner.concurrent:
         started = _start(task_run)
         return _handed_back(task, flow_run, started, [started], return_state)
-    # Most submits: a sync task's run to the engine, its future handed back; what `_start`,
-    # `_with_future` and `_handed_back` do here, without their calls.
-    future: HeadraceFuture[Any] = HeadraceFuture(task_run)
-    task_run.future = future
-    flow_run.futures.append(future)
+    # Most submits: a sync task's run to the engine, handed back as its future; what
+    # `_start`, `_with_future` and `_handed_back` do here, without their calls.
+    task_run.submitted = True
+    flow_run.futures.append(task_run)
     get_engine().submit(task_run)
-    return future
+    return task_run
 
 
 def map_task(

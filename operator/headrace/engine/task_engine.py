@@ -52,7 +52,7 @@ def not_ready_state(task_run: TaskRun) -> State[Any] | None:
         if allowed is not None and state is not None and id(future) in allowed:
             continue  # allow_failure(...): any final state will do
         if state is None or not state.is_completed():
-            name = future.task_run.name
+            name = future.name
             shown = state.name if state is not None else "unfinished"
             return NotReady(f"upstream task run {name!r} did not complete (it is {shown})")
     return None

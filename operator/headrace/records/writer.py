@@ -111,7 +111,7 @@ def task_run_json(run: TaskRun, state: State[Any]) -> str:
     if not upstream:
         ids = ""
     elif len(upstream) == 1:
-        ids = f'"{upstream[0].task_run.id}"'
+        ids = f'"{upstream[0].id}"'
     else:
         ids = '"' + '", "'.join(run.upstream_ids()) + '"'
     result = state.result_uri
