@@ -1,9 +1,10 @@
 """The garbage collector's full passes while top-level flows run.
 
-A full collection visits every live object, and a big flow's run tree (each task run, its
-future and its final state: about four objects a run, alive until the flow ends, by design)
-becomes most of them. With Python's default thresholds a 300,000-run flow spent half its time
-in 15 full passes that found almost nothing, so the cost per task run grew with the flow.
+A full collection visits every live object, and a big flow's run tree (each task run, which is
+its own future, and its final state: about three objects a run, alive until the flow ends, by
+design) becomes most of them. With Python's default thresholds a 300,000-run flow spent half
+its time in 15 full passes that found almost nothing, so the cost per task run grew with the
+flow.
 
 While a top-level flow runs, a full pass therefore waits until the objects that survived the
 younger passes since the last one number at least `HEADRACE_GC_TREE_FACTOR` (2) times the live
@@ -24,7 +25,7 @@ from headrace import settings
 if TYPE_CHECKING:
     from headrace.engine.runs import RunTree
 
-OBJECTS_PER_RUN = 4  # a task run, its future, its state and its list of upstream futures
+OBJECTS_PER_RUN = 3  # a task run (its own future), its final state, its upstream list
 
 _lock = threading.Lock()
 _trees: tuple[RunTree, ...] = ()  # replaced, never changed in place: the callback reads it
