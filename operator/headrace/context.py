@@ -15,7 +15,8 @@ from headrace.engine.context import current_flow_run, current_tags, current_task
 from headrace.exceptions import MissingContextError
 
 if TYPE_CHECKING:
-    from headrace.engine.runs import FlowRun, TaskRun
+    from headrace.engine.runs import FlowRun
+    from headrace.engine.task_run import TaskRun
     from headrace.flows import Flow
     from headrace.task_runners import TaskRunner
     from headrace.tasks import Task

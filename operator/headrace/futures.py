@@ -19,7 +19,8 @@ from headrace.engine.context import hands_back_awaitables
 from headrace.states import State
 
 if TYPE_CHECKING:
-    from headrace.engine.runs import FlowRun, TaskRun
+    from headrace.engine.runs import FlowRun
+    from headrace.engine.task_run import TaskRun
     from headrace.tasks import Task
 
 R = TypeVar("R")

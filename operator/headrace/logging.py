@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from headrace import settings
 from headrace.engine.context import current_flow_run, current_task_run
-from headrace.engine.runs import TaskRun
 from headrace.exceptions import MissingContextError
-from headrace.records.lines import LOG, LogLine
+from headrace.records.lines import LOG, TASK_RUN, LogLine
 
 if TYPE_CHECKING:
     from headrace.engine.runs import FlowRun
+    from headrace.engine.task_run import TaskRun
 
 RUN_LOGGER = "headrace.runs"
 
@@ -42,7 +42,12 @@ class RecordHandler(logging.Handler):
             message = record.getMessage()
             if record.exc_info and record.exc_info[1] is not None:
                 message += "\n" + logging.Formatter().formatException(record.exc_info)
-            flow_run = run.flow_run if isinstance(run, TaskRun) else run
+            # By kind, not isinstance: the task run class is above this module (it logs prints).
+            flow_run: FlowRun = (
+                cast("TaskRun", run).flow_run
+                if run.RECORD_KIND == TASK_RUN
+                else cast("FlowRun", run)
+            )
             entry: LogLine = {
                 "kind": LOG,
                 "ts": record.created,

@@ -11,7 +11,7 @@ from headrace.engine.workers import WorkerPool
 
 if TYPE_CHECKING:
     from headrace.engine.orchestrator import Engine
-    from headrace.engine.runs import TaskRun
+    from headrace.engine.task_run import TaskRun
 
 
 class RemoteExecutor(Protocol):

@@ -26,7 +26,7 @@ from headrace.states import State
 from headrace.utilities.annotations import quote, unmapped
 
 if TYPE_CHECKING:
-    from headrace.engine.runs import TaskRun
+    from headrace.engine.task_run import TaskRun
 
 P = ParamSpec("P")
 R = TypeVar("R")

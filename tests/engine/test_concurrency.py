@@ -365,7 +365,8 @@ def test_a_finished_flow_run_and_its_task_runs_are_freed_when_it_returns(script)
         import gc
 
         from headrace import flow, task
-        from headrace.engine.runs import FlowRun, TaskRun
+        from headrace.engine.runs import FlowRun
+        from headrace.engine.task_run import TaskRun
 
         @task
         def inc(x: int) -> int:

@@ -13,7 +13,8 @@ import pytest
 from engine_helpers import record_paths
 
 from headrace import flow, get_run_logger, task
-from headrace.engine.runs import FlowRun, TaskRun
+from headrace.engine.runs import FlowRun
+from headrace.engine.task_run import TaskRun
 from headrace.records import lines
 from headrace.records import writer as record_writer
 from headrace.records.reader import RunRecord, scan

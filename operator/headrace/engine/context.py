@@ -10,7 +10,8 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from headrace.engine.runs import FlowRun, TaskRun
+    from headrace.engine.runs import FlowRun
+    from headrace.engine.task_run import TaskRun
     from headrace.tasks import Task
 
 current_flow_run: ContextVar[FlowRun | None] = ContextVar("headrace_flow_run", default=None)

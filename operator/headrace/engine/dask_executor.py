@@ -23,15 +23,14 @@ import dask
 import distributed
 
 from headrace.engine.inputs import _leaf, resolve
-from headrace.engine.remote import COMPLETED, Outcome, RemoteCall, run_attempt
-from headrace.engine.task_engine import begin_remote_attempt, remote_attempt_state
+from headrace.engine.remote import COMPLETED, Outcome, RemoteCall, outcome_state, run_attempt
 from headrace.exceptions import WorkerLost
 from headrace.futures import HeadraceFuture
 from headrace.states import Crashed, State
 
 if TYPE_CHECKING:
     from headrace.engine.orchestrator import Engine
-    from headrace.engine.runs import TaskRun
+    from headrace.engine.task_run import TaskRun
     from headrace.task_runners import DaskTaskRunner
 
 logger = logging.getLogger("headrace.engine")
@@ -129,7 +128,7 @@ class DaskExecutor:
         return sent, found
 
     def send(self, engine: Engine, task_run: TaskRun, token: int) -> None:
-        cached = begin_remote_attempt(task_run)
+        cached = task_run.begin_remote_attempt()
         if cached is not None:
             engine.attempt_done(task_run, token, cached)
             return
@@ -191,7 +190,7 @@ class DaskExecutor:
             except Exception as error:
                 return Crashed(f"Dask could not run the attempt: {error!r}", error)
         assert outcome is not None
-        state = remote_attempt_state(task_run, outcome)
+        state = outcome_state(task_run, outcome)
         if outcome.kind == COMPLETED and state.is_completed():
             task_run.remote = future  # downstream runs take the value from its worker
         return state

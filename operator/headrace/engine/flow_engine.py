@@ -22,7 +22,8 @@ from headrace.engine.inputs import collect_futures, futures_to_states, resolve
 from headrace.engine.interrupts import SigtermHandler, deadline, interrupts, on_main_thread
 from headrace.engine.names import custom_name, generate_name
 from headrace.engine.orchestrator import get_engine
-from headrace.engine.runs import FlowRun, RunTree, TaskRun, new_id
+from headrace.engine.runs import FlowRun, RunTree, new_id
+from headrace.engine.task_run import TaskRun
 from headrace.exceptions import (
     FlowTimeout,
     ParameterValidationError,

@@ -10,7 +10,6 @@ import enum
 from collections.abc import Callable
 from typing import Any, Final, Literal
 
-from headrace.engine.runs import TaskRun
 from headrace.futures import HeadraceFuture
 from headrace.states import State
 from headrace.utilities.annotations import BaseAnnotation, allow_failure, quote
@@ -35,7 +34,7 @@ def top_level_futures(values: Any) -> list[HeadraceFuture[Any]] | Literal[Walk.D
         kind = type(value)
         if kind in _SCALARS:
             continue
-        if kind is not TaskRun:
+        if not isinstance(value, HeadraceFuture):
             return DEEPER
         if found is None:
             found = [value]
@@ -189,11 +188,10 @@ def resolve_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
     plain list of futures and scalars (a fan-in) without the general walk."""
     resolved: dict[str, Any] = {}
     for name, value in parameters.items():
-        kind = type(value)
-        if kind is TaskRun:
-            value = value.state.result()
-        elif kind is list:
+        if type(value) is list:
             value = _flat_list(value)
+        elif isinstance(value, HeadraceFuture):
+            value = value.state.result()
         else:
             value = resolve(value)
         resolved[name] = value
@@ -207,12 +205,11 @@ def _flat_list(items: list[Any]) -> Any:
     append = values.append
     changed = False
     for item in items:
-        kind = type(item)
-        if kind is TaskRun:
+        if type(item) in _SCALARS:
+            append(item)
+        elif isinstance(item, HeadraceFuture):
             append(item.state.result())
             changed = True
-        elif kind in _SCALARS:
-            append(item)
         else:
             return resolve(items)
     return values if changed else items

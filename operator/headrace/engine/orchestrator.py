@@ -27,13 +27,7 @@ from typing import TYPE_CHECKING, Any
 from headrace.engine import debug
 from headrace.engine.hooks import hooks_for, run_hooks
 from headrace.engine.inputs import SCALARS
-from headrace.engine.runs import TaskRun
-from headrace.engine.task_engine import (
-    await_retry,
-    execute_attempt,
-    execute_attempt_async,
-    prepare_inputs,
-)
+from headrace.engine.task_run import TaskRun
 from headrace.engine.workers import Worker
 from headrace.exceptions import TaskTimeout
 from headrace.states import Cancelled, Crashed, State, StateType, TimedOut
@@ -175,7 +169,7 @@ class Engine:
         upstream = task_run.upstream
         if not upstream and not self._releasing:
             # Most submits and maps: a sync run with no inputs to wait for or resolve goes to
-            # a worker at once; what `_release`, `_start`, `prepare_inputs` and `_dispatch`
+            # a worker at once; what `_release`, `_start`, `TaskRun.prepare` and `_dispatch`
             # would do for it, without their seven calls.
             task = task_run.task
             flow_run = task_run.flow_run
@@ -219,7 +213,7 @@ class Engine:
         if task_run._done:
             return  # cancelled while it waited
         remote = _remote(task_run)
-        state = prepare_inputs(task_run, remote)
+        state = task_run.prepare(remote)
         if state is not None:
             self._finish(task_run, state)
             return
@@ -263,7 +257,7 @@ class Engine:
 
     async def _run_async(self, task_run: TaskRun, token: int) -> None:
         try:
-            state = await execute_attempt_async(task_run, task_run.parameters)
+            state = await task_run.run_attempt_async(task_run.parameters)
         except asyncio.CancelledError:
             return  # the timeout or cancel that cancelled it has already decided the state
         except BaseException as error:
@@ -303,7 +297,7 @@ class Engine:
                 self.post(self.arm_timeout, (task_run, token))
             worker.current = task_run  # worker.enter(task_run), without its call
             try:
-                state = execute_attempt(task_run, task_run.parameters)
+                state = task_run.run_attempt(task_run.parameters)
             except BaseException as error:
                 state = Crashed(f"task run crashed: {error!r}", error)
             finally:
@@ -420,7 +414,7 @@ class Engine:
         if task_run.timer is not None:
             task_run.timer.cancel()
             task_run.timer = None
-        delay = await_retry(task_run, state)
+        delay = task_run.await_retry(state)
         if delay is None:
             self._finish(task_run, state)
             return
@@ -518,15 +512,15 @@ def _remote(task_run: TaskRun) -> RemoteExecutor | None:
 
 
 def _inputs_on_worker(task_run: TaskRun) -> State[Any] | None:
-    """`prepare_inputs` for a run freed on a worker: its upstream runs are final. The common
+    """`TaskRun.prepare` for a run freed on a worker: its upstream runs are final. The common
     case (no earlier attempt of the flow, no `allow_failure`, every upstream run completed,
     each parameter a scalar or a bare future) without its calls."""
     if task_run.flow_run.earlier is not None or task_run.allowed is not None:
-        return prepare_inputs(task_run)
+        return task_run.prepare()
     for future in task_run.upstream:
         state = future._state
         if state is None or state.type is not COMPLETED:
-            return prepare_inputs(task_run)
+            return task_run.prepare()
     parameters = task_run.parameters
     resolved: dict[str, Any] = {}
     for name, value in parameters.items():
@@ -534,7 +528,7 @@ def _inputs_on_worker(task_run: TaskRun) -> State[Any] | None:
         if kind is TaskRun:
             value = value._state.result()  # final: checked above
         elif kind not in SCALARS:
-            return prepare_inputs(task_run)  # containers, annotations: the full walk
+            return task_run.prepare()  # containers, annotations: the full walk
         resolved[name] = value
     task_run.parameters = resolved
     return None

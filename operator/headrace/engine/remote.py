@@ -20,10 +20,12 @@ from typing import Any, cast
 
 from headrace.engine.context import current_flow_run, current_task_run
 from headrace.engine.inputs import resolve
-from headrace.engine.runs import FlowRun, RunTree, TaskRun
+from headrace.engine.runs import FlowRun, RunTree
+from headrace.engine.task_run import TaskRun
 from headrace.engine.workers import raise_in_thread
 from headrace.exceptions import TaskTimeout
 from headrace.logging import enable_log_prints, print_to_log, setup_logging
+from headrace.states import State
 
 COMPLETED = "completed"
 FAILED = "failed"
@@ -97,6 +99,24 @@ class Outcome:
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         self.kind, self.value, self.logs, self.trace = state
+
+
+def outcome_state(task_run: TaskRun, outcome: Outcome) -> State[Any]:
+    """The state a remote attempt's outcome gives the run, by the same rules as a local one:
+    in the flow process, where its result is persisted and its log lines join the record."""
+    if outcome.logs:
+        task_run.flow_run.tree.logs.extend(outcome.logs)
+    flow_token = current_flow_run.set(task_run.flow_run)
+    task_token = current_task_run.set(task_run)
+    try:
+        if outcome.kind == COMPLETED:
+            return task_run.settle(outcome.value)
+        if outcome.kind == TIMED_OUT:
+            return task_run.timed_out()
+        return task_run.failed(outcome.value, outcome.trace)
+    finally:
+        current_task_run.reset(task_token)
+        current_flow_run.reset(flow_token)
 
 
 class RemoteError(Exception):

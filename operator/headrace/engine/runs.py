@@ -1,27 +1,27 @@
-"""In-memory run objects: what the engine tracks and the run record is written from.
+"""Flow runs, the run tree they share, and run ids: what the engine tracks and the run record
+is written from (a task run is `task_run.TaskRun`).
 
-Plain `__slots__` classes, not pydantic models: a task run is created and moved through three
-states on the hot path, and every microsecond there is felt.
+Plain `__slots__` classes, not pydantic models: runs are made on the hot path, and every
+microsecond there is felt.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Sequence
 from random import getrandbits
 from typing import TYPE_CHECKING, Any
 
 from headrace.engine.context import current_tags
-from headrace.futures import HeadraceFuture
 from headrace.states import FINAL_TYPES, Pending, State, StateType
 
 if TYPE_CHECKING:
+    from headrace.engine.task_run import TaskRun
     from headrace.flows import Flow
+    from headrace.futures import HeadraceFuture
     from headrace.records.writer import RecordWriter
     from headrace.results.store import ResultStore
     from headrace.task_runners import TaskRunner
-    from headrace.tasks import Task
 
 
 def _new_prefix() -> str:
@@ -187,119 +187,3 @@ class FlowRun:
             self.end_time = state.timestamp
         self.state = state
         self.tree.mark(self)
-
-
-class TaskRun(HeadraceFuture[Any]):
-    """A task run, and the future `submit` and `map` hand out for it: the same object."""
-
-    RECORD_KIND = "task_run"
-    __slots__ = (
-        "allowed",
-        "attempt",
-        "cache_key",
-        "dirty",
-        "end_time",
-        "flow_run",
-        "id",
-        "key",
-        "log_prints",
-        "map_index",
-        "name",
-        "parameters",
-        "pending",
-        "recorded",
-        "remote",
-        "start_time",
-        "state",
-        "subflow_run",
-        "submitted",
-        "tag_context",
-        "task",
-        "task_key",
-        "timer",
-        "token",
-        "upstream",
-        "worker",
-    )
-
-    def __init__(
-        self,
-        task: Task[Any, Any] | None,
-        flow_run: FlowRun,
-        parameters: dict[str, Any],
-        upstream: Sequence[HeadraceFuture[Any]],
-        task_key: str,
-        map_index: int | None = None,
-        pending: State[Any] | None = None,
-    ) -> None:
-        """`pending`: the Pending state to start in, shared by the runs of one `map` (states
-        are immutable; one made per run cost half a microsecond)."""
-        self.id = f"{_prefix}{next(_serial):012x}"  # new_id(), without its call
-        self.task = task
-        self.task_key = task_key
-        self.flow_run = flow_run
-        counter = flow_run._name_counters.get(task_key)  # flow_run.next_index, inlined
-        if counter is None:
-            counter = flow_run._name_counters.setdefault(task_key, itertools.count())
-        self.name = self.key = f"{task_key}-{next(counter)}"
-        self.parameters = parameters
-        self.upstream = upstream
-        self.map_index = map_index
-        self.state: State[Any] = (
-            State(StateType.PENDING, "Pending") if pending is None else pending  # Pending()
-        )
-        # Handed out as a future (by `submit`, `map`, or a call that runs on the engine): its
-        # end finishes the future, and its flow waits for it. A run called inline is not.
-        self.submitted = False
-        self._state: State[Any] | None = None  # the future's fields (futures.py)
-        self._done = False
-        self._waiters: list[Callable[[], None]] | None = None
-        self._dependents: list[TaskRun] | None = None
-        self.pending = 0
-        self.attempt = 0
-        self.token = 0
-        self.timer: Any = None
-        self.worker: Any = None
-        self.cache_key: str | None = None
-        # Set only when an argument is annotated: ids of futures allowed to fail.
-        self.allowed: frozenset[int] | None = None
-        self.subflow_run: FlowRun | None = None
-        self.tag_context = current_tags.get()
-        self.start_time: float | None = None
-        self.end_time: float | None = None
-        prints = task.log_prints if task is not None else False
-        self.log_prints = flow_run.log_prints if prints is None else bool(prints)
-        self.recorded: str | None = None  # the state name the record writer last wrote
-        # For a remote task runner (Dask): the run's inputs as sent, with upstream results as
-        # remote futures, until it completes; then the remote future of its own result.
-        self.remote: Any = None
-        flow_run.task_runs.append(self)
-        tree = flow_run.tree
-        tree.task_runs.append(self)
-        self.dirty = True  # new: to be written (RunTree.mark, inlined)
-        tree.dirty.append(self)
-
-    def set_state(self, state: State[Any]) -> None:
-        if self._done:
-            return  # final, its future finished: an attempt that started late cannot undo it
-        kind = state.type
-        if kind is StateType.RUNNING:
-            if self.start_time is None:
-                self.start_time = state.timestamp
-        elif kind in FINAL_TYPES:
-            self.end_time = state.timestamp
-        self.state = state
-        if not self.dirty:
-            self.dirty = True
-            self.flow_run.tree.dirty.append(self)
-
-    @property
-    def tags(self) -> frozenset[str]:
-        """The task's own tags and those of the `tags(...)` blocks it was created in."""
-        return self.tag_context | self.task.tags if self.task is not None else self.tag_context
-
-    def upstream_ids(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for future in self.upstream:
-            seen.setdefault(future.id, None)
-        return list(seen)

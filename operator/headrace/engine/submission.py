@@ -8,22 +8,15 @@ else goes through the orchestrator and the caller waits on the future.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import TYPE_CHECKING, Any
 
 from headrace.engine.context import hands_back_awaitables
-from headrace.engine.hooks import hooks_for, run_hooks
 from headrace.engine.inputs import DEEPER, allowed_to_fail, collect_futures, top_level_futures
 from headrace.engine.orchestrator import get_engine
-from headrace.engine.runs import FlowRun, TaskRun
-from headrace.engine.task_engine import (
-    await_retry,
-    execute_attempt,
-    execute_attempt_async,
-    prepare_inputs,
-)
+from headrace.engine.runs import FlowRun
+from headrace.engine.task_run import TaskRun
 from headrace.futures import HeadraceFuture, awaitable
-from headrace.states import Cancelled, Pending, State
+from headrace.states import Pending, State
 
 if TYPE_CHECKING:
     from headrace.tasks import Task
@@ -84,56 +77,6 @@ def _with_future(task_run: TaskRun) -> HeadraceFuture[Any]:
     return task_run
 
 
-def _interrupted(task_run: TaskRun, error: BaseException) -> None:
-    task_run.set_state(Cancelled(f"interrupted by {type(error).__name__}"))
-
-
-def run_inline_sync(task_run: TaskRun) -> State[Any]:
-    """Run a sync task run to its final state in this thread, retries included."""
-    task = task_run.task
-    assert task is not None
-    try:
-        for future in task_run.upstream:
-            future._wait_sync(None)
-        state = prepare_inputs(task_run)
-        while state is None:
-            state = execute_attempt(task_run, task_run.parameters, task.timeout_seconds)
-            delay = await_retry(task_run, state)
-            if delay is not None:
-                time.sleep(delay)
-                state = None
-    except BaseException as error:
-        _interrupted(task_run, error)
-        raise
-    task_run.set_state(state)
-    if task.has_hooks:
-        run_hooks(hooks_for(task, state, flow=False), task_run, state, task=task)
-    return state
-
-
-async def run_inline_async(task_run: TaskRun) -> State[Any]:
-    """Run an async task run to its final state in the current loop, retries included."""
-    task = task_run.task
-    assert task is not None
-    try:
-        for future in task_run.upstream:
-            await future._wait_async(None)
-        state = prepare_inputs(task_run)
-        while state is None:
-            state = await execute_attempt_async(task_run, task_run.parameters, task.timeout_seconds)
-            delay = await_retry(task_run, state)
-            if delay is not None:
-                await asyncio.sleep(delay)
-                state = None
-    except BaseException as error:
-        _interrupted(task_run, error)
-        raise
-    task_run.set_state(state)
-    if task.has_hooks:
-        run_hooks(hooks_for(task, state, flow=False), task_run, state, task=task)
-    return state
-
-
 def _outcome(state: State[Any], return_state: bool) -> Any:
     return state if return_state else state.result()
 
@@ -157,11 +100,11 @@ def call_task(
         state = future._wait_sync(None)
         assert state is not None
         return _outcome(state, return_state)
-    return _outcome(run_inline_sync(task_run), return_state)
+    return _outcome(task_run.run_inline(), return_state)
 
 
 async def _call_in_loop(task_run: TaskRun, return_state: bool) -> Any:
-    return _outcome(await run_inline_async(task_run), return_state)
+    return _outcome(await task_run.run_inline_async(), return_state)
 
 
 def _start(task_run: TaskRun) -> HeadraceFuture[Any]:
@@ -173,7 +116,7 @@ def _start(task_run: TaskRun) -> HeadraceFuture[Any]:
         get_engine().submit(task_run)
         future._wait_sync(None)
     else:
-        future._finish(run_inline_sync(task_run))
+        future._finish(task_run.run_inline())
     return future
 
 

@@ -36,7 +36,8 @@ from headrace.results.store import local_path, write_bytes
 from headrace.states import State, StateType
 
 if TYPE_CHECKING:  # the engine's run objects are written, never imported: no import cycle
-    from headrace.engine.runs import FlowRun, RunTree, TaskRun
+    from headrace.engine.runs import FlowRun, RunTree
+    from headrace.engine.task_run import TaskRun
 
 HEARTBEAT_SECONDS = 10.0
 
