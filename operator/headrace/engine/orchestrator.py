@@ -52,7 +52,7 @@ class Engine:
         self._left: deque[tuple[TaskRun, int, State[Any]]] = deque()
         self._left_wake = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loop_thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         # Held by whoever changes run bookkeeping: the loop, or a worker finishing a run.
         self._lock = threading.RLock()
@@ -71,7 +71,7 @@ class Engine:
 
     def start(self) -> None:
         with self._start_lock:
-            if self._thread is not None:
+            if self._loop_thread is not None:
                 return
             debug.enable_logging()
             started = threading.Event()
@@ -85,14 +85,14 @@ class Engine:
                 loop.call_soon(started.set)
                 loop.run_forever()
 
-            self._thread = threading.Thread(target=run, name="headrace-engine", daemon=True)
-            self._thread.start()
+            self._loop_thread = threading.Thread(target=run, name="headrace-engine", daemon=True)
+            self._loop_thread.start()
             started.wait()
             self._loop = loop
             debug.trace("engine thread started")
 
     def on_engine_thread(self) -> bool:
-        return threading.current_thread() is self._thread
+        return threading.current_thread() is self._loop_thread
 
     # -- inbox -----------------------------------------------------------------------------
     def post(self, fn: Callable[[Any], None], arg: Any) -> None:

@@ -177,7 +177,7 @@ class RecordWriter:
         self._lines: list[str] = []  # everything written, for stores that cannot append
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._flusher: threading.Thread | None = None
         self._last_counts: dict[str, int] | None = None
         self._last_write = 0.0
         # Task runs by the state name last written, and those last written running: kept
@@ -189,8 +189,8 @@ class RecordWriter:
         if self._path is not None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             self._path.write_text("")
-        self._thread = threading.Thread(target=self._loop, name="headrace-record", daemon=True)
-        self._thread.start()
+        self._flusher = threading.Thread(target=self._loop, name="headrace-record", daemon=True)
+        self._flusher.start()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -265,6 +265,6 @@ class RecordWriter:
 
     def close(self) -> None:
         self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+        if self._flusher is not None and self._flusher is not threading.current_thread():
+            self._flusher.join(timeout=5)
         self.flush()
