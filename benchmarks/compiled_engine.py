@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "operator"
@@ -92,7 +93,7 @@ def compile_copy(target: Path) -> None:
     )
 
 
-def measure(path: Path, repeat: int) -> dict[str, object]:
+def measure(path: Path, repeat: int) -> dict[str, Any]:
     env = {**os.environ, "REPEAT": str(repeat), "HEADRACE_LOGGING_LEVEL": "WARNING"}
     env.setdefault("HEADRACE_HOME", tempfile.mkdtemp(prefix="headrace-bench-"))
     out = subprocess.run(
@@ -102,7 +103,8 @@ def measure(path: Path, repeat: int) -> dict[str, object]:
         capture_output=True,
         text=True,
     ).stdout
-    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
 
 
 def main() -> None:
@@ -122,8 +124,8 @@ def main() -> None:
             result = measure(path, args.repeat)
             assert result["compiled"] is wanted, f"{path}: compiled={result['compiled']}"
             for name in FLOWS:
-                ours, floor = result[name]  # type: ignore[misc]
-                into[name].append((ours, floor))
+                ours, floor = result[name]
+                into[name].append((float(ours), float(floor)))
     print("\nCPU per task run, all threads, best of each round's best (us)\n")
     print("| flow | pure | compiled | change | floor | pure/floor | compiled/floor |")
     print("|---|---|---|---|---|---|---|")
