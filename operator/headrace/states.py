@@ -10,9 +10,7 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Mapping
-from typing import Any, Generic, Literal, TypeVar, get_args, overload
-
-from typing_extensions import TypedDict  # pydantic validates it on Python 3.11 (records/lines.py)
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, get_args, overload
 
 from headrace.exceptions import (
     CancelledRun,
@@ -24,15 +22,8 @@ from headrace.exceptions import (
     UpstreamTaskError,
 )
 
-
-class StateDict(TypedDict):
-    """A state as run records and exit reports carry it (`State.to_dict`)."""
-
-    type: str  # a StateType value
-    name: str
-    message: str
-    timestamp: float
-    result: str | None  # the result's URI, when it was persisted
+if TYPE_CHECKING:
+    from headrace.records.lines import StateDict
 
 
 class StateType(enum.StrEnum):

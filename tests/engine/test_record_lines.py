@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from engine_helpers import record_paths
 
 from headrace import flow, get_run_logger, task
-from headrace.engine.runs import FlowRun
+from headrace.engine.runs import FlowRun, RunTree
 from headrace.engine.task_run import TaskRun
 from headrace.records import lines
 from headrace.records import writer as record_writer
@@ -60,9 +58,9 @@ def written_lines(headrace_home: Path, monkeypatch: pytest.MonkeyPatch) -> list[
     return path.read_text().splitlines()
 
 
-def _quiet_tree() -> Any:
+def _quiet_tree() -> RunTree:
     """A run tree with nothing new to write."""
-    return SimpleNamespace(dirty=[], logs=[])
+    return RunTree()
 
 
 def test_every_written_line_is_a_kind_with_exactly_its_fields(

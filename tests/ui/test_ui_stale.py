@@ -11,12 +11,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from ui_records import flow, task, write
 
+from headrace.engine.runs import RunTree
 from headrace.records import RunRecord
 from headrace.records import writer as record_writer
 from headrace.ui.graph import render_text
@@ -24,9 +24,9 @@ from headrace.ui.graph import render_text
 UiServer = Callable[..., str]
 
 
-def quiet_tree() -> Any:
+def quiet_tree() -> RunTree:
     """A run tree with nothing new to write: what a run in one long task looks like."""
-    return SimpleNamespace(dirty=[], logs=[], counts=lambda: {}, running=lambda: 0)
+    return RunTree()
 
 
 def test_writer_beats_when_nothing_else_is_written(

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from headrace.engine.context import current_flow_run, current_task_run
 from headrace.engine.inputs import resolve
-from headrace.engine.runs import FlowRun, RunTree
+from headrace.engine.runs import RunTree
 from headrace.engine.task_run import TaskRun
 from headrace.engine.workers import raise_in_thread
 from headrace.exceptions import TaskTimeout
@@ -133,34 +133,58 @@ class _FlowInfo:
         self.version = None
 
 
-def _stand_in(call: RemoteCall, parameters: dict[str, Any]) -> TaskRun:
-    """The run as a worker sees it: its ids and names, and a tree of its own for log lines.
+class _FlowRunStandIn:
+    """The flow run as a worker sees it: what loggers and `headrace.runtime.flow_run` read,
+    and a tree of its own for log lines. Not a `FlowRun`: that one registers with its run
+    tree, which lives in the flow process, and holds the flow itself."""
 
-    Made without the constructors: those register runs with a flow run, which lives in the
-    flow process; this one only answers loggers and `headrace.runtime`.
-    """
-    flow_run = FlowRun.__new__(FlowRun)
-    flow_run.id = call.flow_run_id
-    flow_run.name = call.flow_run_name
-    flow_run.flow = cast(Any, _FlowInfo(call.flow_name))
-    flow_run.tree = RunTree()
-    flow_run.parameters = {}
-    flow_run.tags = frozenset()
-    flow_run.run_count = 1
-    flow_run.start_time = None
-    flow_run.parent_task_run = None
-    flow_run.log_prints = call.log_prints
-    task_run = TaskRun.__new__(TaskRun)
-    task_run.id = call.task_run_id
-    task_run.name = call.task_run_name
-    task_run.task_key = call.task_key
-    task_run.task = None
-    task_run.tag_context = call.tags
-    task_run.flow_run = flow_run
-    task_run.parameters = parameters
-    task_run.attempt = call.attempt
-    task_run.log_prints = call.log_prints
-    return task_run
+    RECORD_KIND = "flow_run"
+    __slots__ = ("flow", "id", "log_prints", "name", "parameters", "tree")
+    tags: frozenset[str] = frozenset()
+    run_count = 1
+    start_time = None
+    parent_task_run = None
+
+    def __init__(self, call: RemoteCall) -> None:
+        self.id = call.flow_run_id
+        self.name = call.flow_run_name
+        self.flow = _FlowInfo(call.flow_name)
+        self.tree = RunTree()
+        self.log_prints = call.log_prints
+        self.parameters: dict[str, Any] = {}
+
+
+class _TaskRunStandIn:
+    """The task run as a worker sees it: what loggers, `log_prints` and
+    `headrace.runtime.task_run` read. Not a `TaskRun`: that one registers with its flow run."""
+
+    RECORD_KIND = "task_run"
+    __slots__ = (
+        "attempt",
+        "flow_run",
+        "id",
+        "log_prints",
+        "name",
+        "parameters",
+        "tags",
+        "task_key",
+    )
+
+    def __init__(self, call: RemoteCall, parameters: dict[str, Any]) -> None:
+        self.id = call.task_run_id
+        self.name = call.task_run_name
+        self.task_key = call.task_key
+        self.tags = call.tags
+        self.flow_run = _FlowRunStandIn(call)
+        self.parameters = parameters
+        self.attempt = call.attempt
+        self.log_prints = call.log_prints
+
+
+def _stand_in(call: RemoteCall, parameters: dict[str, Any]) -> TaskRun:
+    """The run as a worker sees it, as the current task run (typed as the one it stands for:
+    only what the stand-in has is read on a worker)."""
+    return cast("TaskRun", _TaskRunStandIn(call, parameters))
 
 
 def _value_of(leaf: Any) -> Any:

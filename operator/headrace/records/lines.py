@@ -16,8 +16,6 @@ from typing import Any, Final, Literal, NotRequired
 
 from typing_extensions import TypedDict  # pydantic needs this one on Python 3.11
 
-from headrace.states import StateDict
-
 TASK_RUN: Final = "task_run"
 FLOW_RUN: Final = "flow_run"
 LOG: Final = "log"
@@ -27,6 +25,18 @@ HEARTBEAT: Final = "heartbeat"
 # How the writer starts every line: `json.dumps` of a dict whose first key is `kind`, or the
 # same text built by hand (records/writer.py `task_run_json`).
 PREFIX: Final = '{"kind": "'
+
+
+class StateDict(TypedDict):
+    """A state as run records and exit reports carry it (`State.to_dict`). Here, not beside
+    `State`: pydantic reads only an interpreted `typing_extensions` TypedDict on Python 3.11,
+    and `states.py` is one of the modules benchmarks/compiled_engine.py compiles."""
+
+    type: str  # a StateType value
+    name: str
+    message: str
+    timestamp: float
+    result: str | None  # the result's URI, when it was persisted
 
 
 class TaskRunLine(TypedDict):
