@@ -446,12 +446,9 @@ class TaskRun(HeadraceFuture[Any]):
                     time.sleep(delay)
                     state = None
         except BaseException as error:
-            self.set_state(Cancelled(f"interrupted by {type(error).__name__}"))
+            self._interrupted(error)
             raise
-        self.set_state(state)
-        if task.has_hooks:
-            run_hooks(hooks_for(task, state, flow=False), self, state, task=task)
-        return state
+        return self._end_inline(state)
 
     async def run_inline_async(self) -> State[Any]:
         """Run an async task run to its final state in the current loop, retries included."""
@@ -468,10 +465,18 @@ class TaskRun(HeadraceFuture[Any]):
                     await asyncio.sleep(delay)
                     state = None
         except BaseException as error:
-            self.set_state(Cancelled(f"interrupted by {type(error).__name__}"))
+            self._interrupted(error)
             raise
+        return self._end_inline(state)
+
+    def _interrupted(self, error: BaseException) -> None:
+        self.set_state(Cancelled(f"interrupted by {type(error).__name__}"))
+
+    def _end_inline(self, state: State[Any]) -> State[Any]:
+        """An inline run's end: its final state, then its hooks, in the caller's thread."""
         self.set_state(state)
-        if task.has_hooks:
+        task = self.task
+        if task is not None and task.has_hooks:
             run_hooks(hooks_for(task, state, flow=False), self, state, task=task)
         return state
 
