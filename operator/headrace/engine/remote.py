@@ -25,6 +25,7 @@ from headrace.engine.task_run import TaskRun
 from headrace.engine.workers import raise_in_thread
 from headrace.exceptions import TaskTimeout
 from headrace.logging import enable_log_prints, print_to_log, setup_logging
+from headrace.records.lines import FLOW_RUN, TASK_RUN
 from headrace.states import State
 
 COMPLETED = "completed"
@@ -138,7 +139,7 @@ class _FlowRunStandIn:
     and a tree of its own for log lines. Not a `FlowRun`: that one registers with its run
     tree, which lives in the flow process, and holds the flow itself."""
 
-    RECORD_KIND = "flow_run"
+    RECORD_KIND = FLOW_RUN
     __slots__ = ("flow", "id", "log_prints", "name", "parameters", "tree")
     tags: frozenset[str] = frozenset()
     run_count = 1
@@ -158,7 +159,7 @@ class _TaskRunStandIn:
     """The task run as a worker sees it: what loggers, `log_prints` and
     `headrace.runtime.task_run` read. Not a `TaskRun`: that one registers with its flow run."""
 
-    RECORD_KIND = "task_run"
+    RECORD_KIND = TASK_RUN
     __slots__ = (
         "attempt",
         "flow_run",

@@ -10,9 +10,10 @@ from __future__ import annotations
 import itertools
 import os
 from random import getrandbits
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from headrace.engine.context import current_tags
+from headrace.records.lines import FLOW_RUN
 from headrace.states import FINAL_TYPES, Pending, State, StateType
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ class RunTree:
 
 
 class FlowRun:
-    RECORD_KIND = "flow_run"  # its line's kind in the run record (records/writer.py)
+    RECORD_KIND: ClassVar[str] = FLOW_RUN  # its line's kind in the run record
     __slots__ = (
         "_name_counters",
         "deadline",

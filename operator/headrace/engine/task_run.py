@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from contextvars import Token
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from headrace.engine import runs
 from headrace.engine.context import current_flow_run, current_tags, current_task_run
@@ -24,6 +24,7 @@ from headrace.engine.names import custom_name
 from headrace.exceptions import TaskTimeout, WorkerLost
 from headrace.futures import HeadraceFuture
 from headrace.logging import print_to_log
+from headrace.records.lines import TASK_RUN
 from headrace.results.store import ResultStore
 from headrace.retries import jittered, nth_delay
 from headrace.states import (
@@ -57,7 +58,7 @@ class TaskRun(HeadraceFuture[Any]):
     out for it: the same object. A method per step of its life; the engine (orchestrator.py)
     decides when and on which thread each runs, and owns its dependencies and timers."""
 
-    RECORD_KIND = "task_run"
+    RECORD_KIND: ClassVar[str] = TASK_RUN  # its line's kind in the run record
     __slots__ = (
         "allowed",
         "attempt",

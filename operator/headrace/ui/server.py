@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import functools
 import hashlib
-import inspect
 import json
 import sys
 import time
@@ -127,7 +126,9 @@ def state_vocabulary() -> list[tuple[str, str]]:
     chips come from here, so there is no second list of them in the front end."""
     found: dict[str, str] = {}
     for name, make in vars(states).items():
-        if name[:1].isupper() and inspect.isfunction(make):
+        # Any callable but a class: a factory need not be a Python function (a compiled
+        # states.py has none), and a class is no factory.
+        if name[:1].isupper() and callable(make) and not isinstance(make, type):
             with contextlib.suppress(TypeError):  # needs arguments: not a state factory
                 state = make()
                 if isinstance(state, states.State):
