@@ -1,11 +1,11 @@
 """Futures for submitted task runs.
 
-A future is its task run: `engine.runs.TaskRun` subclasses `HeadraceFuture`, so a submitted
-run is one object, not a run and a handle that point at each other (100,000 of them are alive
-until their flow ends). A future is finished only under the engine's lock (by the engine thread, a submitting thread or
-a worker finishing a run), or before it escapes. Threads that wait use a lazily made
-held `threading.Lock` and event loops a loop future, both woken under one short global lock, so a
-future nobody waits on costs no lock objects at all.
+A future is its task run: `engine.task_run.TaskRun` subclasses `HeadraceFuture`, so a
+submitted run is one object, not a run and a handle that point at each other (100,000 of them
+are alive until their flow ends). A future is finished only under the engine's lock (by the
+engine thread, a submitting thread or a worker finishing a run), or before it escapes. Threads
+that wait use a lazily made held `threading.Lock` and event loops a loop future, both woken
+under one short global lock, so a future nobody waits on costs no lock objects at all.
 """
 
 from __future__ import annotations
