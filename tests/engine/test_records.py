@@ -9,13 +9,15 @@ import time
 import uuid
 from typing import Any
 
+import pytest
 from engine_helpers import record_paths, task_runs_named, wait_until
 
-from headrace import flow, get_run_logger, task
+from headrace import flow, get_run_logger, runtime, task
 from headrace.engine.context import current_task_run
 from headrace.engine.runs import new_id
 from headrace.records import RunRecord, find_record, record_url
 from headrace.records.writer import task_run_json, task_run_line
+from headrace.results.store import read_bytes
 
 
 @task
@@ -195,6 +197,36 @@ def test_a_large_run_records_every_task_run_final(load_record) -> None:
     assert len(runs) == 3000
     assert {run["state"]["name"] for run in runs} == {"Completed"}
     assert record.summary["counts"] == {"Completed": 3000}
+
+
+def test_a_record_in_a_store_that_cannot_append_holds_every_flush_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Such a record is rewritten whole at each flush, from the text of every flush so far,
+    which is written a chunk of lines at a time: 1,200 runs in two flushes or more."""
+    storage = f"memory://headrace-test-{uuid.uuid4().hex}/runs"
+    monkeypatch.setenv("HEADRACE_RECORD_STORAGE", storage)
+    monkeypatch.setenv("HEADRACE_RECORD_FLUSH_SECONDS", "0.05")
+
+    @flow
+    def f() -> tuple[str, int]:
+        first = sum(x.result() for x in produce.map(range(600)))
+        time.sleep(0.3)  # flushes in between
+        return runtime.flow_run.id, first + sum(x.result() for x in produce.map(range(600, 1200)))
+
+    flow_run_id, total = f()
+    assert total == sum(range(1200))
+    url = record_url(flow_run_id, storage)
+    text = read_bytes(url).decode()
+    finals = [
+        line["id"]
+        for line in map(json.loads, text.splitlines())
+        if line["kind"] == "task_run" and line["state"]["type"] == "COMPLETED"
+    ]
+    assert len(finals) == len(set(finals)) == 1200  # each run's final line, once
+    record = RunRecord.load(url)
+    assert record.summary["counts"] == {"Completed": 1200}
+    assert record.root["state"]["name"] == "Completed"
 
 
 def test_record_keeps_every_field_of_a_task_run_with_awkward_names(load_record) -> None:
