@@ -6,6 +6,7 @@ import asyncio
 import datetime
 import json
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -288,6 +289,43 @@ def test_cache_result_in_memory_false_keeps_results_only_in_storage() -> None:
     state = f(return_state=True)
     assert not state.has_data() and state.result_uri is not None
     assert state.result() == 7
+
+
+class Unreadable:
+    """Writes a result no process can load: its name is no known serializer's."""
+
+    name = "unreadable"
+    extension = "bin"
+
+    def dumps(self, value: object) -> bytes:
+        return b"x"
+
+    def loads(self, data: bytes) -> object:
+        raise AssertionError("never called: the name is looked up first")
+
+
+def test_an_upstream_result_that_cannot_be_loaded_crashes_the_run_that_needs_it() -> None:
+    """Not a hang: the downstream run is freed on the worker that ran its upstream one, whose
+    result is only in storage and fails to load there."""
+
+    @task(persist_result=True, cache_result_in_memory=False, result_serializer=Unreadable())
+    def slow_up() -> int:
+        time.sleep(0.3)  # the downstream run is submitted, and waits, meanwhile
+        return 1
+
+    @task
+    def down(x: int) -> int:
+        return x
+
+    @flow(timeout_seconds=20)
+    def f() -> tuple[str, str]:
+        state = down.submit(slow_up.submit()).wait()
+        return state.name, state.message
+
+    name, message = f()
+    assert name == "Crashed"
+    assert "resolving inputs failed" in message
+    assert "'unreadable' is not known" in message
 
 
 def test_cache_result_in_memory_false_refuses_persist_result_false() -> None:

@@ -526,7 +526,10 @@ def _inputs_on_worker(task_run: TaskRun) -> State[Any] | None:
     for name, value in parameters.items():
         kind = type(value)
         if kind is TaskRun:
-            value = value._state.result()  # final: checked above
+            try:  # completed (checked above), but a result kept only in storage may not load
+                value = value._state.result()
+            except Exception as error:
+                return Crashed(f"resolving inputs failed: {error}", error)
         elif kind not in SCALARS:
             return task_run.prepare()  # containers, annotations: the full walk
         resolved[name] = value
