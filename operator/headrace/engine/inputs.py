@@ -189,7 +189,7 @@ def resolve_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
     resolved: dict[str, Any] = {}
     for name, value in parameters.items():
         if type(value) is list:
-            value = _flat_list(value)
+            value = flat_list(value)
         elif isinstance(value, HeadraceFuture):
             value = value.state.result()
         else:
@@ -198,7 +198,7 @@ def resolve_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-def _flat_list(items: list[Any]) -> Any:
+def flat_list(items: list[Any]) -> Any:
     """`resolve(items)` for a list of bare futures and scalars (a new list; the list itself
     when it holds no future), else the general walk."""
     values: list[Any] = []

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from headrace.engine import debug
 from headrace.engine.hooks import hooks_for, run_hooks
-from headrace.engine.inputs import SCALARS
+from headrace.engine.inputs import SCALARS, flat_list
 from headrace.engine.task_run import TaskRun
 from headrace.engine.workers import Worker
 from headrace.exceptions import TaskTimeout
@@ -514,7 +514,8 @@ def _remote(task_run: TaskRun) -> RemoteExecutor | None:
 def _inputs_on_worker(task_run: TaskRun) -> State[Any] | None:
     """`TaskRun.prepare` for a run freed on a worker: its upstream runs are final. The common
     case (no earlier attempt of the flow, no `allow_failure`, every upstream run completed,
-    each parameter a scalar or a bare future) without its calls."""
+    each parameter a scalar, a bare future or a list) without its calls, nor its second pass
+    over the upstream runs (10,000 of them for a fan-in)."""
     if task_run.flow_run.earlier is not None or task_run.allowed is not None:
         return task_run.prepare()
     for future in task_run.upstream:
@@ -525,13 +526,13 @@ def _inputs_on_worker(task_run: TaskRun) -> State[Any] | None:
     resolved: dict[str, Any] = {}
     for name, value in parameters.items():
         kind = type(value)
-        if kind is TaskRun:
+        if kind is TaskRun or kind is list:  # a bare future, or a list of them (a fan-in)
             try:  # completed (checked above), but a result kept only in storage may not load
-                value = value._state.result()
+                value = value._state.result() if kind is TaskRun else flat_list(value)
             except Exception as error:
                 return Crashed(f"resolving inputs failed: {error}", error)
         elif kind not in SCALARS:
-            return task_run.prepare()  # containers, annotations: the full walk
+            return task_run.prepare()  # other containers, annotations: the full walk
         resolved[name] = value
     task_run.parameters = resolved
     return None
