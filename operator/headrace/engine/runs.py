@@ -175,12 +175,6 @@ class FlowRun:
         self.earlier = earlier
         self._name_counters.clear()
 
-    def next_index(self, key: str) -> int:
-        counter = self._name_counters.get(key)
-        if counter is None:
-            counter = self._name_counters.setdefault(key, itertools.count())
-        return next(counter)
-
     def set_state(self, state: State[Any]) -> None:
         if state.type is StateType.RUNNING and self.start_time is None:
             self.start_time = state.timestamp

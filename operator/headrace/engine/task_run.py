@@ -104,7 +104,7 @@ class TaskRun(HeadraceFuture[Any]):
         self.task = task
         self.task_key = task_key
         self.flow_run = flow_run
-        counter = flow_run._name_counters.get(task_key)  # flow_run.next_index, inlined
+        counter = flow_run._name_counters.get(task_key)  # the n-th run of this task key
         if counter is None:
             counter = flow_run._name_counters.setdefault(task_key, itertools.count())
         self.name = self.key = f"{task_key}-{next(counter)}"
