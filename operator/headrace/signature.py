@@ -19,9 +19,11 @@ class Signature:
         self.positional = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
         self.has_defaults = any(p.default is not p.empty for p in params)
         self.var_keyword = next((p.name for p in params if p.kind is p.VAR_KEYWORD), None)
+        # How many positional arguments `bind` maps straight onto the names (-1: never).
+        self.arity = len(self.names) if self.simple and self.names == self.positional else -1
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        if self.simple and not kwargs and len(args) == len(self.names) == len(self.positional):
+        if not kwargs and len(args) == self.arity:
             if len(args) == 1:  # most tasks: no zip object to make and throw away
                 return {self.names[0]: args[0]}
             return dict(zip(self.names, args, strict=True))
