@@ -60,6 +60,8 @@ class Engine:
         # the context it was made in, and a caller's holds its flow run: a cancelled timeout
         # of an hour would keep the whole run tree alive for that hour.
         self._quiet = contextvars.Context()
+        # What the worker pool calls for each attempt: bound once, not at each submit.
+        self._run_on_worker = self.run_on_worker
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -182,7 +184,7 @@ class Engine:
                 and (runner.remote is None or task_run.remote is DIRECT)
             ):
                 task_run.token += 1
-                runner.pool.submit(_run_in_worker, (self, task_run, task_run.token))
+                runner.pool.submit(self._run_on_worker, (task_run, task_run.token))
                 return
         pending = 0
         for future in upstream:
@@ -240,7 +242,7 @@ class Engine:
             task_run.worker = self.loop.create_task(self._run_async(task_run, task_run.token))
         else:
             pool = task_run.flow_run.task_runner.pool
-            pool.submit(_run_in_worker, (self, task_run, task_run.token))
+            pool.submit(self._run_on_worker, (task_run, task_run.token))
 
     def _dispatch_async(self, task_run: TaskRun) -> None:
         if not task_run._done:
@@ -265,12 +267,14 @@ class Engine:
         with self._lock:
             self._on_attempt(task_run, token, state)
 
-    def run_on_worker(self, worker: Worker, task_run: TaskRun, token: int) -> None:
-        """Run a dispatched attempt on `worker`, then each run it alone frees, here too.
+    def run_on_worker(self, worker: Worker, item: tuple[TaskRun, int]) -> None:
+        """Run a dispatched attempt (`item`: the run and its token) on `worker`, then each run
+        it alone frees, here too.
 
         A freed run's inputs are resolved here, outside the engine's lock (its upstream runs
         are final): the lock is held only to finish a run and take the next, so a thread
         submitting meanwhile seldom waits for it."""
+        task_run, token = item
         next_run: TaskRun | None = task_run
         prepared = True  # by `_start`, for the run the pool handed over
         while next_run is not None:
@@ -545,11 +549,6 @@ def _hooks_in_worker(worker: Worker, item: tuple[Engine, TaskRun, State[Any], An
         run_hooks(hooks, task_run, state, task=task)
     finally:
         engine.post(engine._settle_item, (task_run, state))
-
-
-def _run_in_worker(worker: Worker, item: tuple[Engine, TaskRun, int]) -> None:
-    engine, task_run, token = item
-    engine.run_on_worker(worker, task_run, token)
 
 
 _engine: Engine | None = None
