@@ -14,6 +14,7 @@ changed: this measures a possible build, it does not ship one.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import shutil
@@ -22,6 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from scratch import scratch_home
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "operator"
@@ -95,7 +98,6 @@ def compile_copy(target: Path) -> None:
 
 def measure(path: Path, repeat: int) -> dict[str, Any]:
     env = {**os.environ, "REPEAT": str(repeat), "HEADRACE_LOGGING_LEVEL": "WARNING"}
-    env.setdefault("HEADRACE_HOME", tempfile.mkdtemp(prefix="headrace-bench-"))
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(path), str(ROOT / "benchmarks")],
         env=env,
@@ -113,7 +115,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="build the compiled copy here and keep it")
     args = parser.parse_args()
-    build = args.keep or Path(tempfile.mkdtemp(prefix="headrace-mypyc-"))
+    os.environ["HEADRACE_HOME"] = scratch_home()  # the children's, too
+    build = args.keep
+    if build is None:
+        build = Path(tempfile.mkdtemp(prefix="headrace-mypyc-"))
+        atexit.register(shutil.rmtree, build, ignore_errors=True)
     if not (build / "headrace").exists():
         print(f"compiling {len(MODULES)} modules with mypyc in {build} ...", flush=True)
         compile_copy(build)

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
-os.environ.setdefault("HEADRACE_HOME", tempfile.mkdtemp(prefix="headrace-bench-"))
+from scratch import scratch_home
+
+os.environ["HEADRACE_HOME"] = scratch_home()
 os.environ.setdefault("HEADRACE_LOGGING_LEVEL", "WARNING")
 
 import distributed

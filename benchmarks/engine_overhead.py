@@ -27,12 +27,13 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-os.environ.setdefault("HEADRACE_HOME", tempfile.mkdtemp(prefix="headrace-bench-"))
+from scratch import scratch_home
+
+os.environ["HEADRACE_HOME"] = scratch_home()
 os.environ.setdefault("HEADRACE_LOGGING_LEVEL", "WARNING")
 
 from headrace import flow, task
