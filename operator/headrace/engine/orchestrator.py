@@ -460,7 +460,7 @@ class Engine:
             hooks = hooks_for(task, state, flow=False)
             if hooks:  # on a worker, not this thread; the future ends once they have run
                 pool = task_run.flow_run.task_runner.pool
-                pool.submit(_hooks_in_worker, (self, task_run, state, hooks))
+                pool.submit(self._hooks_on_worker, (task_run, state, hooks))
                 return
         self._settle(task_run, state)
 
@@ -492,6 +492,14 @@ class Engine:
 
     def _settle_item(self, item: tuple[TaskRun, State[Any]]) -> None:
         self._settle(*item)
+
+    def _hooks_on_worker(self, worker: Worker, item: tuple[TaskRun, State[Any], Any]) -> None:
+        """Run a final state's hooks on `worker`; the loop then ends the run's future."""
+        task_run, state, hooks = item
+        try:
+            run_hooks(hooks, task_run, state, task=task_run.task)
+        finally:
+            self.post(self._settle_item, (task_run, state))
 
     # -- cancellation ----------------------------------------------------------------------
     def cancel(self, task_runs: list[TaskRun], message: str) -> None:
@@ -540,15 +548,6 @@ def _inputs_on_worker(task_run: TaskRun) -> State[Any] | None:
         resolved[name] = value
     task_run.parameters = resolved
     return None
-
-
-def _hooks_in_worker(worker: Worker, item: tuple[Engine, TaskRun, State[Any], Any]) -> None:
-    engine, task_run, state, hooks = item
-    task = task_run.task
-    try:
-        run_hooks(hooks, task_run, state, task=task)
-    finally:
-        engine.post(engine._settle_item, (task_run, state))
 
 
 _engine: Engine | None = None
