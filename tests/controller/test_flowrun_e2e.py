@@ -244,7 +244,12 @@ def test_events_tell_how_a_run_ended_and_its_retries(
         ).items
         return sorted(event.reason for event in events)
 
-    # The steps in between (pod made, running) are in the status, not one Event each.
+    # The steps in between (pod made, running) are in the status, not one Event each. The
+    # operator's event thread posts them a moment after the status says the run is over.
+    def posted() -> bool:
+        return bool(reasons("hello")) and len(reasons("flaky")) >= 2
+
+    poll(posted, 20, "the Events of both runs", operator_process)
     assert reasons("hello") == ["Completed"]
     assert reasons("flaky") == ["Completed", "Retrying"]
 
