@@ -1,7 +1,7 @@
 """Engine overhead next to the floor of Python threads, measured in the same process run.
 
     uv run python benchmarks/engine_overhead.py [--n 10000] [--chain 2000] [--big 100000]
-                                                [--repeat 3] [--skip-big]
+                                                [--repeat 3] [--skip-big] [--runs K]
 
 Five flows whose tasks do no work, so the wall time is all overhead, each timed next to the
 same work on a bare `concurrent.futures.ThreadPoolExecutor` (32 threads, Headrace's default):
@@ -17,14 +17,21 @@ The 3-stage flow at `--big` runs `--repeat` times per side, each run in a fresh 
 flows' best. The line after it gives the memory above the floor's per finished task run
 (goal <= 1 KB, from each side's largest peak RSS) and the cost per task run at 1k, 10k and
 100k (goal: flat within 10%).
+
+The floor's own times swing by a third between process runs (32 threads convoying on the GIL
+in some, not in others), and a ratio with them. `--runs K` runs the whole comparison K times,
+each in a fresh process, one after the other, and prints each figure's median and range over
+the K runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -188,10 +195,74 @@ def child(side: str, n: int) -> None:
     print(wall, cpu, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-def row(label: str, pair: Pair) -> None:
+# One run's figures by name, for `--runs`: each flow's wall-time ratio, and the goals' others.
+figures: dict[str, float] = {}
+
+
+def row(key: str, label: str, pair: Pair) -> None:
     cpu = f"{pair.ours_cpu:.3f} / {pair.floor_cpu:.3f} s = {pair.ours_cpu / pair.floor_cpu:.2f}x"
     ratio = pair.ours / pair.floor
+    figures[key] = ratio
     print(f"| {label} | {pair.ours:.3f} s | {pair.floor:.3f} s | {ratio:.2f}x | {cpu} |")
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.2f}x"
+
+
+def _micros(value: float) -> str:
+    return f"{value:.1f} us"
+
+
+def _bytes(value: float) -> str:
+    return f"{value:.0f} B"
+
+
+def _percent(value: float) -> str:
+    return f"{value:.0%}"
+
+
+# What `--runs` summarises: a figure's name, what it is, its goal, and how it is shown.
+SUMMARY: list[tuple[str, str, str, Callable[[float], str]]] = [
+    ("three_stages_1000", "3 mapped stages, N=1,000", "", _ratio),
+    ("three_stages_n", "3 mapped stages, N={n:,}", "<= 1.2x", _ratio),
+    ("submits", "{n:,} independent submits", "<= 1.2x", _ratio),
+    ("submit_us", "a submit's cost, Headrace", "", _micros),
+    ("floor_submit_us", "a submit's cost, the floor", "", _micros),
+    ("fan_in", "one task over {n:,} futures (fan-in)", "<= 1.2x", _ratio),
+    ("chain", "{chain:,} tasks each waiting on the one before", "< 2x", _ratio),
+    ("three_stages_big", "3 mapped stages, N={big:,}, in child processes", "", _ratio),
+    ("memory", "memory above the floor per finished task run", "<= 1024 B", _bytes),
+    ("spread", "Headrace's cost per task run, its spread over N", "<= 10%", _percent),
+]
+
+
+def summarise(runs: list[dict[str, float]], args: argparse.Namespace) -> None:
+    print(f"\n{len(runs)} runs, each in a fresh process: median and range\n")
+    print("| figure (Headrace/floor for a flow) | median | range | goal |")
+    print("|---|---|---|---|")
+    for key, label, goal, shown in SUMMARY:
+        values = sorted(run[key] for run in runs if key in run)
+        if values:
+            median = shown(statistics.median(values))
+            label = label.format(n=args.n, chain=args.chain, big=args.big)
+            print(f"| {label} | {median} | {shown(values[0])} to {shown(values[-1])} | {goal} |")
+
+
+def in_fresh_processes(args: argparse.Namespace, argv: list[str]) -> None:
+    """The whole comparison `args.runs` times, each in a child of its own, one after the other."""
+    results = []
+    runs = args.runs
+    for index in range(runs):
+        out = subprocess.run(
+            [sys.executable, __file__, *argv, "--figures"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        print(f"run {index + 1} of {runs}:\n{out.rsplit(chr(10), 2)[0]}\n", flush=True)
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    summarise(results, args)
 
 
 def main() -> None:
@@ -201,10 +272,18 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-big", action="store_true")
+    parser.add_argument("--runs", type=int, default=1, help="fresh processes, summarised")
     parser.add_argument("--child", choices=["floor", "headrace"])
+    parser.add_argument("--figures", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.n)
+        return
+    if args.runs > 1:
+        argv = sys.argv[1:]
+        at = argv.index("--runs") if "--runs" in argv else -1
+        del argv[at : at + 2]
+        in_fresh_processes(args, [arg for arg in argv if not arg.startswith("--runs=")])
         return
     n = args.n
 
@@ -221,12 +300,21 @@ def main() -> None:
             pair = side_by_side("three_stages", size, repeat, pool)
             per_run[size] = pair.ours / (3 * size)
             floor_per_run[size] = pair.floor / (3 * size)
-            row(f"3 mapped stages, N={size:,} ({3 * size:,} runs)", pair)
-        row(f"{n:,} independent submits", side_by_side("submits", n, args.repeat, pool))
-        row(f"one task over {n:,} futures (fan-in)", side_by_side("fan_in", n, args.repeat, pool))
+            key = "three_stages_1000" if size == 1_000 else "three_stages_n"
+            row(key, f"3 mapped stages, N={size:,} ({3 * size:,} runs)", pair)
+        submits = side_by_side("submits", n, args.repeat, pool)
+        row("submits", f"{n:,} independent submits", submits)
+        figures["submit_us"] = submits.ours / n * 1e6
+        figures["floor_submit_us"] = submits.floor / n * 1e6
+        fan_in_pair = side_by_side("fan_in", n, args.repeat, pool)
+        row("fan_in", f"one task over {n:,} futures (fan-in)", fan_in_pair)
         pair = side_by_side("chain", args.chain, args.repeat, pool)
         hop = pair.ours / args.chain * 1e6
-        row(f"{args.chain:,} tasks each waiting on the one before ({hop:.0f} us a hop)", pair)
+        row(
+            "chain",
+            f"{args.chain:,} tasks each waiting on the one before ({hop:.0f} us a hop)",
+            pair,
+        )
     if not args.skip_big:
         floor_runs, our_runs = [], []
         for _ in range(args.repeat):
@@ -239,13 +327,16 @@ def main() -> None:
         floor_per_run[args.big] = big.floor / (3 * args.big)
         label = f"3 mapped stages, N={args.big:,}, each run in a child process"
         label += f" (peak RSS {ours_kb // 1024} MB vs {floor_kb // 1024} MB)"
-        row(label, big)
+        row("three_stages_big", label, big)
         above = (ours_kb - floor_kb) * 1024 / (3 * args.big)
+        figures["memory"] = above
         print(f"\nmemory above the floor per finished task run: {above:.0f} B (goal <= 1024 B)")
     for label, costs in (("Headrace", per_run), ("floor", floor_per_run)):
         listed = ", ".join(f"{size:,}: {cost * 1e6:.1f} us" for size, cost in costs.items())
         spread = max(costs.values()) / min(costs.values()) - 1
         goal = " (goal <= 10%)" if label == "Headrace" else ""
+        if label == "Headrace":
+            figures["spread"] = spread
         print(f"{label} cost per task run at N = {listed}; spread {spread:.0%}{goal}")
     # The floor's own cost per run grows with N too (the garbage collector's full passes over
     # every live object): what Headrace adds on top of it is its own share.
@@ -259,6 +350,8 @@ def main() -> None:
     late = stopped_at[-1] - (start + 2.0)
     print(f"flow timeout of 2 s over time.sleep(10): {state.name}, stopped {late * 1000:.1f} ms")
     print("after the deadline (goal <= 500 ms)")
+    if args.figures:
+        print(json.dumps(figures))
 
 
 stopped_at: list[float] = []
