@@ -283,10 +283,7 @@ def main() -> None:
         child(args.child, args.n)
         return
     if args.runs > 1:
-        argv = sys.argv[1:]
-        at = argv.index("--runs") if "--runs" in argv else -1
-        del argv[at : at + 2]
-        in_fresh_processes(args, [arg for arg in argv if not arg.startswith("--runs=")])
+        in_fresh_processes(args, [*sys.argv[1:], "--runs", "1"])  # the last --runs counts
         return
     n = args.n
 
