@@ -50,16 +50,7 @@ def collect_futures(values: Any, annotated: list[Any] | None = None) -> list[Hea
     annotations themselves are appended to `annotated` (rare: the caller then looks closer).
     """
     found: list[HeadraceFuture[Any]] = []
-    stack: list[Any] = []
-    for value in values:  # the top level by itself: scalars, the hot path, cost one check
-        if type(value) in _SCALARS:
-            continue
-        if isinstance(value, HeadraceFuture):
-            found.append(value)
-        elif isinstance(value, _CONTAINERS):
-            stack.append(value)
-        elif isinstance(value, BaseAnnotation):
-            _annotation(value, stack, annotated)
+    stack: list[Any] = [values]  # the top level first, then each container found, depth first
     while stack:
         container = stack.pop()
         for value in container.values() if isinstance(container, dict) else container:
