@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from headrace.engine import debug
 from headrace.engine.hooks import hooks_for, run_hooks
 from headrace.engine.inputs import SCALARS, flat_list
-from headrace.engine.task_run import TaskRun
+from headrace.engine.task_run import TaskRun, inputs_failed
 from headrace.engine.workers import Worker
 from headrace.exceptions import TaskTimeout
 from headrace.states import Cancelled, Crashed, State, StateType, TimedOut
@@ -542,7 +542,7 @@ def _inputs_on_worker(task_run: TaskRun) -> State[Any] | None:
             try:  # completed (checked above), but a result kept only in storage may not load
                 value = value._state.result() if kind is TaskRun else flat_list(value)
             except Exception as error:
-                return Crashed(f"resolving inputs failed: {error}", error)
+                return inputs_failed(error)
         elif kind not in SCALARS:
             return task_run.prepare()  # other containers, annotations: the full walk
         resolved[name] = value

@@ -53,6 +53,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger("headrace.task_runs")
 
 
+def inputs_failed(error: Exception) -> State[Any]:
+    """The state of a run whose upstream results could not be swapped into its parameters
+    (one kept only in storage that fails to load, say): it crashes rather than waits."""
+    return Crashed(f"resolving inputs failed: {error}", error)
+
+
 class TaskRun(HeadraceFuture[Any]):
     """A task run from its creation to its final state, and the future `submit` and `map` hand
     out for it: the same object. A method per step of its life; the engine (orchestrator.py)
@@ -204,13 +210,13 @@ class TaskRun(HeadraceFuture[Any]):
             try:
                 self.remote = remote.inputs(self.parameters)
             except Exception as error:
-                return Crashed(f"resolving inputs failed: {error}", error)
+                return inputs_failed(error)
         if not self.upstream and self.allowed is None:
             return None
         try:
             self.parameters = resolve_parameters(self.parameters)
         except Exception as error:
-            return Crashed(f"resolving inputs failed: {error}", error)
+            return inputs_failed(error)
         return None
 
     # -- attempts --------------------------------------------------------------------------
