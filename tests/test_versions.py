@@ -27,3 +27,16 @@ def test_the_chart_and_the_image_say_the_same_version() -> None:
         r'org\.opencontainers\.image\.version="([^"]+)"', (REPO / "Dockerfile").read_text()
     )
     assert label is not None and label.group(1) == headrace.__version__
+
+
+def test_the_compiled_build_is_checked_by_the_locked_mypy() -> None:
+    """mypyc type-checks what it compiles: the hook must pin the mypy that CI's `mypy` runs, or
+    the image's build could refuse (or compile differently) code that CI passed."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    hook = project["tool"]["hatch"]["build"]["targets"]["wheel"]["hooks"]["mypyc"]
+    lock = tomllib.loads((REPO / "uv.lock").read_text())
+    (mypy,) = (package["version"] for package in lock["package"] if package["name"] == "mypy")
+    assert f"mypy=={mypy}" in hook["dependencies"], hook["dependencies"]
+    assert hook["enable-by-default"] is False, "source installs stay pure Python"
+    for path in hook["include"]:
+        assert (REPO / path.lstrip("/")).is_file(), f"the hook compiles {path}, which is gone"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from headrace import __version__, settings
 from headrace.cli.errors import report
@@ -11,11 +12,33 @@ from headrace.cli.output import FORMATS
 from headrace.pod_protocol import ENTRY_COMMAND
 
 
+class _Version(argparse.Action):
+    """`--version`, with the engine's build: asked only then, so other commands do not load
+    the engine to build their parser."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, help="print the version and the engine's build, and exit"
+        )
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from headrace.engine.build import engine_build
+
+        print(f"headrace {__version__} (engine: {engine_build()})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="headrace", description="Run Python flows locally or on Kubernetes."
     )
-    parser.add_argument("--version", action="version", version=f"headrace {__version__}")
+    parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(

@@ -30,7 +30,7 @@ PREFIX: Final = '{"kind": "'
 class StateDict(TypedDict):
     """A state as run records and exit reports carry it (`State.to_dict`). Here, not beside
     `State`: pydantic reads only an interpreted `typing_extensions` TypedDict on Python 3.11,
-    and `states.py` is one of the modules benchmarks/compiled_engine.py compiles."""
+    and `states.py` is one of the modules the image ships compiled (pyproject.toml's hook)."""
 
     type: str  # a StateType value
     name: str
