@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from kubernetes import client, watch
 
+import headrace
 from cluster.fixtures import Cluster
 from cluster.helpers import finished_pod, pod_logs, wait_for
 from cluster.node import RealNode
@@ -257,7 +258,7 @@ def test_pod_reaches_a_server_on_the_host(
     assert logs.strip() == f"hello from the host to {pod.status.pod_ip}"
 
 
-def test_the_project_image_runs_a_flow_to_completion(
+def test_the_project_image_runs_a_flow_to_completion_on_its_compiled_engine(
     cluster: Cluster, real_node: RealNode, namespace: str
 ) -> None:
     core = cluster.core
@@ -265,7 +266,7 @@ def test_the_project_image_runs_a_flow_to_completion(
     manifest = real_pod(
         real_node,
         "hello",
-        ["headrace", "run", "/opt/flows/cluster_flows.py:hello", "--no-progress"],
+        sh("headrace --version && headrace run /opt/flows/cluster_flows.py:hello --no-progress"),
         image=real_node.node_images.flows.ref,
         container={"env": env},
         securityContext={
@@ -284,6 +285,8 @@ def test_the_project_image_runs_a_flow_to_completion(
     assert pod.status.phase == "Succeeded", logs
     assert terminated(pod).reason == "Completed"
     assert "hello, world" in logs, logs
+    # The image's engine is the mypyc build (the Dockerfile turns pyproject.toml's hook on).
+    assert f"headrace {headrace.__version__} (engine: compiled with mypyc)" in logs, logs
 
 
 def test_the_operators_flow_pod_runs_on_the_real_node(

@@ -45,7 +45,16 @@ REPO = Path(__file__).resolve().parents[2]
 # Bump when a recipe below changes in a way the hashed inputs do not show.
 RECIPE_VERSION = "1"
 DEBIAN_SUITE = "bookworm"
-BASE_PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates", "passwd")
+# libpython3.11-dev: Python's headers, which python:slim has too (the Dockerfile's build stage
+# compiles the engine's hot path with mypyc against them).
+BASE_PACKAGES = (
+    "python3",
+    "python3-venv",
+    "python3-pip",
+    "libpython3.11-dev",
+    "ca-certificates",
+    "passwd",
+)
 # What the Dockerfile's COPY lines read; the build context holds exactly these.
 PROJECT_CONTEXT = ("Dockerfile", "pyproject.toml", "uv.lock", "README.md", "operator", "crds")
 FLOWS_DIR = REPO / "examples" / "flows"
