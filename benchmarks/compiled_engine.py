@@ -1,45 +1,29 @@
-"""What compiling the engine's hot path with mypyc would buy: the same code, pure and compiled,
-next to the thread floor, measured in the same run.
+"""What compiling the engine's hot path with mypyc buys: the same code, pure and as the image
+ships it, next to the thread floor, measured in the same run.
 
-    uv run python benchmarks/compiled_engine.py [--repeat 7] [--rounds 3] [--keep DIR]
+    uv run python benchmarks/compiled_engine.py [--repeat 7] [--rounds 3]
 
-Copies `operator/headrace` to a temporary directory, compiles the modules every task run goes
-through (`MODULES`) there with mypyc, in place (the `.so` files shadow their `.py`), and runs
-`engine_overhead.py`'s flows in child processes, alternately against the pure sources and the
-compiled copy. Each child times each flow best of `--repeat` by process CPU time (all threads)
-per task run, and the thread floor beside it. Nothing in the repository is compiled or
-changed: this measures a possible build, it does not ship one.
+Builds the image's build (`scripts/build-compiled`: the wheel with pyproject.toml's mypyc hook
+on, unpacked in a scratch directory) and runs `engine_overhead.py`'s flows in child
+processes, alternately against this tree's pure sources and that build. Each child times each
+flow best of `--repeat` by process CPU time (all threads) per task run, and the thread floor
+beside it. `engine_overhead.py --compiled` gives the whole table for the compiled build alone.
 """
 
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from scratch import scratch_home
+from scratch import compiled_build, scratch_home
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "operator"
-# The modules on every task run's path: its states, the run and its future, the engine's
-# bookkeeping, how calls enter, input resolution, and the record writer.
-MODULES = [
-    "headrace/states.py",
-    "headrace/futures.py",
-    "headrace/engine/runs.py",
-    "headrace/engine/task_run.py",
-    "headrace/engine/orchestrator.py",
-    "headrace/engine/submission.py",
-    "headrace/engine/inputs.py",
-    "headrace/records/writer.py",
-]
 FLOWS = ["submits", "fan_in", "three_stages_10k", "three_stages_1k", "chain"]
 
 CHILD = """
@@ -48,11 +32,11 @@ sys.path.insert(0, sys.argv[1])
 sys.path.insert(0, sys.argv[2])
 sys.argv = [sys.argv[0]]
 from concurrent.futures import ThreadPoolExecutor
-import headrace.engine.task_run as task_run
+from headrace.engine.build import engine_build
 import engine_overhead as eo
 
 repeat = int(os.environ["REPEAT"])
-compiled = task_run.__file__.endswith(".so")
+compiled = engine_build().startswith("compiled")
 
 def cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -84,18 +68,6 @@ print(json.dumps(out))
 """
 
 
-def compile_copy(target: Path) -> None:
-    shutil.copytree(SOURCES / "headrace", target / "headrace")
-    subprocess.run(
-        [sys.executable, "-m", "mypyc", *MODULES],
-        cwd=target,
-        env={**os.environ, "MYPYPATH": str(target)},
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-
-
 def measure(path: Path, repeat: int) -> dict[str, Any]:
     env = {**os.environ, "REPEAT": str(repeat), "HEADRACE_LOGGING_LEVEL": "WARNING"}
     out = subprocess.run(
@@ -113,16 +85,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--keep", type=Path, help="build the compiled copy here and keep it")
     args = parser.parse_args()
     os.environ["HEADRACE_HOME"] = scratch_home()  # the children's, too
-    build = args.keep
-    if build is None:
-        build = Path(tempfile.mkdtemp(prefix="headrace-mypyc-"))
-        atexit.register(shutil.rmtree, build, ignore_errors=True)
-    if not (build / "headrace").exists():
-        print(f"compiling {len(MODULES)} modules with mypyc in {build} ...", flush=True)
-        compile_copy(build)
+    build = Path(compiled_build())
     pure: dict[str, list[tuple[float, float]]] = {name: [] for name in FLOWS}
     compiled: dict[str, list[tuple[float, float]]] = {name: [] for name in FLOWS}
     for _ in range(args.rounds):  # alternated: machine load drifts
@@ -144,8 +109,6 @@ def main() -> None:
             f"| {name} | {ours_pure:.2f} | {ours_compiled:.2f} | {change:+.0%} | {floor:.2f} "
             f"| {ours_pure / floor:.2f}x | {ours_compiled / floor:.2f}x |"
         )
-    if args.keep is None:
-        shutil.rmtree(build, ignore_errors=True)
 
 
 if __name__ == "__main__":

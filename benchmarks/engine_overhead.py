@@ -2,6 +2,7 @@
 
     uv run python benchmarks/engine_overhead.py [--n 10000] [--chain 2000] [--big 100000]
                                                 [--repeat 3] [--skip-big] [--runs K]
+                                                [--compiled]
 
 Five flows whose tasks do no work, so the wall time is all overhead, each timed next to the
 same work on a bare `concurrent.futures.ThreadPoolExecutor` (32 threads, Headrace's default):
@@ -22,6 +23,9 @@ The floor's own times swing by a third between process runs (32 threads convoyin
 in some, not in others), and a ratio with them. `--runs K` runs the whole comparison K times,
 each in a fresh process, one after the other, and prints each figure's median and range over
 the K runs.
+
+`--compiled` measures the engine as the image ships it: the hot path compiled with mypyc
+(`scripts/build-compiled`). The first line printed names the build measured.
 """
 
 from __future__ import annotations
@@ -39,12 +43,13 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-from scratch import scratch_home
+from scratch import compiled_build, scratch_home
 
 os.environ["HEADRACE_HOME"] = scratch_home()
 os.environ.setdefault("HEADRACE_LOGGING_LEVEL", "WARNING")
 
 from headrace import flow, task
+from headrace.engine.build import engine_build
 
 WORKERS = 32
 A = TypeVar("A")
@@ -278,7 +283,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="fresh processes, summarised")
     parser.add_argument("--child", choices=["floor", "headrace"])
     parser.add_argument("--figures", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--compiled", action="store_true", help="the image's (mypyc) build")
     args = parser.parse_args()
+    if args.compiled and engine_build() == "pure Python":
+        if "BENCH_COMPILED_BUILD" in os.environ:  # this is the run again, and it did not load
+            sys.exit(f"--compiled: {os.environ['BENCH_COMPILED_BUILD']} did not load")
+        # Again, importing the compiled build first (children inherit PYTHONPATH).
+        build = compiled_build()
+        path = os.pathsep.join(filter(None, (build, os.environ.get("PYTHONPATH"))))
+        env = {**os.environ, "PYTHONPATH": path, "BENCH_COMPILED_BUILD": build}
+        again = subprocess.run([sys.executable, __file__, *sys.argv[1:]], env=env, check=False)
+        sys.exit(again.returncode)
     if args.child:
         child(args.child, args.n)
         return
@@ -288,6 +303,7 @@ def main() -> None:
     n = args.n
 
     three_stages(10)  # warm up: engine thread, worker pool, imports
+    print(f"engine: {engine_build()}\n")
     print("| flow | Headrace | thread floor | Headrace/floor | CPU, Headrace / floor |")
     print("|---|---|---|---|---|")
     with ThreadPoolExecutor(WORKERS) as pool:
