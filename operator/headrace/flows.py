@@ -31,7 +31,7 @@ class Flow(Generic[P, R]):
         name: str | None = None,
         version: str | None = None,
         flow_run_name: str | Callable[[], str] | None = None,
-        retries: int = 0,
+        retries: int | None = None,
         retry_delay_seconds: float | list[float] = 0,
         task_runner: TaskRunner | type[TaskRunner] | None = None,
         description: str | None = None,
@@ -55,6 +55,7 @@ class Flow(Generic[P, R]):
             )
         if not callable(fn):
             raise TypeError(f"@flow needs a function, got {fn!r}")
+        retries = retries or 0  # None: no retries, as Prefect 2's default
         if retries < 0:
             raise ValueError(f"retries must be 0 or more, got {retries}")
         if timeout_seconds is not None and timeout_seconds <= 0:

@@ -80,14 +80,14 @@ class State(Generic[R]):
         self,
         type: StateType,
         name: str | None = None,
-        message: str = "",
+        message: str | None = "",
         data: Any = _NOT_SET,
         result_uri: str | None = None,
         timestamp: float | None = None,
     ) -> None:
         self.type = type
         self.name = name or type.value.capitalize()
-        self.message = message
+        self.message = message or ""  # Prefect 2's message is Optional[str]
         self._data = data
         self.result_uri = result_uri
         self.timestamp = time.time() if timestamp is None else timestamp
@@ -196,60 +196,64 @@ class State(Generic[R]):
         return f"{self.name}({self.message!r})" if self.message else f"{self.name}()"
 
 
-def Scheduled(message: str = "", name: str = "Scheduled") -> State[Any]:
+def Scheduled(message: str | None = "", name: str = "Scheduled") -> State[Any]:
     return State(StateType.SCHEDULED, name, message)
 
 
-def AwaitingRetry(message: str = "") -> State[Any]:
+def AwaitingRetry(message: str | None = "") -> State[Any]:
     return State(StateType.SCHEDULED, "AwaitingRetry", message)
 
 
-def Pending(message: str = "") -> State[Any]:
+def Pending(message: str | None = "") -> State[Any]:
     return State(StateType.PENDING, "Pending", message)
 
 
-def NotReady(message: str = "") -> State[Any]:
+def NotReady(message: str | None = "") -> State[Any]:
     return State(StateType.PENDING, "NotReady", message)
 
 
-def Running(message: str = "") -> State[Any]:
+def Running(message: str | None = "") -> State[Any]:
     return State(StateType.RUNNING, "Running", message)
 
 
-def Retrying(message: str = "") -> State[Any]:
+def Retrying(message: str | None = "") -> State[Any]:
     return State(StateType.RUNNING, "Retrying", message)
 
 
-def Completed(data: Any = None, message: str = "", result_uri: str | None = None) -> State[Any]:
+def Completed(
+    data: Any = None, message: str | None = "", result_uri: str | None = None
+) -> State[Any]:
     return State(StateType.COMPLETED, "Completed", message, data, result_uri)
 
 
-def stored_only(result_uri: str, message: str = "") -> State[Any]:
+def stored_only(result_uri: str, message: str | None = "") -> State[Any]:
     """Completed with no result in memory: `result()` reads it from `result_uri` (Prefect 2's
     `cache_result_in_memory=False`)."""
     return State(StateType.COMPLETED, "Completed", message, result_uri=result_uri)
 
 
-def Cached(data: Any = _NOT_SET, message: str = "", result_uri: str | None = None) -> State[Any]:
+def Cached(
+    data: Any = _NOT_SET, message: str | None = "", result_uri: str | None = None
+) -> State[Any]:
     return State(StateType.COMPLETED, "Cached", message, data, result_uri)
 
 
 def Failed(
-    message: str = "", error: BaseException | None = None, *, data: Any = _NOT_SET
+    message: str | None = "", error: BaseException | None = None, *, data: Any = _NOT_SET
 ) -> State[Any]:
     """A failed state; `data=` is Prefect 2's spelling of what `result()` raises."""
     return State(StateType.FAILED, "Failed", message, error if error is not None else data)
 
 
-def TimedOut(message: str = "") -> State[Any]:
+def TimedOut(message: str | None = "") -> State[Any]:
     return State(StateType.FAILED, "TimedOut", message)
 
 
-def Crashed(message: str = "", error: BaseException | None = None) -> State[Any]:
+def Crashed(message: str | None = "", error: BaseException | None = None) -> State[Any]:
     return State(StateType.CRASHED, "Crashed", message, error if error is not None else _NOT_SET)
 
 
-def Cancelled(message: str = "") -> State[Any]:
+def Cancelled(message: str | None = "") -> State[Any]:
     return State(StateType.CANCELLED, "Cancelled", message)
 
 

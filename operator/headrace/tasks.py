@@ -46,14 +46,14 @@ class Task(Generic[P, R]):
         version: str | None = None,
         cache_key_fn: Callable[[TaskRun, dict[str, Any]], str | None] | None = None,
         cache_expiration: datetime.timedelta | None = None,
-        retries: int = 0,
+        retries: int | None = None,
         retry_delay_seconds: float | list[float] | Callable[[int], list[float]] = 0,
         persist_result: bool | None = None,
         result_storage: str | None = None,
         result_serializer: str | Serializer | None = None,
         timeout_seconds: float | None = None,
         log_prints: bool | None = None,
-        refresh_cache: bool = False,
+        refresh_cache: bool | None = None,
         task_run_name: str | Callable[[], str] | None = None,
         retry_condition_fn: Callable[..., bool] | None = None,
         on_completion: Sequence[Callable[..., Any]] | None = None,
@@ -70,6 +70,7 @@ class Task(Generic[P, R]):
             )
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}")
+        retries = retries or 0  # None: no retries, as Prefect 2's default
         if retries < 0:
             raise ValueError(f"retries must be 0 or more, got {retries}")
         if cache_key_fn is not None and persist_result is False:
@@ -102,7 +103,7 @@ class Task(Generic[P, R]):
         self.result_serializer = result_serializer
         self.timeout_seconds = timeout_seconds
         self.log_prints = log_prints
-        self.refresh_cache = refresh_cache
+        self.refresh_cache = bool(refresh_cache)
         self.task_run_name = task_run_name
         self.retry_condition_fn = retry_condition_fn
         self.on_completion = check_hooks("task", "on_completion", on_completion)
