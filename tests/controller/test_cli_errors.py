@@ -12,10 +12,12 @@ from cluster.fixtures import Cluster
 from cluster.helpers import headrace_cli
 
 
-def test_version_prints_the_package_version() -> None:
+def test_version_prints_the_package_version_and_the_engine_build() -> None:
+    """This tree's sources are pure Python; the image's build says compiled
+    (tests/test_dockerfile.py and the real node's flow pod check that one)."""
     result = headrace_cli("--version")
-    assert result.returncode == 0
-    assert result.stdout.strip() == f"headrace {headrace.__version__}"
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == f"headrace {headrace.__version__} (engine: pure Python)\n"
 
 
 def test_an_unreachable_api_server_is_one_line(tmp_path: Path) -> None:
