@@ -32,11 +32,11 @@ sys.path.insert(0, sys.argv[1])
 sys.path.insert(0, sys.argv[2])
 sys.argv = [sys.argv[0]]
 from concurrent.futures import ThreadPoolExecutor
-from headrace.engine.build import engine_build
+from headrace.engine.build import is_compiled
 import engine_overhead as eo
 
 repeat = int(os.environ["REPEAT"])
-compiled = engine_build().startswith("compiled")
+compiled = is_compiled()
 
 def cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -49,7 +49,7 @@ os.environ["HEADRACE_HOME"] = scratch_home()
 os.environ.setdefault("HEADRACE_LOGGING_LEVEL", "WARNING")
 
 from headrace import flow, task
-from headrace.engine.build import engine_build
+from headrace.engine.build import engine_build, is_compiled
 
 WORKERS = 32
 A = TypeVar("A")
@@ -285,7 +285,7 @@ def main() -> None:
     parser.add_argument("--figures", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--compiled", action="store_true", help="the image's (mypyc) build")
     args = parser.parse_args()
-    if args.compiled and engine_build() == "pure Python":
+    if args.compiled and not is_compiled():
         if "BENCH_COMPILED_BUILD" in os.environ:  # this is the run again, and it did not load
             sys.exit(f"--compiled: {os.environ['BENCH_COMPILED_BUILD']} did not load")
         # Again, importing the compiled build first (children inherit PYTHONPATH).

@@ -9,6 +9,10 @@ from importlib.machinery import EXTENSION_SUFFIXES
 from headrace.engine import task_run
 
 
+def is_compiled() -> bool:
+    return (task_run.__file__ or "").endswith(tuple(EXTENSION_SUFFIXES))
+
+
 def engine_build() -> str:
-    compiled = (task_run.__file__ or "").endswith(tuple(EXTENSION_SUFFIXES))
-    return "compiled with mypyc" if compiled else "pure Python"
+    """The build's name, as `headrace --version` prints it."""
+    return "compiled with mypyc" if is_compiled() else "pure Python"
