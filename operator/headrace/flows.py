@@ -15,6 +15,7 @@ from headrace.exceptions import ParameterValidationError
 from headrace.logging import enable_log_prints
 from headrace.results.serializers import Serializer
 from headrace.results.store import ResultStore
+from headrace.retries import retry_count
 from headrace.signature import Signature
 from headrace.states import State
 from headrace.task_runners import ConcurrentTaskRunner, TaskRunner
@@ -55,9 +56,7 @@ class Flow(Generic[P, R]):
             )
         if not callable(fn):
             raise TypeError(f"@flow needs a function, got {fn!r}")
-        retries = retries or 0  # None: no retries, as Prefect 2's default
-        if retries < 0:
-            raise ValueError(f"retries must be 0 or more, got {retries}")
+        retries = retry_count(retries)
         if timeout_seconds is not None and timeout_seconds <= 0:
             raise ValueError(f"timeout_seconds must be positive, got {timeout_seconds}")
         self.fn = fn

@@ -17,6 +17,14 @@ MAX_DELAYS = 50  # Prefect 2's limit on a task's list of retry delays
 Delays = float | Sequence[float]
 
 
+def retry_count(retries: int | None) -> int:
+    """A task's or flow's `retries`: None is none, as Prefect 2's default; below 0 is refused."""
+    count = retries or 0
+    if count < 0:
+        raise ValueError(f"retries must be 0 or more, got {count}")
+    return count
+
+
 def exponential_backoff(backoff_factor: float) -> Callable[[int], list[float]]:
     """Prefect 2's `prefect.tasks.exponential_backoff`: waits of factor * 2**n, n from 0."""
 

@@ -20,7 +20,7 @@ from headrace.logging import enable_log_prints
 from headrace.results.serializers import Serializer
 from headrace.results.store import ResultStore
 from headrace.retries import exponential_backoff as exponential_backoff  # prefect.tasks's
-from headrace.retries import resolve_delays
+from headrace.retries import resolve_delays, retry_count
 from headrace.signature import Signature
 from headrace.states import State
 from headrace.utilities.annotations import quote, unmapped
@@ -70,9 +70,7 @@ class Task(Generic[P, R]):
             )
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}")
-        retries = retries or 0  # None: no retries, as Prefect 2's default
-        if retries < 0:
-            raise ValueError(f"retries must be 0 or more, got {retries}")
+        retries = retry_count(retries)
         if cache_key_fn is not None and persist_result is False:
             raise ValueError(
                 "a task with cache_key_fn keeps its result to serve later runs: "
