@@ -15,12 +15,29 @@ class NotSupported(HeadraceError, NotImplementedError):
     """A Prefect 2 option or name that Headrace does not provide; the message says why."""
 
 
+# Prefect 2 code catches its errors by Prefect's names: `except PrefectException`.
+PrefectException = HeadraceError
+
+
 class ParameterValidationError(HeadraceError, ValueError):
-    """Flow parameters failed validation; the message names each bad field."""
+    """A flow or task cannot take the parameters it was given; the message names each one."""
+
+
+class ParameterBindError(ParameterValidationError, TypeError):
+    """Arguments that do not fit the function (too many, missing, unknown): a `TypeError`,
+    as Python's own is and Prefect 2's `ParameterBindError` is."""
+
+
+class ParameterTypeError(ParameterValidationError):
+    """Flow parameters whose values fail their annotations (Prefect 2's name for it)."""
 
 
 class MappingLengthMismatch(HeadraceError, ValueError):
     """Iterables passed to `Task.map` have different lengths."""
+
+
+class MappingMissingIterable(HeadraceError, ValueError):
+    """`Task.map` was given nothing to map over: no argument is iterable."""
 
 
 class UpstreamTaskError(HeadraceError):

@@ -11,7 +11,7 @@ from headrace import settings
 from headrace.compat import FLOW_METHODS, refuse_name
 from headrace.engine.flow_engine import enter_flow
 from headrace.engine.hooks import check_hooks
-from headrace.exceptions import ParameterValidationError
+from headrace.exceptions import ParameterTypeError
 from headrace.logging import enable_log_prints
 from headrace.results.serializers import Serializer
 from headrace.results.store import ResultStore
@@ -129,12 +129,7 @@ class Flow(Generic[P, R]):
 
     # -- parameters ------------------------------------------------------------------------
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return self.signature.bind(args, kwargs)
-        except TypeError as error:
-            raise ParameterValidationError(
-                f"flow {self.name!r} cannot take these parameters: {error}"
-            ) from None
+        return self.signature.bind(args, kwargs)  # ParameterBindError if they do not fit
 
     def validate_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
         """Coerce and check parameters against the annotations (pydantic), naming bad fields."""
@@ -161,7 +156,7 @@ class Flow(Generic[P, R]):
                 else:
                     errors.append(f"parameter {name!r}: {error}")
         if errors:
-            raise ParameterValidationError(
+            raise ParameterTypeError(
                 f"flow {self.name!r} got invalid parameters: " + "; ".join(errors)
             )
         return validated

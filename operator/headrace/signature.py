@@ -7,12 +7,15 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from headrace.exceptions import ParameterBindError
+
 
 class Signature:
     """A function's parameters, with a fast path for plain positional-or-keyword functions."""
 
     def __init__(self, fn: Callable[..., Any]) -> None:
         self.signature = inspect.signature(fn)
+        self.described = f"function {getattr(fn, '__name__', fn)!r}"  # named in bind errors
         params = list(self.signature.parameters.values())
         self.names = [p.name for p in params]
         self.simple = all(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params)
@@ -27,16 +30,24 @@ class Signature:
             if len(args) == 1:  # most tasks: no zip object to make and throw away
                 return {self.names[0]: args[0]}
             return dict(zip(self.names, args, strict=True))
-        bound = self.signature.bind(*args, **kwargs)
+        bound = self._bound(args, kwargs)
         bound.apply_defaults()
         return dict(bound.arguments)
+
+    def _bound(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
+        try:
+            return self.signature.bind(*args, **kwargs)
+        except TypeError as error:
+            raise ParameterBindError(
+                f"{self.described} cannot take these parameters: {error}"
+            ) from None
 
     def bind_passed(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The arguments actually passed (`**kwargs` entries by their own names), and the
         defaults of the rest: what `Task.map` maps over and what it passes whole."""
-        bound = self.signature.bind(*args, **kwargs)
+        bound = self._bound(args, kwargs)
         passed = dict(bound.arguments)
         if self.var_keyword is not None and self.var_keyword in passed:
             passed.update(passed.pop(self.var_keyword))

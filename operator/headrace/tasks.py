@@ -14,7 +14,7 @@ from headrace import settings
 from headrace.engine import submission
 from headrace.engine.context import current_flow_run, hands_back_awaitables
 from headrace.engine.hooks import check_hooks
-from headrace.exceptions import MappingLengthMismatch
+from headrace.exceptions import MappingLengthMismatch, MappingMissingIterable
 from headrace.futures import HeadraceFuture
 from headrace.logging import enable_log_prints
 from headrace.results.serializers import Serializer
@@ -260,7 +260,7 @@ class Task(Generic[P, R]):
             else:
                 mapped[name] = list(value)
         if not mapped:
-            raise MappingLengthMismatch(
+            raise MappingMissingIterable(
                 f"{self.name}.map() got no iterable argument to map over; "
                 "pass a list (wrap arguments meant for every run in unmapped(...))"
             )

@@ -7,7 +7,13 @@ import asyncio
 import pytest
 from pydantic import BaseModel
 
-from headrace import ParameterValidationError, flow
+from headrace import ParameterValidationError, flow, task
+from headrace.exceptions import (
+    HeadraceError,
+    ParameterBindError,
+    ParameterTypeError,
+    PrefectException,
+)
 
 
 def test_parameters_are_coerced_to_their_annotations() -> None:
@@ -24,9 +30,10 @@ def test_invalid_parameter_raises_naming_the_parameter(load_record) -> None:
     def f(count: int, label: str = "x") -> int:
         return count
 
-    with pytest.raises(ParameterValidationError, match="'count'") as caught:
+    with pytest.raises(ParameterTypeError, match="'count'") as caught:
         f("three")
     assert "three" in str(caught.value)
+    assert isinstance(caught.value, ParameterValidationError)
     assert isinstance(caught.value, ValueError)
     record = load_record()
     assert record.root["state"]["name"] == "Failed"
@@ -57,15 +64,47 @@ def test_nested_model_errors_name_the_field() -> None:
         f({"size": "big"})
 
 
-def test_missing_or_unknown_arguments_are_parameter_errors() -> None:
+def test_missing_or_unknown_arguments_are_type_errors_as_in_prefect() -> None:
     @flow
     def f(x: int) -> int:
         return x
 
-    with pytest.raises(ParameterValidationError, match="cannot take"):
+    with pytest.raises(ParameterBindError, match=r"'f' cannot take .*missing a required"):
         f()
-    with pytest.raises(ParameterValidationError, match="cannot take"):
+    with pytest.raises(TypeError, match=r"cannot take .*unexpected keyword argument 'y'"):
         f(1, y=2)
+    with pytest.raises(ParameterValidationError, match="too many positional"):
+        f(1, 2)
+
+
+@task
+def one(x: int) -> int:
+    return x
+
+
+def test_task_arguments_that_do_not_fit_raise_parameter_bind_error() -> None:
+    @flow
+    def f(how: str) -> None:
+        if how == "call":
+            one(1, 2)
+        elif how == "submit":
+            one.submit(y=1)
+        else:
+            one.map([1], [2])
+
+    for how in ("call", "submit", "map"):
+        with pytest.raises(ParameterBindError, match="function 'one' cannot take"):
+            f(how)
+
+
+def test_prefect_exception_catches_headrace_errors() -> None:
+    @flow
+    def f(x: int) -> int:
+        return x
+
+    with pytest.raises(PrefectException):
+        f("not a number")
+    assert PrefectException is HeadraceError
 
 
 def test_validation_can_be_turned_off() -> None:

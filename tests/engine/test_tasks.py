@@ -219,3 +219,29 @@ def test_flow_log_prints_covers_its_tasks(load_record) -> None:
     assert "flow says hi" in by_message
     assert "task_run_id" not in by_message["flow says hi"]
     assert by_message["inner says hi"]["task_run_name"] == "inner-0"
+
+
+def test_a_task_called_or_submitted_in_a_task_is_a_run_of_the_flow(load_record) -> None:
+    # Prefect 2.14 raises RuntimeError("Tasks cannot be run from within tasks. ..."); Headrace
+    # runs them as task runs of the enclosing flow, with their own retries (a superset).
+    attempts: list[int] = []
+
+    @task(retries=1)
+    def flaky(x: int) -> int:
+        attempts.append(x)
+        if len(attempts) == 1:
+            raise RuntimeError("first attempt")
+        return x + 1
+
+    @task
+    def outer(x: int) -> int:
+        return flaky(x) + flaky.submit(x).result()
+
+    @flow
+    def f() -> int:
+        return outer(1)
+
+    assert f() == 4
+    assert attempts == [1, 1, 1]
+    names = sorted(run["name"] for run in load_record().task_runs.values())
+    assert names == ["flaky-0", "flaky-1", "outer-0"]
