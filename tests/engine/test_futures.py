@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import threading
 import time
 
+import pydantic
 import pytest
 
 from headrace import HeadraceFuture, UpstreamTaskError, flow, task
+from headrace.states import State
 
 
 class Boom(Exception):
@@ -246,3 +250,91 @@ def test_flow_returning_nested_futures_returns_their_states() -> None:
     assert isinstance(value, dict)
     assert value["a"].is_completed() and value["a"].result() == 2
     assert value["list"][0].result() == 3 and value["list"][1][1] == 5
+
+
+@task
+def slow_inc(x: int) -> int:
+    time.sleep(0.05)  # still running when its downstream is submitted
+    return x + 1
+
+
+@task
+def echo(value: object) -> object:
+    return value
+
+
+@dataclasses.dataclass
+class Point:
+    x: object
+    y: int = 0
+    seen: list[object] = dataclasses.field(default_factory=list)
+    label: str = dataclasses.field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        self.seen.append(self.x)
+
+
+@dataclasses.dataclass(frozen=True)
+class Frozen:
+    x: object
+
+
+class Model(pydantic.BaseModel):
+    x: object = pydantic.Field(alias="ex")
+    y: int = 0
+    _note: str = pydantic.PrivateAttr(default="")
+
+
+def test_futures_inside_dataclasses_and_models_pass_their_results() -> None:
+    """Prefect 2.14 (observed): fields are walked like a dict's values, and a new instance is
+    made by the class itself, so `__post_init__` sees the result."""
+    model = Model(ex=None, y=3)
+    model._note = "kept"
+
+    @flow
+    def f() -> tuple[object, object, object]:
+        point = Point(slow_inc.submit(1), y=2)
+        point.label = "p"
+        model.x = slow_inc.submit(10)
+        return echo(point), echo.submit(Frozen(slow_inc.submit(20))).result(), echo(model)
+
+    point, frozen, made = f()
+    assert isinstance(point, Point) and (point.x, point.y, point.label) == (2, 2, "p")
+    assert point.seen[-1] == 2  # made anew: __post_init__ ran with the result
+    assert frozen == Frozen(21)
+    assert isinstance(made, Model) and (made.x, made.y, made._note) == (11, 3, "kept")
+    assert isinstance(model.x, HeadraceFuture)  # the caller's own object is left as it was
+
+
+def test_a_record_without_futures_is_passed_as_it_is() -> None:
+    given = Point(1)
+
+    @flow
+    def f() -> object:
+        return echo(given)
+
+    assert f() is given
+    assert given.seen == [1]
+
+
+def test_dict_subclasses_keep_their_kind_and_futures_as_keys_resolve() -> None:
+    @flow
+    def f() -> tuple[object, object]:
+        counts: collections.defaultdict[str, object] = collections.defaultdict(list)
+        counts["a"] = slow_inc.submit(1)
+        return echo(counts), echo({slow_inc.submit(5): "six"})
+
+    counts, keyed = f()
+    assert isinstance(counts, collections.defaultdict) and counts["a"] == 2
+    assert counts["missing"] == []  # its default factory came along
+    assert keyed == {6: "six"}
+
+
+def test_flow_returning_a_dataclass_with_futures_returns_their_states() -> None:
+    @flow
+    def f() -> Point:
+        return Point(inc.submit(1))
+
+    point = f()
+    assert isinstance(point, Point) and isinstance(point.x, State)
+    assert point.x.result() == 2

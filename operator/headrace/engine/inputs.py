@@ -1,13 +1,18 @@
 """Finding futures inside task parameters and swapping in their results.
 
 Both walks are iterative, so parameters nested far deeper than the recursion limit work, and
-both return at once for scalars, the common case on the hot path.
+both return at once for scalars, the common case on the hot path. They go into lists, tuples,
+sets, dicts (keys too), dataclass instances and pydantic models, as Prefect 2's
+`visit_collection` does, and into subclasses of the built-in containers too.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import enum
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any, Final, Literal
 
 from headrace.futures import HeadraceFuture
@@ -52,17 +57,67 @@ def collect_futures(values: Any, annotated: list[Any] | None = None) -> list[Hea
     found: list[HeadraceFuture[Any]] = []
     stack: list[Any] = [values]  # the top level first, then each container found, depth first
     while stack:
-        container = stack.pop()
-        for value in container.values() if isinstance(container, dict) else container:
+        for value in stack.pop():
             if type(value) in _SCALARS:
                 continue
             if isinstance(value, HeadraceFuture):
                 found.append(value)
+            elif isinstance(value, dict):
+                stack.append(value.keys())
+                stack.append(value.values())  # popped first: values before keys
             elif isinstance(value, _CONTAINERS):
                 stack.append(value)
             elif isinstance(value, BaseAnnotation):
                 _annotation(value, stack, annotated)
+            elif is_record(value):
+                stack.append([field for _, field in record_fields(value)])
     return found
+
+
+def _model_base() -> Any:
+    """pydantic's `BaseModel` once pydantic is loaded (before that no model can exist, and
+    importing it here would cost every flow a fifth of a second)."""
+    module = sys.modules.get("pydantic")
+    return getattr(module, "BaseModel", None) if module is not None else None
+
+
+def is_record(value: Any) -> bool:
+    """A dataclass instance or a pydantic model: walked field by field, as in Prefect 2."""
+    if hasattr(type(value), "__dataclass_fields__"):
+        return True
+    base = _model_base()
+    return base is not None and isinstance(value, base)
+
+
+def record_fields(record: Any) -> list[tuple[str, Any]]:
+    """A record's fields and their values: a dataclass's fields, or a model's fields and the
+    extra ones it was given."""
+    if hasattr(type(record), "__dataclass_fields__"):
+        return [(field.name, getattr(record, field.name)) for field in dataclasses.fields(record)]
+    names = [*type(record).model_fields]
+    names += [name for name in record.model_fields_set if name not in names]
+    return [(name, getattr(record, name)) for name in names if hasattr(record, name)]
+
+
+def _rebuilt_record(record: Any, items: list[tuple[str, Any]]) -> Any:
+    """A new record of the same type from changed field values, made by its own constructor
+    (so a dataclass's `__post_init__` and a model's validation see the new values, as in
+    Prefect 2); fields the constructor does not take are copied over."""
+    kind = type(record)
+    values = dict(items)
+    if hasattr(kind, "__dataclass_fields__"):
+        fields = dataclasses.fields(record)
+        made = kind(**{field.name: values[field.name] for field in fields if field.init})
+        for field in fields:
+            if not field.init:
+                object.__setattr__(made, field.name, values[field.name])
+        return made
+    aliases = {name: info.alias for name, info in kind.model_fields.items() if info.alias}
+    made = kind(**{aliases.get(name, name): value for name, value in values.items()})
+    private = getattr(record, "__pydantic_private__", None)
+    if private:
+        object.__setattr__(made, "__pydantic_private__", dict(private))
+    return made
 
 
 def _annotation(value: BaseAnnotation[Any], stack: list[Any], annotated: list[Any] | None) -> None:
@@ -116,11 +171,28 @@ def _leaf_state(value: Any) -> Any:
 
 
 def _rebuild(container: Any, items: list[Any]) -> Any:
-    if isinstance(container, dict):
-        return type(container)(items) if type(container) is not dict else dict(items)
+    """`container` again with `items` (dict entries as pairs)."""
+    kind = type(container)
+    if kind is dict:
+        return dict(items)
+    if kind is list:
+        return items
+    if kind is set:
+        return set(items)
+    if isinstance(container, dict | list | set):
+        # A subclass: a copy keeps what it holds besides its items (a defaultdict's factory).
+        made = copy.copy(container)
+        made.clear()
+        if isinstance(made, list):
+            made.extend(items)
+        else:
+            made.update(items)
+        return made
     if isinstance(container, tuple) and hasattr(container, "_fields"):
-        return type(container)(*items)
-    return type(container)(items)
+        return kind(*items)
+    if is_record(container):
+        return _rebuilt_record(container, items)
+    return kind(items)
 
 
 def resolve(value: Any, leaf: Callable[[Any], Any] = _leaf) -> Any:
@@ -130,26 +202,37 @@ def resolve(value: Any, leaf: Callable[[Any], Any] = _leaf) -> Any:
     """
     if type(value) in _SCALARS:
         return value
-    if not isinstance(value, _CONTAINERS):
+    if not (isinstance(value, _CONTAINERS) or is_record(value)):
         return leaf(value)
-    # Each frame: [container, iterator, new items, changed?, key of the child being built].
-    frames: list[list[Any]] = [[value, _iter(value), [], False, None]]
+    # Each frame: [container, its entries, new items, changed?, key of the child being built,
+    # keyed?]. A keyed container's entries and items are (key, value) pairs.
+    frames: list[list[Any]] = [_frame(value)]
     result: Any = None
     while frames:
         frame = frames[-1]
-        container, iterator, items = frame[0], frame[1], frame[2]
+        container, entries, items, keyed = frame[0], frame[1], frame[2], frame[5]
         descended = False
-        for entry in iterator:
-            key, child = entry if isinstance(container, dict) else (None, entry)
-            if isinstance(child, _CONTAINERS) and type(child) not in _SCALARS:
-                frames.append([child, _iter(child), [], False, None])
+        for entry in entries:
+            key, child = entry if keyed else (None, entry)
+            if keyed and type(key) not in _SCALARS:
+                new_key = resolve(key, leaf)  # a future as a key: its result, as in Prefect 2
+                if new_key is not key:
+                    key = new_key
+                    frame[3] = True
+            if type(child) in _SCALARS:
+                items.append((key, child) if keyed else child)
+                continue
+            if isinstance(child, _CONTAINERS) or (
+                not isinstance(child, HeadraceFuture) and is_record(child)
+            ):
+                frames.append(_frame(child))
                 frame[4] = key
                 descended = True
                 break
             new = leaf(child)
             if new is not child:
                 frame[3] = True
-            items.append((key, new) if isinstance(container, dict) else new)
+            items.append((key, new) if keyed else new)
         if descended:
             continue
         frames.pop()
@@ -161,12 +244,19 @@ def resolve(value: Any, leaf: Callable[[Any], Any] = _leaf) -> Any:
         key = parent[4]
         if done is not container:
             parent[3] = True
-        parent[2].append((key, done) if isinstance(parent[0], dict) else done)
+        parent[2].append((key, done) if parent[5] else done)
     return result
 
 
-def _iter(container: Any) -> Any:
-    return iter(container.items()) if isinstance(container, dict) else iter(container)
+def _frame(container: Any) -> list[Any]:
+    entries: Iterator[Any]
+    if isinstance(container, dict):
+        entries, keyed = iter(container.items()), True
+    elif isinstance(container, _CONTAINERS):
+        entries, keyed = iter(container), False
+    else:
+        entries, keyed = iter(record_fields(container)), True
+    return [container, entries, [], False, None, keyed]
 
 
 def futures_to_states(value: Any) -> Any:
