@@ -176,9 +176,8 @@ class Flow(Generic[P, R]):
                 if hint is None or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
                     continue
                 try:
-                    adapters[param.name] = TypeAdapter(
-                        hint, config=ConfigDict(arbitrary_types_allowed=True)
-                    )
+                    adapter = TypeAdapter(hint, config=ConfigDict(arbitrary_types_allowed=True))
+                    adapters[param.name] = _AsGiven(hint, adapter) if hint in _BARE else adapter
                 except Exception:
                     try:
                         adapters[param.name] = TypeAdapter(hint)
@@ -217,6 +216,25 @@ class Flow(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"Flow(name={self.name!r})"
+
+
+_BARE = frozenset({list, dict, set, frozenset, tuple})  # annotations with no item types
+
+
+class _AsGiven:
+    """A bare `list`, `dict`, `set`, `frozenset` or `tuple` parameter takes an instance of
+    its type as it is, so the flow and its caller share it, as under Prefect 2 (pydantic v1);
+    pydantic v2 would hand the flow a copy. Anything else is validated (a tuple for a list
+    becomes a list)."""
+
+    __slots__ = ("adapter", "kind")
+
+    def __init__(self, kind: type, adapter: Any) -> None:
+        self.kind = kind
+        self.adapter = adapter
+
+    def validate_python(self, value: Any) -> Any:
+        return value if isinstance(value, self.kind) else self.adapter.validate_python(value)
 
 
 @overload

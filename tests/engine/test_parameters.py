@@ -143,3 +143,22 @@ def test_parameters_are_recorded(load_record) -> None:
 
     f("7", ["a", "b"])
     assert load_record().root["parameters"] == {"x": 7, "tags": ["a", "b"]}
+
+
+def test_a_bare_container_parameter_is_the_callers_own_object() -> None:
+    """Prefect 2.14 (observed): a flow annotated `x: list` or `x: dict` gets the caller's
+    object, so changes show to the caller; `list[int]` gets a validated copy there too."""
+
+    @flow
+    def f(items: list, table: dict, numbers: list[int], pair: list) -> None:  # type: ignore[type-arg]
+        items.append(9)
+        table["k"] = 1
+        numbers.append(9)
+        pair.append(9)
+
+    items: list[int] = [1]
+    table: dict[str, int] = {}
+    numbers = [1]
+    f(items, table, numbers, (1, 2))  # type: ignore[arg-type]
+    assert items == [1, 9] and table == {"k": 1}
+    assert numbers == [1]
