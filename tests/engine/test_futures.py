@@ -338,3 +338,33 @@ def test_flow_returning_a_dataclass_with_futures_returns_their_states() -> None:
     point = f()
     assert isinstance(point, Point) and isinstance(point.x, State)
     assert point.x.result() == 2
+
+
+@dataclasses.dataclass(eq=False)
+class Node:
+    value: object
+    children: list[Node] = dataclasses.field(default_factory=list)
+    parent: Node | None = None
+
+
+def test_arguments_that_hold_themselves_are_walked_once() -> None:
+    """Cycles (a tree with parent links, a list inside itself) end the walk instead of
+    looping; the futures in them still resolve."""
+    root = Node("root")
+    root.children.append(Node(None, parent=root))
+    looped: list[object] = [1]
+    looped.append(looped)
+    outcome: list[object] = []
+
+    @flow
+    def f() -> object:
+        root.children[0].value = slow_inc.submit(1)
+        return echo(root), echo([slow_inc.submit(2), looped])
+
+    worker = threading.Thread(target=lambda: outcome.append(f()), daemon=True)
+    worker.start()
+    worker.join(30)
+    assert outcome, "the flow did not finish: the walk looped"
+    (got_root, (three, got_looped)) = outcome[0]  # type: ignore[misc]
+    assert got_root.children[0].value == 2  # a new tree, whose parent link is the old root
+    assert three == 3 and got_looped is looped

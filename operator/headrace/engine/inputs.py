@@ -56,20 +56,26 @@ def collect_futures(values: Any, annotated: list[Any] | None = None) -> list[Hea
     """
     found: list[HeadraceFuture[Any]] = []
     stack: list[Any] = [values]  # the top level first, then each container found, depth first
+    seen: set[int] = set()  # containers already walked: one that holds itself is walked once
     while stack:
         for value in stack.pop():
             if type(value) in _SCALARS:
                 continue
             if isinstance(value, HeadraceFuture):
                 found.append(value)
+            elif isinstance(value, BaseAnnotation):
+                _annotation(value, stack, annotated)
+            elif not (isinstance(value, _CONTAINERS) or is_record(value)) or id(value) in seen:
+                continue
             elif isinstance(value, dict):
+                seen.add(id(value))
                 stack.append(value.keys())
                 stack.append(value.values())  # popped first: values before keys
             elif isinstance(value, _CONTAINERS):
+                seen.add(id(value))
                 stack.append(value)
-            elif isinstance(value, BaseAnnotation):
-                _annotation(value, stack, annotated)
-            elif is_record(value):
+            else:
+                seen.add(id(value))
                 stack.append([field for _, field in record_fields(value)])
     return found
 
@@ -207,6 +213,7 @@ def resolve(value: Any, leaf: Callable[[Any], Any] = _leaf) -> Any:
     # Each frame: [container, its entries, new items, changed?, key of the child being built,
     # keyed?]. A keyed container's entries and items are (key, value) pairs.
     frames: list[list[Any]] = [_frame(value)]
+    walking = {id(value)}  # the containers of the frames: one met again inside itself is kept
     result: Any = None
     while frames:
         frame = frames[-1]
@@ -222,9 +229,11 @@ def resolve(value: Any, leaf: Callable[[Any], Any] = _leaf) -> Any:
             if type(child) in _SCALARS:
                 items.append((key, child) if keyed else child)
                 continue
-            if isinstance(child, _CONTAINERS) or (
-                not isinstance(child, HeadraceFuture) and is_record(child)
-            ):
+            if (
+                isinstance(child, _CONTAINERS)
+                or (not isinstance(child, HeadraceFuture) and is_record(child))
+            ) and id(child) not in walking:
+                walking.add(id(child))
                 frames.append(_frame(child))
                 frame[4] = key
                 descended = True
@@ -236,6 +245,7 @@ def resolve(value: Any, leaf: Callable[[Any], Any] = _leaf) -> Any:
         if descended:
             continue
         frames.pop()
+        walking.discard(id(container))
         done = _rebuild(container, items) if frame[3] else container
         if not frames:
             result = done
