@@ -65,19 +65,23 @@ def collect_futures(values: Any, annotated: list[Any] | None = None) -> list[Hea
                 found.append(value)
             elif isinstance(value, BaseAnnotation):
                 _annotation(value, stack, annotated)
-            elif not (isinstance(value, _CONTAINERS) or is_record(value)) or id(value) in seen:
-                continue
-            elif isinstance(value, dict):
+            elif _walked(value) and id(value) not in seen:
                 seen.add(id(value))
-                stack.append(value.keys())
-                stack.append(value.values())  # popped first: values before keys
-            elif isinstance(value, _CONTAINERS):
-                seen.add(id(value))
-                stack.append(value)
-            else:
-                seen.add(id(value))
-                stack.append([field for _, field in record_fields(value)])
+                if isinstance(value, dict):
+                    stack.append(value.keys())
+                    stack.append(value.values())  # popped first: values before keys
+                elif isinstance(value, _CONTAINERS):
+                    stack.append(value)
+                else:
+                    stack.append([field for _, field in record_fields(value)])
     return found
+
+
+def _walked(value: Any) -> bool:
+    """Whether the walks go into `value`: a container or a record (a future never is one)."""
+    return isinstance(value, _CONTAINERS) or (
+        not isinstance(value, HeadraceFuture) and is_record(value)
+    )
 
 
 def _model_base() -> Any:
@@ -208,7 +212,7 @@ def resolve(value: Any, leaf: Callable[[Any], Any] = _leaf) -> Any:
     """
     if type(value) in _SCALARS:
         return value
-    if not (isinstance(value, _CONTAINERS) or is_record(value)):
+    if not _walked(value):
         return leaf(value)
     # Each frame: [container, its entries, new items, changed?, key of the child being built,
     # keyed?]. A keyed container's entries and items are (key, value) pairs.
@@ -229,10 +233,7 @@ def resolve(value: Any, leaf: Callable[[Any], Any] = _leaf) -> Any:
             if type(child) in _SCALARS:
                 items.append((key, child) if keyed else child)
                 continue
-            if (
-                isinstance(child, _CONTAINERS)
-                or (not isinstance(child, HeadraceFuture) and is_record(child))
-            ) and id(child) not in walking:
+            if _walked(child) and id(child) not in walking:
                 walking.add(id(child))
                 frames.append(_frame(child))
                 frame[4] = key
