@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import types
 import typing
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
@@ -170,13 +171,18 @@ class Flow(Generic[P, R]):
                 hints = typing.get_type_hints(self.fn)
             except Exception:
                 hints = {}
+            # A number for a `str` becomes its text, as under pydantic v1 (Prefect 2): a
+            # parameter from YAML or JSON (`version: 1.0`) often comes as a number.
+            config = ConfigDict(arbitrary_types_allowed=True, coerce_numbers_to_str=True)
             adapters: dict[str, Any] = {}
             for param in self.signature.signature.parameters.values():
                 hint = hints.get(param.name)
                 if hint is None or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
                     continue
+                if _is_union_of_values(hint):
+                    hint = _in_order(hint)
                 try:
-                    adapter = TypeAdapter(hint, config=ConfigDict(arbitrary_types_allowed=True))
+                    adapter = TypeAdapter(hint, config=config)
                     adapters[param.name] = _AsGiven(hint, adapter) if hint in _BARE else adapter
                 except Exception:
                     try:
@@ -219,6 +225,21 @@ class Flow(Generic[P, R]):
 
 
 _BARE = frozenset({list, dict, set, frozenset, tuple})  # annotations with no item types
+
+
+def _is_union_of_values(hint: Any) -> bool:
+    """A Union of two or more types besides None (pydantic has no union mode for `X | None`)."""
+    if typing.get_origin(hint) not in (typing.Union, types.UnionType):
+        return False
+    return sum(1 for member in typing.get_args(hint) if member is not type(None)) > 1
+
+
+def _in_order(union: Any) -> Any:
+    """pydantic v1 (Prefect 2) took a Union's first member that fits, where v2 looks for the
+    best one: with this, `int | str` given "5" is 5 here as in Prefect."""
+    from pydantic import Field  # noqa: PLC0415  # loaded with the adapters, not on import
+
+    return typing.Annotated[union, Field(union_mode="left_to_right")]
 
 
 class _AsGiven:

@@ -25,6 +25,36 @@ def test_parameters_are_coerced_to_their_annotations() -> None:
     assert f(x="4", ratio="2", names=("a",)) == (4, 2.0, ["a"])
 
 
+def test_numbers_for_a_str_become_text_as_under_pydantic_v1() -> None:
+    # A FlowRun's parameters come from YAML: `version: 1.0` is a float there. Prefect 2
+    # (pydantic v1) gave the flow "1.0"; pydantic v2 alone refuses it.
+    @flow
+    def f(version: str, tags: list[str], labels: dict[str, str]) -> tuple:
+        return version, tags, labels
+
+    assert f(1.0, [1, 2], {"a": 3}) == ("1.0", ["1", "2"], {"a": "3"})
+
+
+def test_a_union_takes_its_first_member_that_fits_as_under_pydantic_v1() -> None:
+    @flow
+    def f(x: int | str, y: str | int, z: int | None = None) -> tuple:
+        return x, y, z
+
+    assert f("5", 5, "7") == (5, "5", 7)
+    assert f("five", 5) == ("five", "5", None)
+
+
+def test_a_float_with_a_fraction_for_an_int_is_refused_not_cut() -> None:
+    # pydantic v1 gave 3 for 3.7, silently; v2's error is kept (documented).
+    @flow
+    def f(count: int) -> int:
+        return count
+
+    assert f(3.0) == 3
+    with pytest.raises(ParameterTypeError, match=r"'count'.*fractional"):
+        f(3.7)
+
+
 def test_invalid_parameter_raises_naming_the_parameter(load_record) -> None:
     @flow
     def f(count: int, label: str = "x") -> int:
