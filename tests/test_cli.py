@@ -26,6 +26,14 @@ def pipeline(n: int = 3) -> list[int]:
 @flow
 def broken() -> None:
     raise RuntimeError("the flow's own failure")
+
+@flow
+def reporting() -> None:
+    from headrace.artifacts import create_markdown_artifact, create_table_artifact
+
+    create_markdown_artifact("old", key="summary")
+    create_markdown_artifact("# Totals\\n\\x1b[2Jcleared?", key="summary", description="new")
+    create_table_artifact({"n": [1, 2], "double": [2, 4]}, key="doubles")
 """
 FAILS_ON_IMPORT = """
 raise RuntimeError("DATABASE_URL is not set")
@@ -73,6 +81,30 @@ def test_list_shows_local_runs_newest_first(tmp_path: Path) -> None:
     assert [item["state"] for item in listed["items"]] == ["Failed", "Completed"]
     code, out, _ = cli(tmp_path, "list", "--limit", "1", "-o", "yaml")
     assert [item["flowName"] for item in yaml.safe_load(out)["items"]] == ["broken"]
+
+
+def test_artifacts_are_listed_and_shown_with_control_characters_escaped(
+    tmp_path: Path,
+) -> None:
+    code, out, _ = cli(tmp_path, "run", "flows.py:reporting", "-o", "json")
+    assert code == 0
+    run_id = json.loads(out)["id"]
+    code, out, _ = cli(tmp_path, "artifacts", run_id)
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split() == ["TIME", "KEY", "TYPE", "WHERE", "DESCRIPTION", "ID"]
+    assert [row.split()[1:4] for row in rows] == [
+        ["summary", "markdown", "flow"],
+        ["summary", "markdown", "flow"],
+        ["doubles", "table", "flow"],
+    ]
+    code, out, _ = cli(tmp_path, "artifacts", run_id, "--show", "summary")  # the newest
+    assert code == 0
+    assert out == "summary (markdown): new\n\n# Totals\n\\x1b[2Jcleared?\n"
+    code, out, _ = cli(tmp_path, "artifacts", run_id, "--show", "doubles")
+    assert out.splitlines()[2:] == ["n   double", "1   2", "2   4"]
+    code, _, err = cli(tmp_path, "artifacts", run_id, "--show", "nothing")
+    assert code == 2 and "no artifact with key or id 'nothing'" in err
 
 
 def test_no_local_runs_is_said(tmp_path: Path) -> None:

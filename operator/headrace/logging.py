@@ -31,6 +31,15 @@ def _owner(record: logging.LogRecord) -> TaskRun | FlowRun | None:
     return current_task_run.get() or current_flow_run.get()
 
 
+def record_owner(run: TaskRun | FlowRun) -> tuple[FlowRun, TaskRun | None]:
+    """The flow run whose record takes a line made in `run`, and the task run it names."""
+    # By kind, not isinstance: the task run class is above this module (it logs prints).
+    if run.RECORD_KIND == TASK_RUN:
+        task_run = cast("TaskRun", run)
+        return task_run.flow_run, task_run
+    return cast("FlowRun", run), None
+
+
 class RecordHandler(logging.Handler):
     """Copies log lines of runs into their run tree, for the record writer to flush."""
 
@@ -42,12 +51,7 @@ class RecordHandler(logging.Handler):
             message = record.getMessage()
             if record.exc_info and record.exc_info[1] is not None:
                 message += "\n" + logging.Formatter().formatException(record.exc_info)
-            # By kind, not isinstance: the task run class is above this module (it logs prints).
-            flow_run: FlowRun = (
-                cast("TaskRun", run).flow_run
-                if run.RECORD_KIND == TASK_RUN
-                else cast("FlowRun", run)
-            )
+            flow_run, task_run = record_owner(run)
             entry: LogLine = {
                 "kind": LOG,
                 "ts": record.created,
@@ -56,9 +60,9 @@ class RecordHandler(logging.Handler):
                 "message": message,
                 "flow_run_id": flow_run.id,
             }
-            if flow_run is not run:
-                entry["task_run_id"] = run.id
-                entry["task_run_name"] = run.name
+            if task_run is not None:
+                entry["task_run_id"] = task_run.id
+                entry["task_run_name"] = task_run.name
             flow_run.tree.logs.append(cast("dict[str, Any]", entry))  # untyped in the engine
         except Exception:
             self.handleError(record)

@@ -19,6 +19,7 @@ import pytest
 from engine_helpers import state_name, task_runs_named
 
 from headrace import flow, get_run_logger, task
+from headrace.artifacts import create_markdown_artifact
 from headrace.records import RunRecord
 from headrace.task_runners import DaskTaskRunner
 
@@ -256,6 +257,29 @@ def test_worker_log_lines_and_prints_reach_the_run_record(
         assert (run_id, f"printed {index}") in lines
     worker_lines = [m for _, m in lines if m.startswith("working on")]
     assert all(not m.endswith(f" {os.getpid()}") for m in worker_lines)
+
+
+def test_artifacts_made_on_a_worker_reach_the_run_record(
+    runner: DaskTaskRunner, load_record: Callable[..., RunRecord]
+) -> None:
+    @task
+    def reports(x: int) -> str:
+        import os
+
+        create_markdown_artifact(f"made in {os.getpid()}", key=f"report-{x}")
+        return "done"
+
+    @flow(task_runner=runner)
+    def f() -> list[str]:
+        return [future.result() for future in reports.map([1, 2])]
+
+    assert f() == ["done", "done"]
+    record = load_record()
+    runs = {run["name"]: run["id"] for run in record.task_runs.values()}
+    made = {a["key"]: a for a in record.artifacts}
+    assert made["report-1"]["task_run_id"] == runs["reports-0"]
+    assert made["report-2"]["task_run_id"] == runs["reports-1"]
+    assert all(a["data"] != f"made in {os.getpid()}" for a in made.values())  # on a worker
 
 
 def test_cache_and_persisted_results_stay_with_the_engine(

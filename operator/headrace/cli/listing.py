@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any, cast
 
-from headrace.cli.output import as_list, dump
+from headrace.cli.output import as_list, dump, table
 from headrace.states import FINAL_NAMES
 from headrace.timestamps import parse_time
 
@@ -22,15 +22,6 @@ def age(seconds: float | None) -> str:
         if seconds >= 2 * size:
             return f"{int(seconds // size)}{unit}"
     return f"{int(seconds)}s"
-
-
-def table(rows: list[list[str]]) -> str:
-    """Columns padded as kubectl pads them: three spaces apart, the last not padded."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
 
 
 def tasks(counts: dict[str, int] | None, total: int | None) -> str:

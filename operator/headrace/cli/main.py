@@ -117,6 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--task", help="only lines of task runs whose name starts with this")
     logs.add_argument("--limit", type=int, help="at most this many lines")
 
+    artifacts = commands.add_parser(
+        "artifacts", help="list a run's artifacts (markdown, tables, links), or show one"
+    )
+    artifacts.add_argument("run", help=run_help)
+    artifacts.add_argument("-n", "--namespace", help="the FlowRun's namespace (default: context's)")
+    artifacts.add_argument(
+        "--show", metavar="KEY", help="print the newest artifact with this key (or id prefix)"
+    )
+
     graph = commands.add_parser(
         "graph", help="show a run's task runs by dependency stage, and what pending ones wait on"
     )
@@ -209,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
             return show_logs(
                 args.run, args.reverse, args.follow, args.task, args.limit, args.namespace
             )
+        if args.command == "artifacts":
+            from headrace.cli.artifacts import show_artifacts
+
+            return show_artifacts(args.run, args.namespace, args.show)
         if args.command == "graph":
             from headrace.cli.graph import show_graph
 

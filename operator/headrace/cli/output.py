@@ -24,3 +24,16 @@ def dump(document: Any, form: str) -> str:
 def as_list(items: list[Any]) -> dict[str, Any]:
     """Items as kubectl lists them (`kind: List`)."""
     return {"apiVersion": "v1", "kind": "List", "items": items}
+
+
+def table(rows: list[list[str]]) -> str:
+    """Columns padded as kubectl pads them: three spaces apart, the last not padded. Rows
+    may be of different lengths (a table artifact's rows are the user's)."""
+    widths: list[int] = []
+    for row in rows:
+        widths.extend(0 for _ in range(len(row) - len(widths)))
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    return "\n".join(
+        "   ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows
+    )

@@ -72,7 +72,7 @@ class RunTree:
         self.task_runs: list[TaskRun] = []
         self.flow_runs: list[FlowRun] = []
         self.dirty: list[TaskRun | FlowRun] = []
-        self.logs: list[dict[str, Any]] = []
+        self.logs: list[dict[str, Any]] = []  # log and artifact lines, for the next flush
         self.record: RecordWriter | None = None
         self.root: FlowRun | None = None
 

@@ -21,6 +21,7 @@ FLOW_RUN: Final = "flow_run"
 LOG: Final = "log"
 SUMMARY: Final = "summary"
 HEARTBEAT: Final = "heartbeat"
+ARTIFACT: Final = "artifact"
 
 # How the writer starts every line: `json.dumps` of a dict whose first key is `kind`, or the
 # same text built by hand (records/writer.py `task_run_json`).
@@ -94,6 +95,23 @@ class LogLine(TypedDict):
     task_run_name: NotRequired[str]
 
 
+class ArtifactLine(TypedDict):
+    """An artifact a run made (headrace/artifacts.py): `data` is the markdown, the link, or
+    the table as JSON text."""
+
+    kind: Literal["artifact"]
+    id: str
+    ts: float
+    type: Literal["markdown", "table", "link"]
+    key: str | None
+    description: str | None
+    data: str
+    flow_run_id: str
+    task_run_id: NotRequired[str]
+    task_run_name: NotRequired[str]
+    link_text: NotRequired[str]
+
+
 class SummaryLine(TypedDict):
     """Task-run counts by state name, written whenever they change."""
 
@@ -111,12 +129,13 @@ class HeartbeatLine(TypedDict):
     ts: float
 
 
-Line = TaskRunLine | FlowRunLine | LogLine | SummaryLine | HeartbeatLine
+Line = TaskRunLine | FlowRunLine | LogLine | ArtifactLine | SummaryLine | HeartbeatLine
 
 KINDS: Final[dict[str, type[Any]]] = {
     TASK_RUN: TaskRunLine,
     FLOW_RUN: FlowRunLine,
     LOG: LogLine,
+    ARTIFACT: ArtifactLine,
     SUMMARY: SummaryLine,
     HEARTBEAT: HeartbeatLine,
 }

@@ -15,11 +15,13 @@ from typing import Any
 
 from headrace import settings
 from headrace.records.lines import (
+    ARTIFACT,
     FLOW_RUN,
     HEARTBEAT,
     LOG,
     SUMMARY,
     TASK_RUN,
+    ArtifactLine,
     FlowRunLine,
     LogLine,
     SummaryLine,
@@ -54,6 +56,7 @@ class RunRecord:
     flow_runs: dict[str, FlowRunLine] = field(default_factory=dict)
     task_runs: dict[str, TaskRunLine] = field(default_factory=dict)
     logs: list[LogLine] = field(default_factory=list)
+    artifacts: list[ArtifactLine] = field(default_factory=list)
     summary: SummaryLine | None = None
     last_seen: float | None = None  # the newest heartbeat or summary time
     # Parses a line, None for one to skip: records/untrusted.py's checks each against its kind.
@@ -77,6 +80,8 @@ class RunRecord:
                 self.flow_runs[entry["id"]] = entry
             elif kind == LOG:
                 self.logs.append(entry)
+            elif kind == ARTIFACT:
+                self.artifacts.append(entry)
             elif kind == SUMMARY:
                 self.summary = entry
             if kind in {SUMMARY, HEARTBEAT} and isinstance(entry.get("ts"), (int, float)):
