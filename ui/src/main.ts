@@ -28,6 +28,44 @@ type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 const app = document.getElementById("app")!;
 let stopPage: (() => void) | null = null;
 
+/** An artifact's content as page elements, never as markup. */
+function artifactBody(a: Json): HTMLElement {
+  if (a.type === "link") {
+    const text = a.link_text || a.data;
+    return /^https?:\/\//i.test(a.data)
+      ? h("a", { href: a.data, text, target: "_blank", rel: "noopener noreferrer" })
+      : h("code", { text: `${text} <${a.data}>` });
+  }
+  if (a.type === "table") {
+    let table: unknown;
+    try {
+      table = JSON.parse(a.data);
+    } catch {
+      return h("pre", { class: "artifact-text", text: a.data });
+    }
+    const cell = (v: unknown) => h("td", { text: v == null ? "" : typeof v === "object" ? JSON.stringify(v) : String(v) });
+    let names: string[] = [];
+    let rows: unknown[][] = [];
+    if (Array.isArray(table) && table.every((r) => r && typeof r === "object" && !Array.isArray(r))) {
+      names = [...new Set(table.flatMap((r) => Object.keys(r)))];
+      rows = table.map((r) => names.map((n) => (r as Record<string, unknown>)[n]));
+    } else if (Array.isArray(table) && table.every(Array.isArray)) {
+      rows = table as unknown[][];
+    } else if (table && typeof table === "object" && !Array.isArray(table)) {
+      const cols = Object.values(table).map((c) => (Array.isArray(c) ? c : [c]));
+      names = Object.keys(table);
+      rows = Array.from({ length: Math.max(0, ...cols.map((c) => c.length)) }, (_, i) => cols.map((c) => c[i]));
+    }
+    return h(
+      "table",
+      { class: "runs artifact-table" },
+      h("thead", {}, h("tr", {}, ...names.map((n) => h("th", { text: n })))),
+      h("tbody", {}, ...rows.map((r) => h("tr", {}, ...r.map(cell)))),
+    );
+  }
+  return h("pre", { class: "artifact-text", text: a.data });
+}
+
 function h<K extends keyof HTMLElementTagNameMap>(
   tag: K,
   attrs: Record<string, string> = {},
@@ -506,6 +544,45 @@ function runPage(base: string, title: string, params: URLSearchParams = new URLS
     );
   }
 
+  // Artifacts tab: what the run's code left for people (Prefect's markdown, tables, links).
+  // Their content is the user's: shown as text, a table built cell by cell, and a link made
+  // a link only for http(s), so a record cannot put script or markup into the page.
+  const artifactsPane = h("div", { class: "pane artifacts-pane" });
+  const artifactBox = h("div", { class: "artifact" });
+  async function showArtifact(id: string): Promise<void> {
+    const a = await getJson(`${base}/artifacts?id=${encodeURIComponent(id)}`);
+    const title = h("h3", { text: `${a.key ?? a.id} (${a.type})` });
+    const about = a.description ? h("p", { class: "description", text: a.description }) : null;
+    artifactBox.replaceChildren(title, ...(about ? [about] : []), artifactBody(a));
+  }
+  async function loadArtifacts(): Promise<void> {
+    const data = await getJson(`${base}/artifacts`);
+    const rows = (data.items as Json[]).map((a) => {
+      const row = h(
+        "tr",
+        { "data-id": a.id },
+        h("td", { text: new Date(a.ts * 1000).toISOString().slice(11, 19) }),
+        h("td", { text: a.key ?? "" }),
+        h("td", { text: a.type }),
+        h("td", { text: a.task_run_name ?? "flow" }),
+        h("td", { text: a.description ?? "" }),
+        h("td", { class: "size", text: fmtSize(a.size) }),
+      );
+      row.onclick = () => void showArtifact(a.id);
+      return row;
+    });
+    artifactsPane.replaceChildren(
+      h("p", { text: data.total ? `${data.total} artifact${data.total === 1 ? "" : "s"}, newest first` : "no artifacts" }),
+      h(
+        "table",
+        { class: "runs artifacts" },
+        h("thead", {}, h("tr", {}, ...["Time", "Key", "Type", "Where", "Description", "Size"].map((t) => h("th", { text: t })))),
+        h("tbody", {}, ...rows),
+      ),
+      artifactBox,
+    );
+  }
+
   // Logs tab
   const logsPane = h("div", { class: "pane logs-pane" });
   const logFilter = h("input", { type: "search", placeholder: "task name starts with…" });
@@ -562,6 +639,7 @@ function runPage(base: string, title: string, params: URLSearchParams = new URLS
   const panes: Record<string, [HTMLElement, () => Promise<void>]> = {
     graph: [graphPane, async () => {}],
     results: [resultsPane, loadResults],
+    artifacts: [artifactsPane, loadArtifacts],
     logs: [logsPane, async () => Promise.all([loadLogs(), loadPodLogs()]).then(() => {})],
   };
   let current = "graph";

@@ -30,6 +30,7 @@ from headrace.ui.graph import graph_delta, graph_payload
 from headrace.ui.records import RecordCache, result_body, result_info
 
 STATIC = Path(__file__).parent / "static"
+MAX_ARTIFACTS_LISTED = 1000  # the newest; the page lists them, and asks for one by id
 _dumps = functools.partial(json.dumps, separators=(",", ":"), default=str)
 
 KUBE: web.AppKey[FlowRunSource | None] = web.AppKey("kube", FlowRunSource)
@@ -264,6 +265,29 @@ async def api_logs(request: web.Request) -> web.Response:
     return _json({"total": len(record.logs), "lines": lines[-5000:]}, request)
 
 
+async def api_artifacts(request: web.Request) -> web.Response:
+    """The run's artifacts, newest first, without their content (`?id=` gives one whole):
+    a run may make thousands, each up to a megabyte."""
+    run = await resolve(request)
+    artifacts: list[Any] = []
+    if run.record is not None:
+        with contextlib.suppress(FileNotFoundError):
+            record, _ = await _thread(request.app[RECORDS].get, run.record)
+            artifacts = record.artifacts
+    wanted = request.query.get("id")
+    if wanted is not None:
+        found = next((item for item in artifacts if item["id"] == wanted), None)
+        if found is None:
+            raise web.HTTPNotFound(text=f"no artifact {wanted!r} in the run's record")
+        return _json(found, request)
+    items = [
+        {name: value for name, value in item.items() if name != "data"}
+        | {"size": len(item["data"])}
+        for item in reversed(artifacts[-MAX_ARTIFACTS_LISTED:])
+    ]
+    return _json({"total": len(artifacts), "items": items}, request)
+
+
 async def api_pod_logs(request: web.Request) -> web.Response:
     """Each attempt's container output: what the engine printed outside the record."""
     run = await resolve(request)
@@ -360,6 +384,7 @@ def make_app(
         routes.add_get(prefix + "/graph", api_graph)
         routes.add_get(prefix + "/logs", api_logs)
         routes.add_get(prefix + "/podlogs", api_pod_logs)
+        routes.add_get(prefix + "/artifacts", api_artifacts)
         routes.add_get(prefix + "/results", api_results)
         routes.add_get(prefix + "/results/file", api_result_file)
     if (STATIC / "assets").is_dir():
