@@ -2,7 +2,7 @@
 that holds the run open and one that waits on it (pending while the gate is shut).
 
 `headrace run examples/flows/stages.py:stages -p n=100`, then `headrace graph RUN` or the web
-UI (`headrace ui`). With `gate_file`, the gate task waits until that file (or object: any
+UI (`headrace ui`); `report` leaves a markdown artifact (`headrace artifacts RUN`). With `gate_file`, the gate task waits until that file (or object: any
 fsspec URL, s3:// included) exists.
 """
 
@@ -13,6 +13,7 @@ import time
 import fsspec
 
 from headrace import flow, get_run_logger, task
+from headrace.artifacts import create_markdown_artifact
 
 
 @task(persist_result=True)
@@ -48,6 +49,7 @@ def gate(path: str = "", timeout: float = 120) -> str:
 
 @task(persist_result=True)
 def report(total: float, n: int) -> dict[str, float]:
+    create_markdown_artifact(f"# Report\n\n{n} numbers, sum of squares {total:g}", key="report")
     return {"n": n, "sum_of_squares": total}
 
 

@@ -159,6 +159,18 @@ def test_flowrun_page_graph_results_and_history(
     assert "Finished in state Completed" in first
     page.screenshot(path=str(ARTIFACTS / "ui_flowrun_logs.png"))
 
+    # The artifact `report` made in the pod, read through the FlowRun's record location.
+    shown = headrace(
+        "artifacts", "flowrun/stages", "-n", namespace, "--show", "report", kubeconfig=kubeconfig
+    )
+    assert shown.splitlines() == [
+        "report (markdown)",
+        "",
+        "# Report",
+        "",
+        f"{N} numbers, sum of squares {expected['sum_of_squares']:g}",
+    ]
+
     # And `headrace logs flowrun/NAME --reverse` reads the same record through the FlowRun.
     lines = headrace(
         "logs", "flowrun/stages", "-n", namespace, "--reverse", kubeconfig=kubeconfig
