@@ -11,6 +11,7 @@ import pytest
 from engine_helpers import record_paths
 
 from headrace import flow, get_run_logger, task
+from headrace.artifacts import create_link_artifact, create_markdown_artifact
 from headrace.engine.runs import FlowRun, RunTree
 from headrace.engine.task_run import TaskRun
 from headrace.records import lines
@@ -24,6 +25,7 @@ ATTEMPTS: list[int] = []
 @task(retries=1, tags=["t"])
 def flaky(x: int) -> int:
     get_run_logger().info("attempt for %d", x)
+    create_link_artifact("https://example.com", link_text="example", key=f"link-{x}")
     ATTEMPTS.append(x)
     if ATTEMPTS.count(x) == 1:
         raise ValueError("first attempt fails")
@@ -43,6 +45,7 @@ def calls_child(n: int) -> int:
 @flow(name="every-kind", tags=["f"])
 def every_kind(n: int) -> int:
     get_run_logger().warning("flow-level line")
+    create_markdown_artifact("# flow-level", description="made by the flow")
     mapped = flaky.map(range(n))
     return sum(m.result() for m in mapped) + calls_child(n)
 
@@ -101,6 +104,7 @@ def test_every_reader_sees_the_same_record(
     assert checked.flow_runs == trusted.flow_runs
     assert checked.task_runs == trusted.task_runs
     assert checked.logs == trusted.logs and trusted.logs
+    assert checked.artifacts == trusted.artifacts and trusted.artifacts
     assert checked.summary == trusted.summary == read_summary(url)
     assert trusted.last_seen is not None
     text = Path(record_paths(headrace_home)[-1]).read_text()
