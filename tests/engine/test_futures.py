@@ -6,6 +6,7 @@ import collections
 import dataclasses
 import threading
 import time
+from typing import Any
 
 import pydantic
 import pytest
@@ -274,6 +275,11 @@ class Point:
         self.seen.append(self.x)
 
 
+@dataclasses.dataclass
+class Box:
+    items: list[int]
+
+
 @dataclasses.dataclass(frozen=True)
 class Frozen:
     x: object
@@ -306,15 +312,88 @@ def test_futures_inside_dataclasses_and_models_pass_their_results() -> None:
     assert isinstance(model.x, HeadraceFuture)  # the caller's own object is left as it was
 
 
-def test_a_record_without_futures_is_passed_as_it_is() -> None:
+def test_a_record_is_made_anew_for_each_run_as_in_prefect() -> None:
     given = Point(1)
 
     @flow
     def f() -> object:
         return echo(given)
 
-    assert f() is given
-    assert given.seen == [1]
+    made = f()
+    assert isinstance(made, Point) and made is not given and made.x == 1
+    assert made.seen == [1, 1]  # made by its class: __post_init__ ran again (Prefect 2 too)
+    assert given.seen == [1]  # the caller's own record is untouched
+
+
+def test_a_task_that_changes_its_inputs_does_not_change_its_callers() -> None:
+    """Prefect 2.14 (observed): each task run gets its own lists, dicts, sets, tuples and
+    records at every depth, upstream results and defaults included; other objects and the
+    containers Prefect does not walk into are shared."""
+
+    @task
+    def grow(value: Any) -> int:
+        if isinstance(value, list):
+            value.append(9)
+            return len(value)
+        if isinstance(value, dict):
+            value["inner"].append(9)
+            return len(value["inner"])
+        value.items.append(9)  # a Box, or a plain object
+        return len(value.items)
+
+    @task
+    def made() -> list[int]:
+        return [1]
+
+    @task
+    def with_default(x: int, seen: list[int] = []) -> list[int]:  # noqa: B006
+        seen.append(x)
+        return seen
+
+    class Plain:
+        def __init__(self) -> None:
+            self.items: list[int] = []
+
+    @flow
+    def f() -> dict[str, object]:
+        shared, inner, box, plain = [1], [1], Box([1]), Plain()
+        counts = [grow(shared), grow.submit(shared).result()]
+        counts += [future.result() for future in grow.map([shared, shared])]
+        grow({"inner": inner})
+        grow((box,)[0])
+        upstream = made.submit()
+        counts += [grow(upstream), grow(upstream)]
+        grow(plain), grow(plain)
+        keyed: collections.defaultdict[str, list[int]] = collections.defaultdict(list)
+        grow({"inner": keyed["a"]})
+        return {
+            "counts": counts,
+            "caller's": (shared, inner, box.items, upstream.result()),
+            "defaults": (with_default(1), with_default(2)),
+            "plain": plain.items,
+            "tuple": echo((shared,))[0] is shared,
+        }
+
+    got = f()
+    assert got["counts"] == [2, 2, 2, 2, 2, 2]
+    assert got["caller's"] == ([1], [1], [1], [1])
+    assert got["defaults"] == ([1], [2])
+    assert got["plain"] == [9, 9]  # not a container: shared, as in Prefect
+    assert got["tuple"] is False
+
+
+def test_containers_prefect_does_not_walk_are_shared_unless_a_future_is_inside() -> None:
+    @task
+    def add_key(counts: collections.defaultdict[str, int]) -> int:
+        counts["added"] += 1
+        return len(counts)
+
+    @flow
+    def f() -> tuple[int, dict[str, int]]:
+        counts: collections.defaultdict[str, int] = collections.defaultdict(int)
+        return add_key(counts), dict(counts)
+
+    assert f() == (1, {"added": 1})
 
 
 def test_dict_subclasses_keep_their_kind_and_futures_as_keys_resolve() -> None:
@@ -367,4 +446,5 @@ def test_arguments_that_hold_themselves_are_walked_once() -> None:
     assert outcome, "the flow did not finish: the walk looped"
     (got_root, (three, got_looped)) = outcome[0]  # type: ignore[misc]
     assert got_root.children[0].value == 2  # a new tree, whose parent link is the old root
-    assert three == 3 and got_looped is looped
+    assert three == 3 and got_looped is not looped  # the run's own copy
+    assert got_looped[0] == 1 and got_looped[1] is looped  # met again inside itself: kept

@@ -148,3 +148,22 @@ def test_subflows_are_linked_in_the_run_record(load_record) -> None:
         inner = [t for t in record.task_runs.values() if t["flow_run_id"] == run["id"]]
         assert [t["task_key"] for t in inner] == ["inc"]
     assert sorted(run["parameters"]["x"] for run in children) == [1, 2]
+
+
+def test_a_subflow_gets_its_own_copy_of_its_arguments_as_in_prefect() -> None:
+    """Prefect 2.14 (observed): a subflow that changes a list it was given leaves its
+    caller's as it was; a top-level flow gets the caller's own (test_parameters)."""
+
+    @flow
+    def grows(items, table: dict):  # type: ignore[no-untyped-def]
+        items.append(9)
+        table["added"] = True
+        return len(items)
+
+    @flow
+    def parent() -> tuple[int, list[int], dict[str, bool]]:
+        items: list[int] = [1]
+        table: dict[str, bool] = {}
+        return grows(items, table), items, table
+
+    assert parent() == (2, [1], {})

@@ -106,7 +106,9 @@ class FlowRunSession:
                     f"subflow {flow.name!r} did not run: upstream task run "
                     f"{first.task_run.name!r} is {first.state.name}"
                 )
-            args, kwargs = resolve(args), resolve(kwargs)
+        if parent is not None:
+            # A subflow's inputs are its own, as a task run's are (Prefect 2).
+            args, kwargs = resolve(args, copy=True), resolve(kwargs, copy=True)
         error: ParameterValidationError | None = None
         try:
             parameters = flow.validate_parameters(flow.bind(args, kwargs))

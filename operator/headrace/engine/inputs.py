@@ -4,15 +4,23 @@ Both walks are iterative, so parameters nested far deeper than the recursion lim
 both return at once for scalars, the common case on the hot path. They go into lists, tuples,
 sets, dicts (keys too), dataclass instances and pydantic models, as Prefect 2's
 `visit_collection` does, and into subclasses of the built-in containers too.
+
+A task run's inputs are its own, as in Prefect 2: the plain lists, tuples, sets and dicts,
+dataclass instances and pydantic models among them (and in upstream results) are made anew at
+every depth, so a task that changes a list it was given does not change its caller's, nor
+what another run of the same input sees. What Prefect 2 does not walk into (a subclass such
+as a defaultdict, a namedtuple, a frozenset, any other object) is passed as it is, unless a
+future inside it had to be swapped for its result.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import enum
 import sys
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from copy import copy as _shallow_copy
 from typing import Any, Final, Literal
 
 from headrace.futures import HeadraceFuture
@@ -22,6 +30,7 @@ from headrace.utilities.annotations import BaseAnnotation, allow_failure, quote
 SCALARS = frozenset({int, float, str, bytes, bool, type(None), complex})
 _SCALARS = SCALARS
 _CONTAINERS = (list, tuple, set, frozenset, dict)
+_COPIED = frozenset({list, tuple, set, dict, OrderedDict})  # Prefect 2 rebuilds these exactly
 
 
 class Walk(enum.Enum):
@@ -82,6 +91,17 @@ def _walked(value: Any) -> bool:
     return isinstance(value, _CONTAINERS) or (
         not isinstance(value, HeadraceFuture) and is_record(value)
     )
+
+
+def _copied(value: Any) -> bool:
+    """Whether a task run gets its own copy of `value`: Prefect 2's `visit_collection` makes
+    these anew (exact types, and every record), and walks into nothing else."""
+    return type(value) in _COPIED or is_record(value)
+
+
+def own(value: Any) -> Any:
+    """An upstream result as a task run's input: its containers made anew, as in Prefect 2."""
+    return value if type(value) in _SCALARS else resolve(value, copy=True)
 
 
 def _model_base() -> Any:
@@ -148,10 +168,11 @@ def allowed_to_fail(annotated: list[Any]) -> frozenset[int]:
 
 
 def _leaf(value: Any) -> Any:
+    """An input's value: a future's or a state's result as the run's own (`own`)."""
     if isinstance(value, HeadraceFuture):
-        return value.state.result()
+        return own(value.state.result())
     if isinstance(value, State):
-        return value.result()
+        return own(value.result())
     if isinstance(value, BaseAnnotation):
         return _unwrap(value)
     return value
@@ -160,9 +181,9 @@ def _leaf(value: Any) -> Any:
 def _leaf_lenient(value: Any) -> Any:
     """An `allow_failure` leaf: a failed run gives its exception as the value (Prefect 2)."""
     if isinstance(value, HeadraceFuture):
-        return value.state.result(raise_on_failure=False)
+        return own(value.state.result(raise_on_failure=False))
     if isinstance(value, State):
-        return value.result(raise_on_failure=False)
+        return own(value.result(raise_on_failure=False))
     if isinstance(value, BaseAnnotation):
         return _unwrap(value)
     return value
@@ -172,7 +193,9 @@ def _unwrap(annotation: BaseAnnotation[Any]) -> Any:
     if isinstance(annotation, quote):
         return annotation.value
     return resolve(
-        annotation.value, _leaf_lenient if isinstance(annotation, allow_failure) else _leaf
+        annotation.value,
+        _leaf_lenient if isinstance(annotation, allow_failure) else _leaf,
+        copy=True,  # annotations are unwrapped only in a task run's inputs
     )
 
 
@@ -191,7 +214,7 @@ def _rebuild(container: Any, items: list[Any]) -> Any:
         return set(items)
     if isinstance(container, dict | list | set):
         # A subclass: a copy keeps what it holds besides its items (a defaultdict's factory).
-        made = copy.copy(container)
+        made = _shallow_copy(container)
         made.clear()
         if isinstance(made, list):
             made.extend(items)
@@ -205,8 +228,10 @@ def _rebuild(container: Any, items: list[Any]) -> Any:
     return kind(items)
 
 
-def resolve(value: Any, leaf: Callable[[Any], Any] = _leaf) -> Any:
-    """`value` with every future or state replaced by its result; unchanged parts are kept.
+def resolve(value: Any, leaf: Callable[[Any], Any] = _leaf, *, copy: bool = False) -> Any:
+    """`value` with every future or state replaced by its result; unchanged parts are kept,
+    unless `copy`: then what Prefect 2 walks into is made anew (a task run's inputs; `_leaf`
+    makes results the run's own).
 
     `leaf` says what replaces each item that is not a container (`futures_to_states`).
     """
@@ -215,18 +240,19 @@ def resolve(value: Any, leaf: Callable[[Any], Any] = _leaf) -> Any:
     if not _walked(value):
         return leaf(value)
     # Each frame: [container, its entries, new items, changed?, key of the child being built,
-    # keyed?]. A keyed container's entries and items are (key, value) pairs.
-    frames: list[list[Any]] = [_frame(value)]
+    # keyed?, copied?]. A keyed container's entries and items are (key, value) pairs. A copied
+    # container is made anew even if nothing in it changed, and so are the copied ones in it.
+    frames: list[list[Any]] = [_frame(value, copy and _copied(value))]
     walking = {id(value)}  # the containers of the frames: one met again inside itself is kept
     result: Any = None
     while frames:
         frame = frames[-1]
-        container, entries, items, keyed = frame[0], frame[1], frame[2], frame[5]
+        container, entries, items, keyed, copying = frame[0], frame[1], frame[2], frame[5], frame[6]
         descended = False
         for entry in entries:
             key, child = entry if keyed else (None, entry)
             if keyed and type(key) not in _SCALARS:
-                new_key = resolve(key, leaf)  # a future as a key: its result, as in Prefect 2
+                new_key = resolve(key, leaf, copy=copying)  # a future key: its result (Prefect)
                 if new_key is not key:
                     key = new_key
                     frame[3] = True
@@ -235,7 +261,7 @@ def resolve(value: Any, leaf: Callable[[Any], Any] = _leaf) -> Any:
                 continue
             if _walked(child) and id(child) not in walking:
                 walking.add(id(child))
-                frames.append(_frame(child))
+                frames.append(_frame(child, copying and _copied(child)))
                 frame[4] = key
                 descended = True
                 break
@@ -247,7 +273,7 @@ def resolve(value: Any, leaf: Callable[[Any], Any] = _leaf) -> Any:
             continue
         frames.pop()
         walking.discard(id(container))
-        done = _rebuild(container, items) if frame[3] else container
+        done = _rebuild(container, items) if frame[3] or copying else container
         if not frames:
             result = done
             break
@@ -259,7 +285,7 @@ def resolve(value: Any, leaf: Callable[[Any], Any] = _leaf) -> Any:
     return result
 
 
-def _frame(container: Any) -> list[Any]:
+def _frame(container: Any, copying: bool) -> list[Any]:
     entries: Iterator[Any]
     if isinstance(container, dict):
         entries, keyed = iter(container.items()), True
@@ -267,7 +293,7 @@ def _frame(container: Any) -> list[Any]:
         entries, keyed = iter(container), False
     else:
         entries, keyed = iter(record_fields(container)), True
-    return [container, entries, [], False, None, keyed]
+    return [container, entries, [], False, None, keyed, copying]
 
 
 def futures_to_states(value: Any) -> Any:
@@ -276,32 +302,35 @@ def futures_to_states(value: Any) -> Any:
 
 
 def resolve_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
-    """Each parameter resolved; a bare future (most upstream inputs) read directly, and a
-    plain list of futures and scalars (a fan-in) without the general walk."""
+    """Each parameter as the task run's own input: futures swapped for their results, and
+    containers made anew (`resolve(copy=True)`); a bare future (most upstream inputs) read
+    directly, and a plain list of futures and scalars (a fan-in) without the general walk."""
     resolved: dict[str, Any] = {}
     for name, value in parameters.items():
-        if type(value) is list:
+        kind = type(value)
+        if kind in _SCALARS:
+            pass
+        elif kind is list:
             value = flat_list(value)
         elif isinstance(value, HeadraceFuture):
-            value = value.state.result()
+            value = own(value.state.result())
         else:
-            value = resolve(value)
+            value = resolve(value, copy=True)
         resolved[name] = value
     return resolved
 
 
 def flat_list(items: list[Any]) -> Any:
-    """`resolve(items)` for a list of bare futures and scalars (a new list; the list itself
-    when it holds no future), else the general walk."""
+    """`resolve(items, copy=True)` for a list of bare futures and scalars (always a new
+    list), else the general walk."""
     values: list[Any] = []
     append = values.append
-    changed = False
     for item in items:
         if type(item) in _SCALARS:
             append(item)
         elif isinstance(item, HeadraceFuture):
-            append(item.state.result())
-            changed = True
+            result = item.state.result()
+            append(result if type(result) in _SCALARS else own(result))
         else:
-            return resolve(items)
-    return values if changed else items
+            return resolve(items, copy=True)
+    return values

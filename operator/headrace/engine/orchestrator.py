@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from headrace.engine import debug
 from headrace.engine.hooks import hooks_for, run_hooks
-from headrace.engine.inputs import SCALARS, flat_list
+from headrace.engine.inputs import SCALARS, flat_list, own
 from headrace.engine.task_run import TaskRun, inputs_failed
 from headrace.engine.workers import Worker
 from headrace.exceptions import TaskTimeout
@@ -540,7 +540,7 @@ def _inputs_on_worker(task_run: TaskRun) -> State[Any] | None:
         kind = type(value)
         if kind is TaskRun or kind is list:  # a bare future, or a list of them (a fan-in)
             try:  # completed (checked above), but a result kept only in storage may not load
-                value = value._state.result() if kind is TaskRun else flat_list(value)
+                value = own(value._state.result()) if kind is TaskRun else flat_list(value)
             except Exception as error:
                 return inputs_failed(error)
         elif kind not in SCALARS:

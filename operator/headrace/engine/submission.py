@@ -57,7 +57,9 @@ def _new_task_run(
 ) -> TaskRun:
     upstream = top_level_futures(parameters.values())
     annotated: list[Any] = _NONE_ANNOTATED
-    if upstream is DEEPER:  # containers or annotations among the parameters
+    walked = False
+    if upstream is DEEPER:  # containers, records or annotations among them
+        walked = True
         annotated = []
         upstream = collect_futures(parameters.values(), annotated)
     if wait_for.futures:
@@ -65,7 +67,9 @@ def _new_task_run(
     # No upstream: the empty tuple, which the garbage collector does not track (an empty list
     # it would, in every full collection, for each of 100,000 finished runs).
     task_run = TaskRun(task, flow_run, parameters, upstream or (), task.name, map_index, pending)
-    if annotated or wait_for.annotated:
+    if walked or wait_for.annotated:
+        # Not None: the run's inputs are walked before it runs (made its own, as in Prefect
+        # 2), and these futures inside `allow_failure(...)` may end in any state.
         task_run.allowed = allowed_to_fail(annotated + wait_for.annotated)
     return task_run
 

@@ -133,7 +133,8 @@ class TaskRun(HeadraceFuture[Any]):
         self.timer: Any = None
         self.worker: Any = None
         self.cache_key: str | None = None
-        # Set only when an argument is annotated: ids of futures allowed to fail.
+        # None when the parameters are scalars and bare futures; else they are walked before
+        # the run (made its own), and these are the ids of futures allowed to fail (often none).
         self.allowed: frozenset[int] | None = None
         self.subflow_run: FlowRun | None = None
         self.tag_context = current_tags.get()
