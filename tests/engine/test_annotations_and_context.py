@@ -160,6 +160,28 @@ def test_run_count_scheduled_start_time_and_run_context() -> None:
     assert runtime.flow_run.run_count == 0 and runtime.task_run.tags == []
 
 
+def test_the_run_context_task_run_counts_attempts() -> None:
+    """Prefect 2.14 (observed): `get_run_context().task_run.run_count` is 1, then 2 on the
+    retry, as `runtime.task_run.run_count` is."""
+    seen: list[int] = []
+
+    @task(retries=1)
+    def flaky() -> int:
+        context = get_run_context()
+        assert isinstance(context, TaskRunContext)
+        seen.append(context.task_run.run_count)
+        if len(seen) == 1:
+            raise Boom("again")
+        return runtime.task_run.run_count
+
+    @flow
+    def f() -> int:
+        return flaky()
+
+    assert f() == 2
+    assert seen == [1, 2]
+
+
 def test_scheduled_start_time_is_the_instant_the_operator_tells_the_pod(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

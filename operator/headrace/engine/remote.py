@@ -181,6 +181,10 @@ class _TaskRunStandIn:
         self.attempt = call.attempt
         self.log_prints = call.log_prints
 
+    @property
+    def run_count(self) -> int:
+        return self.attempt
+
 
 def _stand_in(call: RemoteCall, parameters: dict[str, Any]) -> TaskRun:
     """The run as a worker sees it, as the current task run (typed as the one it stands for:

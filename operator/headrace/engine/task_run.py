@@ -171,6 +171,11 @@ class TaskRun(HeadraceFuture[Any]):
         """The task's own tags and those of the `tags(...)` blocks it was created in."""
         return self.tag_context | self.task.tags if self.task is not None else self.tag_context
 
+    @property
+    def run_count(self) -> int:
+        """Attempts so far, as Prefect 2's `get_run_context().task_run.run_count`."""
+        return self.attempt
+
     def upstream_ids(self) -> list[str]:
         seen: dict[str, None] = {}
         for future in self.upstream:
