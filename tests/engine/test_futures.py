@@ -382,6 +382,27 @@ def test_a_task_that_changes_its_inputs_does_not_change_its_callers() -> None:
     assert got["tuple"] is False
 
 
+@dataclasses.dataclass
+class Scaled:
+    x: int
+    scale: dataclasses.InitVar[int]
+
+    def __post_init__(self, scale: int) -> None:
+        self.x *= scale
+
+
+def test_a_record_its_class_cannot_make_again_is_passed_as_it_is() -> None:
+    # Its fields alone cannot make it (the InitVar): Prefect 2.14 fails the run; Headrace
+    # gives the task the caller's record.
+    given = Scaled(2, 3)
+
+    @flow
+    def f() -> object:
+        return echo(given)
+
+    assert f() is given and given.x == 6
+
+
 def test_containers_prefect_does_not_walk_are_shared_unless_a_future_is_inside() -> None:
     @task
     def add_key(counts: collections.defaultdict[str, int]) -> int:

@@ -273,7 +273,12 @@ def resolve(value: Any, leaf: Callable[[Any], Any] = _leaf, *, copy: bool = Fals
             continue
         frames.pop()
         walking.discard(id(container))
-        done = _rebuild(container, items) if frame[3] or copying else container
+        if frame[3]:
+            done = _rebuild(container, items)
+        elif copying:
+            done = _copy_of(container, items)
+        else:
+            done = container
         if not frames:
             result = done
             break
@@ -283,6 +288,18 @@ def resolve(value: Any, leaf: Callable[[Any], Any] = _leaf, *, copy: bool = Fals
             parent[3] = True
         parent[2].append((key, done) if parent[5] else done)
     return result
+
+
+def _copy_of(container: Any, items: list[Any]) -> Any:
+    """The run's own copy of an unchanged container; a record whose class cannot make it
+    again from its fields (an `InitVar`, a constructor of its own) is passed as it is, where
+    Prefect 2 fails the run."""
+    if not is_record(container):
+        return _rebuild(container, items)
+    try:
+        return _rebuild(container, items)
+    except Exception:
+        return container
 
 
 def _frame(container: Any, copying: bool) -> list[Any]:
