@@ -67,9 +67,10 @@ def _new_task_run(
     # No upstream: the empty tuple, which the garbage collector does not track (an empty list
     # it would, in every full collection, for each of 100,000 finished runs).
     task_run = TaskRun(task, flow_run, parameters, upstream or (), task.name, map_index, pending)
-    if walked or wait_for.annotated:
+    if annotated or wait_for.annotated or (walked and not upstream):
         # Not None: the run's inputs are walked before it runs (made its own, as in Prefect
-        # 2), and these futures inside `allow_failure(...)` may end in any state.
+        # 2, which inputs with futures get anyway), and these futures inside
+        # `allow_failure(...)` may end in any state.
         task_run.allowed = allowed_to_fail(annotated + wait_for.annotated)
     return task_run
 
