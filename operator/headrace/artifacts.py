@@ -76,12 +76,15 @@ def _create(
     description: str | None,
     link_text: str | None = None,
 ) -> uuid.UUID:
+    for name, text in (("description", description), ("link_text", link_text)):
+        if text is not None and not isinstance(text, str):
+            raise TypeError(f"{name} must be a str, not {type(text).__name__}")
     if key is not None and (not isinstance(key, str) or not _KEY.fullmatch(key)):
         raise ValueError(
             f"artifact key {key!r} must contain only lowercase letters, numbers and dashes "
             "(as in Prefect), e.g. 'daily-report'"
         )
-    size = len(data.encode())
+    size = sum(len(part.encode()) for part in (data, description or "", link_text or ""))
     if size > MAX_BYTES:
         raise ValueError(
             f"{caller}(): the artifact is {size:,} bytes, over the limit of {MAX_BYTES:,}: "
@@ -101,7 +104,7 @@ def _create(
         "ts": time.time(),
         "type": kind,
         "key": key,
-        "description": None if description is None else str(description),
+        "description": description,
         "data": data,
         "flow_run_id": flow_run.id,
     }
@@ -109,7 +112,7 @@ def _create(
         line["task_run_id"] = task_run.id
         line["task_run_name"] = task_run.name
     if link_text is not None:
-        line["link_text"] = str(link_text)
+        line["link_text"] = link_text
     flow_run.tree.logs.append(cast("dict[str, Any]", line))  # written with the next flush
     if asyncio._get_running_loop() is not None:  # Prefect's are sync-compatible
         return cast("uuid.UUID", _given(artifact_id))

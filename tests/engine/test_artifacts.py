@@ -98,6 +98,10 @@ def test_bad_keys_and_oversized_artifacts_are_refused_naming_the_fix(
             create_markdown_artifact("x", key="Daily_Report")
         with pytest.raises(ValueError, match="over the limit"):
             create_markdown_artifact("x" * (MAX_BYTES + 1))
+        with pytest.raises(ValueError, match="over the limit"):
+            create_markdown_artifact("x", description="d" * MAX_BYTES)
+        with pytest.raises(TypeError, match="description must be a str"):
+            create_markdown_artifact("x", description=5)  # type: ignore[arg-type]
         create_markdown_artifact("fits", key="daily-report-2")
 
     f()
