@@ -403,6 +403,19 @@ def test_a_record_its_class_cannot_make_again_is_passed_as_it_is() -> None:
     assert f() is given and given.x == 6
 
 
+def test_a_model_made_anew_keeps_which_fields_its_caller_set() -> None:
+    # Prefect 2.14 (observed): `m.dict(exclude_unset=True)` in the task is `{'a': 1}`.
+    @task
+    def dumped(model: Model) -> dict[str, object]:
+        return model.model_dump(exclude_unset=True)
+
+    @flow
+    def f() -> tuple[dict[str, object], dict[str, object]]:
+        return dumped(Model(ex=1)), dumped(Model(ex=slow_inc.submit(1)))
+
+    assert f() == ({"x": 1}, {"x": 2})
+
+
 def test_containers_prefect_does_not_walk_are_shared_unless_a_future_is_inside() -> None:
     @task
     def add_key(counts: collections.defaultdict[str, int]) -> int:

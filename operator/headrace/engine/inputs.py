@@ -147,6 +147,9 @@ def _rebuilt_record(record: Any, items: list[tuple[str, Any]]) -> Any:
     private = getattr(record, "__pydantic_private__", None)
     if private:
         object.__setattr__(made, "__pydantic_private__", dict(private))
+    # Every field was passed, so all would count as set: keep which ones the caller set, as
+    # Prefect 2 does (`model_dump(exclude_unset=True)` gives the same in the task).
+    object.__setattr__(made, "__pydantic_fields_set__", set(record.model_fields_set))
     return made
 
 

@@ -282,7 +282,7 @@ async def api_artifacts(request: web.Request) -> web.Response:
         return _json(found, request)
     items = [
         {name: value for name, value in item.items() if name != "data"}
-        | {"size": len(item["data"])}
+        | {"size": len(item["data"].encode())}
         for item in reversed(artifacts[-MAX_ARTIFACTS_LISTED:])
     ]
     return _json({"total": len(artifacts), "items": items}, request)
