@@ -3,7 +3,7 @@
 Prefect keeps them on its API server; Headrace keeps them in the run's record beside its log
 lines, so they go wherever the record goes: `headrace artifacts` and the UI show them, for a
 local run and for a FlowRun alike. The three functions take Prefect 2.14's arguments and
-return an id; inside an event loop (an async flow or task) they return a coroutine of it, as
+return an id; in an async flow's body or an async task they return a coroutine of it, as
 Prefect's do, so `await create_markdown_artifact(...)` works there.
 """
 
@@ -20,7 +20,7 @@ from typing import Any, Final, Literal, cast
 from headrace.engine.context import current_flow_run, current_task_run
 from headrace.exceptions import MissingContextError
 from headrace.logging import record_owner
-from headrace.records.lines import ARTIFACT, ArtifactLine
+from headrace.records.lines import ARTIFACT, TASK_RUN, ArtifactLine
 
 # Each artifact is a line of the record, which the UI and the operator read whole: an
 # artifact past this size is refused, naming it, rather than making every reader slow.
@@ -114,9 +114,21 @@ def _create(
     if link_text is not None:
         line["link_text"] = link_text
     flow_run.tree.logs.append(cast("dict[str, Any]", line))  # written with the next flush
-    if asyncio._get_running_loop() is not None:  # Prefect's are sync-compatible
+    if _awaited_here(run):  # Prefect's are sync-compatible
         return cast("uuid.UUID", _given(artifact_id))
     return artifact_id
+
+
+def _awaited_here(run: Any) -> bool:
+    """Whether the caller is async code of its run: an async task, or an async flow's body,
+    in its event loop. A sync flow in a thread that runs some other loop (a notebook's) gets
+    the id itself."""
+    if asyncio._get_running_loop() is None:
+        return False
+    if run.RECORD_KIND == TASK_RUN:
+        task = getattr(run, "task", None)
+        return task is None or bool(task.isasync)  # None: on a worker, in the task's own loop
+    return bool(getattr(run, "is_async", False))
 
 
 async def _given(value: uuid.UUID) -> uuid.UUID:

@@ -112,3 +112,19 @@ def test_outside_a_run_is_a_clear_error() -> None:
     # Prefect 2.14 posts one with no run to its API server; Headrace has only run records.
     with pytest.raises(MissingContextError, match=r"create_link_artifact\(\) was called outside"):
         create_link_artifact("https://example.com")
+
+
+def test_a_sync_flow_called_where_a_loop_runs_gets_ids(
+    load_record: Callable[..., RunRecord],
+) -> None:
+    # A notebook runs an event loop in its main thread: a sync flow there is still sync code.
+    @flow
+    def f() -> uuid.UUID:
+        return create_markdown_artifact("from a notebook")
+
+    async def cell() -> uuid.UUID:
+        return f()
+
+    made = asyncio.run(cell())
+    assert isinstance(made, uuid.UUID)
+    assert load_record().artifacts[0]["id"] == str(made)
