@@ -297,11 +297,11 @@ def _copy_of(container: Any, items: list[Any]) -> Any:
     """The run's own copy of an unchanged container; a record whose class cannot make it
     again from its fields (an `InitVar`, a constructor of its own) is passed as it is, where
     Prefect 2 fails the run."""
-    if not is_record(container):
-        return _rebuild(container, items)
     try:
         return _rebuild(container, items)
     except Exception:
+        if not is_record(container):
+            raise
         return container
 
 
