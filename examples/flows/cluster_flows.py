@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import time
 
 import fsspec
 
-from headrace import flow, get_run_logger, task
+from headrace import flow, get_run_logger, task, variables
+from headrace.blocks.system import Secret
 
 
 @task
@@ -22,6 +24,21 @@ def hello(name: str = "world", n: int = 3) -> dict[str, object]:
     get_run_logger().info("hello, %s", name)
     doubled = double.map(list(range(n)))
     return {"greeting": f"hello {name}", "total": sum(f.result() for f in doubled)}
+
+
+@task
+def fingerprint(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@flow
+def uses_a_secret(block: str = "db-password", variable: str = "region") -> dict[str, object]:
+    """Prefect 2 code reading a Secret block and a variable, which the FlowRun's pod.env gives
+    (HEADRACE_BLOCK_SECRET__DB_PASSWORD, HEADRACE_VARIABLE_REGION). Returns only the secret's
+    digest: a result is readable by whoever may read the run's storage."""
+    secret = Secret.load(block)
+    get_run_logger().info("loaded %s", secret)  # shown as SecretStr('**********')
+    return {"sha256": fingerprint(secret.get()), "region": variables.get(variable)}
 
 
 @flow

@@ -9,7 +9,6 @@ Prefect's do, so `await create_markdown_artifact(...)` works there.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import re
@@ -17,10 +16,10 @@ import time
 import uuid
 from typing import Any, Final, Literal, cast
 
-from headrace.engine.context import current_flow_run, current_task_run
+from headrace.engine.context import current_flow_run, current_task_run, given, wants_coroutine
 from headrace.exceptions import MissingContextError
 from headrace.logging import record_owner
-from headrace.records.lines import ARTIFACT, TASK_RUN, ArtifactLine
+from headrace.records.lines import ARTIFACT, ArtifactLine
 
 # Each artifact is a line of the record, which the UI and the operator read whole: an
 # artifact past this size is refused, naming it, rather than making every reader slow.
@@ -114,25 +113,9 @@ def _create(
     if link_text is not None:
         line["link_text"] = link_text
     flow_run.tree.logs.append(cast("dict[str, Any]", line))  # written with the next flush
-    if _awaited_here(run):  # Prefect's are sync-compatible
-        return cast("uuid.UUID", _given(artifact_id))
+    if wants_coroutine():  # Prefect's are sync-compatible
+        return cast("uuid.UUID", given(artifact_id))
     return artifact_id
-
-
-def _awaited_here(run: Any) -> bool:
-    """Whether the caller is async code of its run: an async task, or an async flow's body,
-    in its event loop. A sync flow in a thread that runs some other loop (a notebook's) gets
-    the id itself."""
-    if asyncio._get_running_loop() is None:
-        return False
-    if run.RECORD_KIND == TASK_RUN:
-        task = getattr(run, "task", None)
-        return task is None or bool(task.isasync)  # None: on a worker, in the task's own loop
-    return bool(getattr(run, "is_async", False))
-
-
-async def _given(value: uuid.UUID) -> uuid.UUID:
-    return value
 
 
 def _without_nan(value: Any) -> Any:

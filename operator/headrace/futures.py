@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from headrace.engine.context import hands_back_awaitables
@@ -156,10 +156,4 @@ def _resolve(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-async def as_coroutine(value: R) -> R:
-    return value
-
-
-def awaitable(value: R) -> Coroutine[Any, Any, R]:
-    """Wrap a ready value for callers that must `await` (task calls inside async flows)."""
-    return as_coroutine(value)
+PrefectFuture = HeadraceFuture  # Prefect 2's name, for code that imports or annotates with it

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, cast
 
@@ -127,11 +129,34 @@ def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
     """A logger whose lines are kept with the current task run or flow run."""
     run = current_task_run.get() or current_flow_run.get()
     if run is None:
+        if logging.getLogger(RUN_LOGGER).disabled:  # in `disable_run_logger()`, as Prefect's
+            return logging.LoggerAdapter(logging.getLogger("null"), {})
         raise MissingContextError(  # a RuntimeError, as Prefect 2's is
             "get_run_logger() was called outside a flow or task run; "
             "use logging.getLogger(...) there instead"
         )
     return RunLoggerAdapter(logging.getLogger(RUN_LOGGER), {"headrace_run": run})
+
+
+@contextlib.contextmanager
+def disable_run_logger() -> Iterator[None]:
+    """Run loggers log nothing inside, and `get_run_logger()` works outside a run: for tests
+    that call a task's function, `my_task.fn(...)`, as with Prefect's."""
+    logger = logging.getLogger(RUN_LOGGER)
+    was = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = was
+
+
+def get_logger(name: str | None = None) -> logging.Logger:
+    """A logger under `headrace` (Prefect's `get_logger` gives one under `prefect`)."""
+    parent = logging.getLogger("headrace")
+    if not name:
+        return parent
+    return logging.getLogger(name if name.startswith("headrace.") else f"headrace.{name}")
 
 
 _original_print = builtins.print

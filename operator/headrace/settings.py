@@ -22,6 +22,12 @@ from typing import Any, Generic, TypeVar, cast, overload
 from headrace.timestamps import parse_time
 
 PREFIX = "HEADRACE_"
+# Variables under these prefixes are a flow's data, not settings: the values of Prefect 2's
+# blocks and variables (`headrace.blocks`, `headrace.variables`). No setting is named so, and
+# a FlowRun's `pod.env` may set them (from a Secret, say), unlike the rest of `HEADRACE_*`.
+BLOCK_PREFIX = "HEADRACE_BLOCK_"
+VARIABLE_PREFIX = "HEADRACE_VARIABLE_"
+DATA_PREFIXES = (BLOCK_PREFIX, VARIABLE_PREFIX)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -416,6 +422,18 @@ class Settings:
 _VARIABLES: dict[str, Setting[Any]] = {
     name: value for name, value in vars(Settings).items() if isinstance(value, Setting)
 }
+
+
+def block_env_name(type_slug: str, name: str) -> str:
+    """The variable holding block `name` of type `type_slug` (both lowercase letters, numbers
+    and dashes): `HEADRACE_BLOCK_<TYPE>__<NAME>`, dashes as underscores, so that no two
+    blocks share one."""
+    return f"{BLOCK_PREFIX}{type_slug.replace('-', '_').upper()}__{name.replace('-', '_').upper()}"
+
+
+def variable_env_name(name: str) -> str:
+    """The variable holding Prefect variable `name` (lowercase letters, numbers, `_`)."""
+    return f"{VARIABLE_PREFIX}{name.upper()}"
 
 
 def env_name(field_name: str) -> str:

@@ -145,6 +145,18 @@ def test_a_flowrun_gives_its_creator_no_rights_they_do_not_have(
             flowrun("reads-db", env=env_from("secretKeyRef", "db")),
             'spec.flow.pod.env: reading Secret db needs "get" on it',
         ),
+        "secret-block": (  # Prefect's Secret.load("db") in the flow reads this variable
+            flowrun(
+                "secret-block",
+                env=[
+                    {
+                        "name": "HEADRACE_BLOCK_SECRET__DB",
+                        "valueFrom": {"secretKeyRef": {"name": "db", "key": "k"}},
+                    }
+                ],
+            ),
+            'spec.flow.pod.env: reading Secret db needs "get" on it',
+        ),
         "reads-cfg": (
             flowrun("reads-cfg", env=env_from("configMapKeyRef", "cfg")),
             'spec.flow.pod.env: reading ConfigMap cfg needs "get" on it',

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import http.server
 import socket
 import ssl
@@ -78,6 +79,43 @@ def test_variable_references_in_the_spec_never_expand_to_a_secret(
     assert load_result(done["resultLocation"])["greeting"] == f"hello {greeting}"
     for text in (str(failed), str(done), events_text(crds, namespace), operator_process.log()):
         assert SECRET_VALUE not in text
+
+
+def test_a_secret_block_comes_from_a_secret_the_creator_may_read_and_stays_in_the_pod(
+    operator_process: OperatorProcess, flowruns: FlowRuns, crds: Cluster, namespace: str
+) -> None:
+    """Prefect 2's `Secret.load("db-password")` in a real container, its value from a Secret
+    through `pod.env` (the admission policy checks the creator may read that Secret)."""
+    make_secret(crds, namespace)
+    spec = flowruns.flow_spec("cluster_flows.py:uses_a_secret")
+    spec["pod"] = {
+        "env": [
+            {
+                "name": "HEADRACE_BLOCK_SECRET__DB_PASSWORD",
+                "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}},
+            },
+            {"name": "HEADRACE_VARIABLE_REGION", "value": "eu-west"},
+        ]
+    }
+    flowruns.create(flowruns.manifest("flowrun-hello", flow=spec), name="secret-block")
+    status = flowruns.wait_final("secret-block", operator=operator_process)
+    assert status["state"] == "Completed", status
+    assert load_result(status["resultLocation"]) == {
+        "sha256": hashlib.sha256(SECRET_VALUE.encode()).hexdigest(),
+        "region": "eu-west",
+    }
+    (pod,) = flowruns.pods("secret-block")
+    pod_log = crds.core.read_namespaced_pod_log(pod.metadata.name, namespace)
+    assert "SecretStr('**********')" in pod_log
+    texts = (str(status), events_text(crds, namespace), operator_process.log(), pod_log)
+    for text in texts:
+        assert SECRET_VALUE not in text
+
+    spec["pod"]["env"][0]["name"] = "HEADRACE_BLOCK_SECRET__OTHER"  # not the block it loads
+    flowruns.create(flowruns.manifest("flowrun-hello", flow=spec), name="secret-unset")
+    failed = flowruns.wait_final("secret-unset", operator=operator_process)
+    assert failed["state"] == "Failed"
+    assert "set HEADRACE_BLOCK_SECRET__DB_PASSWORD" in failed["message"], failed["message"]
 
 
 def test_a_flood_of_error_text_is_bounded_in_status_and_events(
@@ -321,6 +359,7 @@ def test_the_api_server_refuses_a_flowrun_spec_that_cannot_be_made_safe(
 ) -> None:
     cases: list[tuple[dict[str, Any], str]] = [
         ({"env": [{"name": "HEADRACE_RESULT_STORAGE", "value": "x"}]}, "HEADRACE_* variables"),
+        ({"env": [{"name": "HEADRACE_BLOCKS", "value": "x"}]}, "HEADRACE_* variables"),
         (
             {"annotations": {"container.apparmor.security.beta.kubernetes.io/flow": "unconfined"}},
             "AppArmor and seccomp annotations",

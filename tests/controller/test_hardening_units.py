@@ -82,6 +82,11 @@ def test_a_stale_schedule_catches_up_only_the_newest_times() -> None:
 def test_pod_overrides_cannot_replace_operator_variables_or_confinement() -> None:
     with pytest.raises(ValueError, match="set by the operator"):
         EnvVar(name="HEADRACE_RESULT_STORAGE", value="x")
+    with pytest.raises(ValueError, match="set by the operator"):
+        EnvVar(name="HEADRACE_BLOCKS", value="x")
+    # A flow's blocks and variables are the user's (headrace.blocks, headrace.variables).
+    assert EnvVar(name="HEADRACE_BLOCK_SECRET__DB", value="x").name.endswith("__DB")
+    assert EnvVar(name="HEADRACE_VARIABLE_REGION", value="x").name.endswith("REGION")
     with pytest.raises(ValueError, match="confinement"):
         PodOverrides(annotations={"container.apparmor.security.beta.kubernetes.io/flow": "x"})
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from headrace import settings
 from headrace.states import RunState
 
 GROUP = "headrace.dev"
@@ -23,8 +24,11 @@ ENTRYPOINT_PATTERN = r"^[^:\s]+:[A-Za-z_][A-Za-z0-9_]*$"
 # FlowRun spec fields that may change after creation; every other one is fixed (CEL).
 MUTABLE_RUN_FIELDS = frozenset({"cancel", "timeoutSeconds"})
 
-# Environment names the operator sets itself: a pod override may not replace them.
-RESERVED_ENV_PREFIX = "HEADRACE_"
+# Environment names the operator sets itself: a pod override may not replace them. Those of
+# blocks and variables (a flow's data, `headrace.blocks`) are the user's to set.
+RESERVED_ENV_PREFIX = settings.PREFIX
+USER_ENV_PREFIXES = settings.DATA_PREFIXES
+_USER_ENV_CEL = " || ".join(f"self.startsWith('{prefix}')" for prefix in USER_ENV_PREFIXES)
 # Pod annotations that would loosen the flow pod's confinement (AppArmor, seccomp).
 FORBIDDEN_ANNOTATION_PREFIXES = (
     "container.apparmor.security.beta.kubernetes.io/",
@@ -84,10 +88,12 @@ class EnvVar(Model):
     name: str = Field(
         min_length=1,
         max_length=256,
-        description="Environment variable name (not HEADRACE_*: those are the operator's).",
+        description="Environment variable name (not HEADRACE_*: those are the operator's, "
+        "except HEADRACE_BLOCK_* and HEADRACE_VARIABLE_*, a flow's blocks and variables).",
         json_schema_extra=_cel(
-            f"!self.startsWith('{RESERVED_ENV_PREFIX}')",
-            f"{RESERVED_ENV_PREFIX}* variables are set by the operator; use another name",
+            f"!self.startsWith('{RESERVED_ENV_PREFIX}') || {_USER_ENV_CEL}",
+            f"{RESERVED_ENV_PREFIX}* variables are set by the operator; use another name "
+            "(HEADRACE_BLOCK_* and HEADRACE_VARIABLE_* are yours)",
         ),
     )
     value: str | None = Field(default=None, description="Literal value.")
@@ -100,8 +106,11 @@ class EnvVar(Model):
     @field_validator("name")
     @classmethod
     def _not_reserved(cls, name: str) -> str:
-        if name.startswith(RESERVED_ENV_PREFIX):
-            raise ValueError(f"{RESERVED_ENV_PREFIX}* variables are set by the operator")
+        if name.startswith(RESERVED_ENV_PREFIX) and not name.startswith(USER_ENV_PREFIXES):
+            raise ValueError(
+                f"{RESERVED_ENV_PREFIX}* variables are set by the operator "
+                "(HEADRACE_BLOCK_* and HEADRACE_VARIABLE_* are yours)"
+            )
         return name
 
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from headrace.engine.runs import FlowRun
     from headrace.engine.task_run import TaskRun
     from headrace.tasks import Task
+
+T = TypeVar("T")
 
 current_flow_run: ContextVar[FlowRun | None] = ContextVar("headrace_flow_run", default=None)
 current_task_run: ContextVar[TaskRun | None] = ContextVar("headrace_task_run", default=None)
@@ -29,3 +31,23 @@ def hands_back_awaitables(task: Task[Any, Any] | None, flow_run: FlowRun) -> boo
         and flow_run.is_async
         and asyncio._get_running_loop() is not None
     )
+
+
+def wants_coroutine() -> bool:
+    """Whether a call Prefect 2 makes `sync_compatible` (artifacts, blocks, variables) hands
+    back a coroutine here: only in async code running in its event loop, which is an async
+    task, an async flow's body, or async code outside any run (an `asyncio.run(main())`).
+    A sync flow or task in a thread where another loop runs (a notebook's) gets the value."""
+    if asyncio._get_running_loop() is None:
+        return False
+    task_run = current_task_run.get()
+    if task_run is not None:
+        task = getattr(task_run, "task", None)  # none on a Dask worker: its own loop
+        return task is None or task.isasync
+    flow_run = current_flow_run.get()
+    return flow_run is None or flow_run.is_async
+
+
+async def given(value: T) -> T:
+    """`value` as a coroutine's result, for a call that `wants_coroutine()`."""
+    return value

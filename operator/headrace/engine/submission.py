@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from headrace.engine.context import hands_back_awaitables
+from headrace.engine.context import given, hands_back_awaitables
 from headrace.engine.inputs import DEEPER, allowed_to_fail, collect_futures, top_level_futures
 from headrace.engine.orchestrator import get_engine
 from headrace.engine.runs import FlowRun
 from headrace.engine.task_run import TaskRun
-from headrace.futures import HeadraceFuture, awaitable
+from headrace.futures import HeadraceFuture
 from headrace.states import Pending, State
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ def _handed_back(
     """What `submit`/`map` return: futures, or their final states with `return_state=True`."""
     if hands_back_awaitables(task, flow_run):
         if not return_state:
-            return awaitable(value)
+            return given(value)
 
         async def states() -> Any:
             waited = [await future._wait_async(None) for future in futures]
