@@ -89,6 +89,7 @@ def test_a_secret_block_comes_from_a_secret_the_creator_may_read_and_stays_in_th
     make_secret(crds, namespace)
     spec = flowruns.flow_spec("cluster_flows.py:uses_a_secret")
     spec["pod"] = {
+        **spec.get("pod", {}),
         "env": [
             {
                 "name": "HEADRACE_BLOCK_SECRET__DB_PASSWORD",
@@ -97,7 +98,8 @@ def test_a_secret_block_comes_from_a_secret_the_creator_may_read_and_stays_in_th
             {"name": "HEADRACE_VARIABLE_REGION", "value": "eu-west"},
         ]
     }
-    flowruns.create(flowruns.manifest("flowrun-hello", flow=spec), name="secret-block")
+    body = flowruns.manifest("flowrun-hello", flow=spec, parameters={})
+    flowruns.create(body, name="secret-block")
     status = flowruns.wait_final("secret-block", operator=operator_process)
     assert status["state"] == "Completed", status
     assert load_result(status["resultLocation"]) == {
@@ -112,7 +114,8 @@ def test_a_secret_block_comes_from_a_secret_the_creator_may_read_and_stays_in_th
         assert SECRET_VALUE not in text
 
     spec["pod"]["env"][0]["name"] = "HEADRACE_BLOCK_SECRET__OTHER"  # not the block it loads
-    flowruns.create(flowruns.manifest("flowrun-hello", flow=spec), name="secret-unset")
+    body = flowruns.manifest("flowrun-hello", flow=spec, parameters={})
+    flowruns.create(body, name="secret-unset")
     failed = flowruns.wait_final("secret-unset", operator=operator_process)
     assert failed["state"] == "Failed"
     assert "set HEADRACE_BLOCK_SECRET__DB_PASSWORD" in failed["message"], failed["message"]
