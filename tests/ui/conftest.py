@@ -26,9 +26,11 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium (Debian's, installed by scripts/setup) for the session."""
+    """One headless Chromium (Debian's, installed by scripts/setup) per test module, closed
+    at its end: while open, Playwright runs an event loop in the main thread, and a later
+    test in the same session would find it running (`asyncio.run` then fails)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} missing: scripts/setup installs Debian's chromium as root")
     from playwright.sync_api import sync_playwright
