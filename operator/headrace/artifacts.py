@@ -30,16 +30,24 @@ Table = dict[str, list[Any]] | list[dict[str, Any]] | list[list[Any]]
 
 
 def create_markdown_artifact(
-    markdown: str, key: str | None = None, description: str | None = None
+    markdown: str,
+    key: str | None = None,
+    description: str | None = None,
+    *,
+    _sync: bool | None = None,
 ) -> uuid.UUID:
     """Keep `markdown` in the run's record."""
     if not isinstance(markdown, str):
         raise TypeError(f"markdown must be a str, not {type(markdown).__name__}")
-    return _create("create_markdown_artifact", "markdown", markdown, key, description)
+    return _create("create_markdown_artifact", "markdown", markdown, key, description, _sync)
 
 
 def create_table_artifact(
-    table: Table, key: str | None = None, description: str | None = None
+    table: Table,
+    key: str | None = None,
+    description: str | None = None,
+    *,
+    _sync: bool | None = None,
 ) -> uuid.UUID:
     """Keep `table` in the run's record: a dict of columns, or a list of rows (dicts or
     lists). NaN cells become empty, as in Prefect; other values JSON cannot hold become
@@ -52,7 +60,7 @@ def create_table_artifact(
             f"not {type(table).__name__}"
         )
     data = json.dumps(_without_nan(table), default=str, allow_nan=False)
-    return _create("create_table_artifact", "table", data, key, description)
+    return _create("create_table_artifact", "table", data, key, description, _sync)
 
 
 def create_link_artifact(
@@ -60,11 +68,13 @@ def create_link_artifact(
     link_text: str | None = None,
     key: str | None = None,
     description: str | None = None,
+    *,
+    _sync: bool | None = None,
 ) -> uuid.UUID:
     """Keep a link in the run's record (`link_text` shown for it, when given)."""
     if not isinstance(link, str):
         raise TypeError(f"link must be a str, not {type(link).__name__}")
-    return _create("create_link_artifact", "link", link, key, description, link_text)
+    return _create("create_link_artifact", "link", link, key, description, _sync, link_text)
 
 
 def _create(
@@ -73,8 +83,11 @@ def _create(
     data: str,
     key: str | None,
     description: str | None,
+    sync: bool | None,
     link_text: str | None = None,
 ) -> uuid.UUID:
+    """`sync`: the caller's `_sync=`, as Prefect 2.16 on takes it (True: the id even in async
+    code)."""
     for name, text in (("description", description), ("link_text", link_text)):
         if text is not None and not isinstance(text, str):
             raise TypeError(f"{name} must be a str, not {type(text).__name__}")
@@ -113,7 +126,7 @@ def _create(
     if link_text is not None:
         line["link_text"] = link_text
     flow_run.tree.logs.append(cast("dict[str, Any]", line))  # written with the next flush
-    if wants_coroutine():  # Prefect's are sync-compatible
+    if wants_coroutine(sync):  # Prefect's are sync-compatible
         return cast("uuid.UUID", given(artifact_id))
     return artifact_id
 

@@ -96,7 +96,7 @@ def test_a_secret_block_comes_from_a_secret_the_creator_may_read_and_stays_in_th
                 "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}},
             },
             {"name": "HEADRACE_VARIABLE_REGION", "value": "eu-west"},
-        ]
+        ],
     }
     body = flowruns.manifest("flowrun-hello", flow=spec, parameters={})
     flowruns.create(body, name="secret-block")

@@ -11,12 +11,14 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import uuid
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from headrace import flow, task, variables
+from headrace.artifacts import create_markdown_artifact
 from headrace.blocks.core import Block
 from headrace.blocks.system import JSON, DateTime, Secret, String
 from headrace.exceptions import NotSupported
@@ -146,6 +148,28 @@ def test_in_flows_and_tasks_load_and_get_are_awaited_only_in_async_code() -> Non
         return str((await secret).get())
 
     assert asyncio.run(main()) == "s3cr3t"
+
+
+@pytest.mark.usefixtures("blocks")
+def test_sync_says_whether_to_await_whatever_the_context() -> None:
+    """Prefect 2.16 on: `Secret.load("x", _sync=True)` in async code, as real flows write it,
+    and `_sync=False` for a coroutine in sync code."""
+
+    @flow
+    async def async_flow() -> tuple[Any, ...]:
+        made = create_markdown_artifact("# hi", _sync=True)
+        return (
+            Secret.load("db-password", _sync=True).get(),
+            variables.get("region", _sync=True),
+            made,
+        )
+
+    secret, region, made = asyncio.run(async_flow())
+    assert (secret, region, type(made)) == ("s3cr3t", "eu-west", uuid.UUID)
+    later: Any = Secret.load("db-password", _sync=False)
+    assert asyncio.run(later).get() == "s3cr3t"
+    text: Any = variables.get("region", _sync=False)
+    assert asyncio.run(text) == "eu-west"
 
 
 def test_disable_run_logger_lets_a_tasks_function_be_called_in_a_test(

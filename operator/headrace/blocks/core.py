@@ -45,13 +45,14 @@ class Block(BaseModel):
         return re.sub(r"[^a-z0-9]+", "-", slug.lower()).strip("-")
 
     @classmethod
-    def load(cls, name: str, validate: bool = True) -> Self:
+    def load(cls, name: str, validate: bool = True, *, _sync: bool | None = None) -> Self:
         """The block `name` (on `Block` itself: `"type-slug/name"`), from its variable.
 
         A `ValueError` names the variable to set when it is unset, and the fields when its
         value does not fit them, never the value (it may be a secret). `validate=False`
-        takes the fields as they are, as Prefect's does."""
-        if wants_coroutine():  # Prefect's `load` is sync-compatible: errors come on `await`
+        takes the fields as they are, as Prefect's does. `_sync=True` gives the block even in
+        async code, as Prefect 2.16 on."""
+        if wants_coroutine(_sync):  # Prefect's `load` is sync-compatible: errors come on `await`
             return cast("Self", cls._read_later(name, validate))
         return cls._read(name, validate)
 

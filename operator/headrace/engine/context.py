@@ -33,11 +33,15 @@ def hands_back_awaitables(task: Task[Any, Any] | None, flow_run: FlowRun) -> boo
     )
 
 
-def wants_coroutine() -> bool:
+def wants_coroutine(sync: bool | None = None) -> bool:
     """Whether a call Prefect 2 makes `sync_compatible` (artifacts, blocks, variables) hands
     back a coroutine here: only in async code running in its event loop, which is an async
     task, an async flow's body, or async code outside any run (an `asyncio.run(main())`).
-    A sync flow or task in a thread where another loop runs (a notebook's) gets the value."""
+    A sync flow or task in a thread where another loop runs (a notebook's) gets the value.
+    `sync` is the caller's `_sync=` (Prefect 2.16 on): True for the value, False for a
+    coroutine, whatever the context."""
+    if sync is not None:
+        return not sync
     if asyncio._get_running_loop() is None:
         return False
     task_run = current_task_run.get()
