@@ -114,6 +114,24 @@ def test_default_install_is_clusterwide_with_a_rightless_flow_account(home: Path
     assert env_of(docs)["HEADRACE_FLOW_SERVICE_ACCOUNT"] == FLOW_SA
 
 
+def test_run_deployments_gives_the_flow_account_only_what_run_deployment_calls(
+    home: Path,
+) -> None:
+    docs = render(home, "flowServiceAccount.runDeployments=true")
+    (role,) = [r for r in of_kind(docs, "Role") if r["metadata"]["name"].endswith("deployments")]
+    assert role["rules"] == [
+        {"apiGroups": ["headrace.dev"], "resources": ["deployments"], "verbs": ["get"]},
+        {"apiGroups": ["headrace.dev"], "resources": ["flowruns"], "verbs": ["create", "get"]},
+    ]
+    (binding,) = [
+        b for b in of_kind(docs, "RoleBinding") if b["roleRef"]["name"] == role["metadata"]["name"]
+    ]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": FLOW_SA, "namespace": "headrace-system"}
+    ]
+    assert not [r for r in of_kind(render(home), "Role") if "deployments" in r["metadata"]["name"]]
+
+
 def operator_rbac(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     """The operator's own roles of `kind`: not the users' roles, not the leader's Lease."""
     return [

@@ -42,6 +42,19 @@ def uses_a_secret(block: str = "db-password", variable: str = "region") -> dict[
 
 
 @flow
+def runs_a_deployment(deployment: str = "child", n: int = 2) -> dict[str, object]:
+    """Prefect 2's `run_deployment` in a flow pod: a FlowRun of the Deployment, followed to
+    its end, its result read from the storage both share. The pod needs its account's token
+    and the rights to make FlowRuns (README, "Running a Deployment from a flow")."""
+    from headrace.deployments import run_deployment  # the kubernetes client: only here
+
+    child = run_deployment(
+        f"hello/{deployment}", parameters={"name": "child", "n": n}, timeout=300, poll_interval=1
+    )
+    return {"name": child.name, "state": child.state.name, "result": child.state.result()}
+
+
+@flow
 def fails(reason: str = "boom") -> None:
     raise ValueError(reason)
 

@@ -40,6 +40,10 @@ class MappingMissingIterable(HeadraceError, ValueError):
     """`Task.map` was given nothing to map over: no argument is iterable."""
 
 
+class ObjectNotFound(HeadraceError):
+    """A Deployment `run_deployment` was asked for does not exist (Prefect 2's name)."""
+
+
 class UpstreamTaskError(HeadraceError):
     """A task did not run because an upstream task run did not complete."""
 

@@ -29,8 +29,19 @@ def connect(namespace: str | None) -> tuple[client.ApiClient, str]:
         default = (context or {}).get("context", {}).get("namespace") or "default"
     except config.ConfigException:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
-        default = "default"
+        default = _pod_namespace()
     return client.ApiClient(), namespace or default
+
+
+# In a pod with an API token, the namespace it runs in (kubectl's default there too).
+POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _pod_namespace() -> str:
+    try:
+        return POD_NAMESPACE_FILE.read_text().strip() or "default"
+    except OSError:
+        return "default"
 
 
 def load_kube_client() -> client.ApiClient | None:

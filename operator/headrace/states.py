@@ -59,6 +59,18 @@ RunState = Literal[
     "TimedOut",
 ]
 FLOWRUN_STATES: tuple[str, ...] = get_args(RunState)
+# The type of each: a FlowRun's state read back as a `State` (`run_deployment`'s).
+FLOWRUN_STATE_TYPES: dict[str, StateType] = {
+    "Scheduled": StateType.SCHEDULED,
+    "Pending": StateType.PENDING,
+    "Running": StateType.RUNNING,
+    "Retrying": StateType.RUNNING,
+    "Completed": StateType.COMPLETED,
+    "Failed": StateType.FAILED,
+    "Crashed": StateType.CRASHED,
+    "Cancelled": StateType.CANCELLED,
+    "TimedOut": StateType.FAILED,
+}
 FINAL_STATES = frozenset({"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"})
 
 _NOT_SET: Any = object()

@@ -16,7 +16,7 @@ from headrace.controller.podspec import (
     owns,
     pod_name,
 )
-from headrace.crd.models import FlowSpec
+from headrace.crd.models import FlowSpec, PodOverrides
 from headrace.pod_protocol import MAX_PARAMETERS_BYTES
 from headrace.settings import Settings
 
@@ -72,6 +72,16 @@ def test_pods_are_locked_down_by_default() -> None:
     assert context["allowPrivilegeEscalation"] is False
     assert context["readOnlyRootFilesystem"] is True
     assert context["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_a_run_that_asks_gets_its_accounts_api_token() -> None:
+    """For flows that call the API (run_deployment): the token of the account the run may
+    use anyway (choosing another one needs "use" on it, checked at admission)."""
+    pod = PodOverrides(automount_service_account_token=True)
+    flow = FlowSpec(image="img:1", entrypoint="flows/etl.py:etl", pod=pod)
+    spec = build_pod(plan(flow=flow), Settings(flow_service_account="headrace-flow"))["spec"]
+    assert spec["automountServiceAccountToken"] is True
+    assert spec["serviceAccountName"] == "headrace-flow"
 
 
 def test_long_names_still_make_valid_labels() -> None:

@@ -9,6 +9,7 @@ pod deleted by hand, a flow that ignores SIGTERM.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -109,6 +110,57 @@ def test_a_flowrun_runs_in_a_real_container_and_its_result_lands_in_s3(real: Rea
     assert terminated.exit_code == 0 and '"state": "Completed"' in terminated.message
     logs = real.cluster.core.read_namespaced_pod_log(pod.metadata.name, real.flowruns.namespace)
     assert "hello, cluster" in logs
+
+
+def test_a_flow_runs_a_deployment_and_gets_its_result(
+    real: Real, real_cluster: RealCluster
+) -> None:
+    """Prefect 2's `run_deployment` from a flow pod, with the token of its ServiceAccount and
+    only the rights it needs (as the README's Role gives them)."""
+    namespace = real.flowruns.namespace
+    rbac = client.RbacAuthorizationV1Api(real.cluster.api_client)
+    rules = [
+        client.V1PolicyRule(api_groups=["headrace.dev"], resources=["deployments"], verbs=["get"]),
+        client.V1PolicyRule(
+            api_groups=["headrace.dev"], resources=["flowruns"], verbs=["create", "get"]
+        ),
+    ]
+    role = client.V1Role(metadata=client.V1ObjectMeta(name="runs-deployments"), rules=rules)
+    rbac.create_namespaced_role(namespace, role)
+    binding = client.V1RoleBinding(
+        metadata=client.V1ObjectMeta(name="runs-deployments"),
+        role_ref=client.V1RoleRef(
+            api_group="rbac.authorization.k8s.io", kind="Role", name="runs-deployments"
+        ),
+        subjects=[client.RbacV1Subject(kind="ServiceAccount", name="default", namespace=namespace)],
+    )
+    rbac.create_namespaced_role_binding(namespace, binding)
+    real.flowruns.deployment("child", entry="cluster_flows.py:hello")
+    host, port = real_cluster.apiserver_for_pods()  # no kube-proxy here: the bridge address
+    spec = real.flowruns.flow_spec("cluster_flows.py:runs_a_deployment")
+    spec["pod"] = {
+        **spec.get("pod", {}),
+        "automountServiceAccountToken": True,
+        "env": [
+            {"name": "KUBERNETES_SERVICE_HOST", "value": host},
+            {"name": "KUBERNETES_SERVICE_PORT", "value": str(port)},
+        ],
+    }
+    body = real.flowruns.manifest("flowrun-hello", flow=spec, parameters={"n": 3})
+    parent = real.flowruns.create(body, name="parent")
+    status = real.final("parent", timeout=300)
+    assert status["state"] == "Completed", status
+    made = load_result(str(status["resultLocation"]))
+    assert made["state"] == "Completed"
+    assert made["result"] == {"greeting": "hello child", "total": 6}
+    child = real.flowruns.get(made["name"])
+    assert child["spec"]["deploymentRef"] == {"name": "child"}
+    annotations = child["metadata"]["annotations"]
+    assert (
+        json.loads(annotations["headrace.dev/parent-flow-run"])["id"] == parent["metadata"]["uid"]
+    )
+    (pod,) = real.flowruns.pods(made["name"])
+    assert pod.spec.automount_service_account_token is False  # the Deployment's pods: no token
 
 
 def test_a_failing_flow_fails_with_its_message(real: Real) -> None:

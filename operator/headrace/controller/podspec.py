@@ -94,13 +94,15 @@ def pod_spec(
     container: dict[str, Any], grace: int, plan: RunPlan, config: Settings
 ) -> dict[str, Any]:
     """The spec of every pod made for a run (the flow's, and its Dask cluster's): one
-    container, no API token, no service links, the flow account unless the run names one,
-    and the run's node selector and tolerations."""
+    container, no API token unless the run asks, no service links, the flow account unless
+    the run names one, and the run's node selector and tolerations."""
     overrides = plan.flow.pod
     spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": grace,
-        "automountServiceAccountToken": False,
+        "automountServiceAccountToken": bool(
+            overrides and overrides.automount_service_account_token
+        ),
         "enableServiceLinks": False,
         "securityContext": pod_security(),
         "containers": [container],

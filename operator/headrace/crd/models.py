@@ -17,6 +17,10 @@ from headrace.states import RunState
 
 GROUP = "headrace.dev"
 VERSION = "v1alpha1"
+# A FlowRun made by `run_deployment` inside a flow: that flow run's id and name (JSON).
+PARENT_FLOW_RUN_ANNOTATION = f"{GROUP}/parent-flow-run"
+# The `tags` given to `run_deployment` (a JSON list): kept on the FlowRun for people.
+TAGS_ANNOTATION = f"{GROUP}/tags"
 
 
 ENTRYPOINT_PATTERN = r"^[^:\s]+:[A-Za-z_][A-Za-z0-9_]*$"
@@ -140,6 +144,12 @@ class PodOverrides(Model):
         default=None,
         description="ServiceAccount the flow pod runs as. Defaults to the chart's flow-runner "
         "account, which has no API rights.",
+    )
+    automount_service_account_token: bool | None = Field(
+        default=None,
+        description="Mount the ServiceAccount's API token in the run's pods (default: no "
+        "token). For flows that call the Kubernetes API, such as run_deployment: bind the "
+        "account only the rights they need.",
     )
     env: list[EnvVar] | None = Field(default=None, description="Extra environment variables.")
     resources: ResourceRequirements | None = Field(
