@@ -6,6 +6,7 @@ import hashlib
 import os
 import signal
 import time
+from pathlib import Path
 
 import fsspec
 
@@ -52,6 +53,38 @@ def runs_a_deployment(deployment: str = "child", n: int = 2) -> dict[str, object
         f"hello/{deployment}", parameters={"name": "child", "n": n}, timeout=300, poll_interval=1
     )
     return {"name": child.name, "state": child.state.name, "result": child.state.result()}
+
+
+@flow
+def asks_the_api() -> dict[str, int]:
+    """What a flow pod's API token lets its code do: the HTTP status of each call (the
+    attacker's view of `pod.automountServiceAccountToken`)."""
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    config.load_incluster_config()  # type: ignore[no-untyped-call]
+    namespace = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace").read_text().strip()
+    core, custom = client.CoreV1Api(), client.CustomObjectsApi()
+    run = {"metadata": {"generateName": "made-"}, "spec": {"deploymentRef": {"name": "x"}}}
+    run |= {"apiVersion": "headrace.dev/v1alpha1", "kind": "FlowRun"}
+    calls = {
+        "list secrets": lambda: core.list_namespaced_secret(namespace),
+        "list pods": lambda: core.list_namespaced_pod(namespace),
+        "list flowruns": lambda: custom.list_namespaced_custom_object(
+            "headrace.dev", "v1alpha1", namespace, "flowruns"
+        ),
+        "create flowrun": lambda: custom.create_namespaced_custom_object(
+            "headrace.dev", "v1alpha1", namespace, "flowruns", run
+        ),
+    }
+    statuses: dict[str, int] = {}
+    for name, call in calls.items():
+        try:
+            call()
+            statuses[name] = 200
+        except ApiException as error:
+            statuses[name] = error.status
+    return statuses
 
 
 @flow

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -112,11 +113,9 @@ def test_a_flowrun_runs_in_a_real_container_and_its_result_lands_in_s3(real: Rea
     assert "hello, cluster" in logs
 
 
-def test_a_flow_runs_a_deployment_and_gets_its_result(
-    real: Real, real_cluster: RealCluster
-) -> None:
-    """Prefect 2's `run_deployment` from a flow pod, with the token of its ServiceAccount and
-    only the rights it needs (as the README's Role gives them)."""
+def bind_run_deployments(real: Real) -> None:
+    """The chart's Role for `run_deployment` (flowServiceAccount.runDeployments; test_chart
+    checks its rules are these), bound to the account the namespace's flow pods run as."""
     namespace = real.flowruns.namespace
     rbac = client.RbacAuthorizationV1Api(real.cluster.api_client)
     rules = [
@@ -135,9 +134,13 @@ def test_a_flow_runs_a_deployment_and_gets_its_result(
         subjects=[client.RbacV1Subject(kind="ServiceAccount", name="default", namespace=namespace)],
     )
     rbac.create_namespaced_role_binding(namespace, binding)
-    real.flowruns.deployment("child", entry="cluster_flows.py:hello")
-    host, port = real_cluster.apiserver_for_pods()  # no kube-proxy here: the bridge address
-    spec = real.flowruns.flow_spec("cluster_flows.py:runs_a_deployment")
+
+
+def with_token(real: Real, real_cluster: RealCluster, entry: str) -> dict[str, Any]:
+    """A flow spec whose pods mount their account's token and reach the API server (no
+    kube-proxy here: its address on the node's bridge)."""
+    host, port = real_cluster.apiserver_for_pods()
+    spec = real.flowruns.flow_spec(entry)
     spec["pod"] = {
         **spec.get("pod", {}),
         "automountServiceAccountToken": True,
@@ -146,6 +149,38 @@ def test_a_flow_runs_a_deployment_and_gets_its_result(
             {"name": "KUBERNETES_SERVICE_PORT", "value": str(port)},
         ],
     }
+    return spec
+
+
+def test_a_flow_pods_token_gives_only_what_its_account_was_granted(
+    real: Real, real_cluster: RealCluster
+) -> None:
+    """What a user who may create FlowRuns gets by asking for the token: nothing, until the
+    flow account is given run_deployment's rights, and then only those."""
+    spec = with_token(real, real_cluster, "cluster_flows.py:asks_the_api")
+    real.flowruns.create(
+        real.flowruns.manifest("flowrun-hello", flow=spec, parameters={}), name="bare"
+    )
+    status = real.final("bare")
+    assert status["state"] == "Completed", status
+    denied = {"list secrets": 403, "list pods": 403, "list flowruns": 403, "create flowrun": 403}
+    assert load_result(str(status["resultLocation"])) == denied
+    bind_run_deployments(real)
+    real.flowruns.create(
+        real.flowruns.manifest("flowrun-hello", flow=spec, parameters={}), name="bound"
+    )
+    status = real.final("bound")
+    assert load_result(str(status["resultLocation"])) == {**denied, "create flowrun": 200}
+
+
+def test_a_flow_runs_a_deployment_and_gets_its_result(
+    real: Real, real_cluster: RealCluster
+) -> None:
+    """Prefect 2's `run_deployment` from a flow pod, with the token of its ServiceAccount and
+    only the rights it needs."""
+    bind_run_deployments(real)
+    real.flowruns.deployment("child", entry="cluster_flows.py:hello")
+    spec = with_token(real, real_cluster, "cluster_flows.py:runs_a_deployment")
     body = real.flowruns.manifest("flowrun-hello", flow=spec, parameters={"n": 3})
     parent = real.flowruns.create(body, name="parent")
     status = real.final("parent", timeout=300)
