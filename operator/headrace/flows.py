@@ -6,7 +6,7 @@ import inspect
 import types
 import typing
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from headrace import settings
 from headrace.compat import FLOW_METHODS, refuse_name
@@ -20,6 +20,10 @@ from headrace.retries import retry_count
 from headrace.signature import Signature
 from headrace.states import State
 from headrace.task_runners import ConcurrentTaskRunner, TaskRunner
+from headrace.tasks import check_storage, storage_location
+
+if TYPE_CHECKING:
+    from headrace.filesystems import StorageBlock
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -40,7 +44,7 @@ class Flow(Generic[P, R]):
         timeout_seconds: float | None = None,
         validate_parameters: bool = True,
         persist_result: bool | None = None,
-        result_storage: str | None = None,
+        result_storage: str | StorageBlock | None = None,
         result_serializer: str | Serializer | None = None,
         log_prints: bool | None = None,
         tags: Iterable[str] | None = None,
@@ -73,6 +77,7 @@ class Flow(Generic[P, R]):
         self.timeout_seconds = timeout_seconds
         self.should_validate_parameters = validate_parameters
         self.persist_result = persist_result
+        check_storage(result_storage)
         self.result_storage = result_storage
         self.result_serializer = result_serializer
         self.log_prints = log_prints
@@ -124,7 +129,7 @@ class Flow(Generic[P, R]):
 
     def result_store(self) -> ResultStore:
         return ResultStore(
-            self.result_storage or settings.current().result_storage,
+            storage_location(self.result_storage) or settings.current().result_storage,
             self.result_serializer or "auto",
         )
 

@@ -18,7 +18,7 @@ from headrace.exceptions import MappingLengthMismatch, MappingMissingIterable
 from headrace.futures import HeadraceFuture
 from headrace.logging import enable_log_prints
 from headrace.results.serializers import Serializer
-from headrace.results.store import ResultStore
+from headrace.results.store import ResultStore, names_a_storage_block
 from headrace.retries import exponential_backoff as exponential_backoff  # prefect.tasks's
 from headrace.retries import resolve_delays, retry_count
 from headrace.signature import Signature
@@ -27,6 +27,7 @@ from headrace.utilities.annotations import quote, unmapped
 
 if TYPE_CHECKING:
     from headrace.engine.task_run import TaskRun
+    from headrace.filesystems import StorageBlock
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -49,7 +50,7 @@ class Task(Generic[P, R]):
         retries: int | None = None,
         retry_delay_seconds: float | list[float] | Callable[[int], list[float]] = 0,
         persist_result: bool | None = None,
-        result_storage: str | None = None,
+        result_storage: str | StorageBlock | None = None,
         result_serializer: str | Serializer | None = None,
         timeout_seconds: float | None = None,
         log_prints: bool | None = None,
@@ -97,6 +98,7 @@ class Task(Generic[P, R]):
         # A callable (`exponential_backoff(10)`) is called with the retries once, as in Prefect 2.
         self.retry_delay_seconds = resolve_delays(retry_delay_seconds, retries)
         self.persist_result = persist_result
+        check_storage(result_storage)
         self.result_storage = result_storage
         self.result_serializer = result_serializer
         self.timeout_seconds = timeout_seconds
@@ -157,7 +159,7 @@ class Task(Generic[P, R]):
         """This task's own store, if it sets result_storage or result_serializer."""
         if self._store is None and (self.result_storage or self.result_serializer):
             self._store = ResultStore(
-                self.result_storage or settings.current().result_storage,
+                storage_location(self.result_storage) or settings.current().result_storage,
                 self.result_serializer or "auto",
             )
         return self._store
@@ -286,6 +288,28 @@ async def _after_futures(passed: dict[str, Any], then: Callable[[], Any]) -> Any
             passed[name] = value.result_sync()
     handed_back = then()
     return await handed_back if inspect.isawaitable(handed_back) else handed_back
+
+
+def storage_location(value: str | StorageBlock | None) -> str | None:
+    """A `result_storage` as a URL. A file system block names its own; a saved block's slug
+    (`"local-file-system/dev"`) is loaded, which needs pydantic, only then."""
+    if not value:
+        return None
+    if isinstance(value, str) and not names_a_storage_block(value):
+        return value
+    from headrace.filesystems import storage_url  # noqa: PLC0415 (blocks: pydantic)
+
+    return storage_url(value)
+
+
+def check_storage(value: object) -> None:
+    """Refuse, when a flow or task is made, a `result_storage` that can never be one."""
+    if value is None or isinstance(value, str) or callable(getattr(value, "storage_url", None)):
+        return
+    raise TypeError(
+        "result_storage must be an fsspec URL or path, a LocalFileSystem or RemoteFileSystem "
+        f"block, or a saved one's 'local-file-system/NAME', not {type(value).__name__}"
+    )
 
 
 def _collected(fn: Callable[..., Any]) -> Callable[..., list[Any]]:

@@ -33,6 +33,15 @@ def _join(base: str, key: str) -> str:
     return base.rstrip("/") + "/" + key
 
 
+# The slugs of Prefect's file system blocks: `result_storage="local-file-system/dev"` names a
+# saved block (headrace.filesystems), not a relative path.
+STORAGE_BLOCK_SLUGS = ("local-file-system", "remote-file-system")
+
+
+def names_a_storage_block(value: str) -> bool:
+    return value.partition("/")[0] in STORAGE_BLOCK_SLUGS and "/" in value
+
+
 def normalize_url(url: str) -> str:
     """Plain paths become file:// URLs so every recorded location is a URI."""
     path = local_path(url)
