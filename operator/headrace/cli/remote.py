@@ -9,6 +9,7 @@ from rich.console import Console
 
 from headrace.cli.output import dump
 from headrace.crd.models import GROUP, VERSION
+from headrace.deployments import build_flow_run
 from headrace.states import FINAL_STATES
 
 
@@ -28,12 +29,7 @@ def run_deployment(
     console = Console(stderr=True)
     api_client, namespace = connect(namespace)
     api = client.CustomObjectsApi(api_client)
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "FlowRun",
-        "metadata": {"generateName": f"{deployment}-"},
-        "spec": {"deploymentRef": {"name": deployment}, "parameters": parameters},
-    }
+    body = build_flow_run(deployment, parameters)
     created: dict[str, Any] = api.create_namespaced_custom_object(  # type: ignore[assignment]
         GROUP, VERSION, namespace, "flowruns", body
     )
