@@ -32,6 +32,8 @@ from headrace.states import FINAL_STATES, FLOWRUN_STATE_TYPES, State, StateType
 
 logger = logging.getLogger("headrace.deployments")
 
+MIN_POLL_SECONDS = 0.1
+
 # A FlowRun's name: a DNS subdomain, as Kubernetes requires of every object's.
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
@@ -103,7 +105,8 @@ def run_deployment(
         tags=list(tags or ()),
         parent=_parent() if as_subflow else None,
     )
-    wait = (timeout, 5.0 if poll_interval is None else float(poll_interval))
+    # At most ten reads a second, whatever it is given: the API server is shared.
+    wait = (timeout, max(MIN_POLL_SECONDS, 5.0 if poll_interval is None else poll_interval))
     if wants_coroutine(_sync):  # Prefect's is async: it runs in a thread, not in the loop
         return cast("DeploymentFlowRun", asyncio.to_thread(_run, body, namespace, *wait))
     return _run(body, namespace, *wait)
