@@ -40,6 +40,15 @@ class FlowRunContext:
     task_runner: TaskRunner
     parameters: dict[str, Any]
 
+    @classmethod
+    def get(cls) -> FlowRunContext | None:
+        """The flow run's context, inside a task of it too; None outside a flow run (as
+        Prefect 2's: code asks this to learn whether it runs in a flow)."""
+        flow_run = current_flow_run.get()
+        if flow_run is None:
+            return None
+        return cls(flow_run.flow, flow_run, flow_run.task_runner, flow_run.parameters)
+
 
 @dataclass(frozen=True)
 class TaskRunContext:
@@ -47,15 +56,20 @@ class TaskRunContext:
     task_run: TaskRun
     parameters: dict[str, Any]
 
+    @classmethod
+    def get(cls) -> TaskRunContext | None:
+        """The task run's context; None outside a task run."""
+        task_run = current_task_run.get()
+        if task_run is None or task_run.task is None:
+            return None
+        return cls(task_run.task, task_run, task_run.parameters)
+
 
 def get_run_context() -> FlowRunContext | TaskRunContext:
     """The innermost run's context: a task run's inside a task, else the flow run's."""
-    task_run = current_task_run.get()
-    if task_run is not None and task_run.task is not None:
-        return TaskRunContext(task_run.task, task_run, task_run.parameters)
-    flow_run = current_flow_run.get()
-    if flow_run is not None:
-        return FlowRunContext(flow_run.flow, flow_run, flow_run.task_runner, flow_run.parameters)
+    context = TaskRunContext.get() or FlowRunContext.get()
+    if context is not None:
+        return context
     raise MissingContextError(
         "No run context available. You are not in a flow or task run context."
     )

@@ -200,3 +200,31 @@ def test_scheduled_start_time_is_the_instant_the_operator_tells_the_pod(
     mine, childs = nightly()
     assert mine == dt.datetime(2026, 3, 1, 3, 0, tzinfo=dt.UTC)
     assert abs((dt.datetime.now(dt.UTC) - childs).total_seconds()) < 60
+
+
+def test_context_classes_say_whether_code_runs_in_a_flow_or_a_task() -> None:
+    """Prefect 2.14 (observed): `FlowRunContext.get()` is None outside a flow run and the flow
+    run's context inside it, its tasks included; `TaskRunContext.get()` only inside a task.
+    The run objects carry the fields flows read most: state names and the parent's id."""
+
+    @task
+    def inside() -> tuple[object, ...]:
+        task_context = TaskRunContext.get()
+        flow_context = FlowRunContext.get()
+        assert task_context is not None and flow_context is not None
+        task_run = task_context.task_run
+        return (
+            task_run.flow_run_id == flow_context.flow_run.id,
+            task_run.state_name,
+            task_run.state_type.value,
+        )
+
+    @flow(version="7")
+    def outer() -> tuple[object, ...]:
+        context = FlowRunContext.get()
+        assert context is not None and TaskRunContext.get() is None
+        run = context.flow_run
+        return (run.state_name, run.flow_version, run.parent_task_run_id, inside())
+
+    assert FlowRunContext.get() is None and TaskRunContext.get() is None
+    assert outer() == ("Running", "7", None, (True, "Running", "RUNNING"))

@@ -175,6 +175,23 @@ class FlowRun:
         self.earlier = earlier
         self._name_counters.clear()
 
+    # Prefect 2's FlowRun fields that flows read from `get_run_context().flow_run`.
+    @property
+    def state_name(self) -> str:
+        return self.state.name
+
+    @property
+    def state_type(self) -> StateType:
+        return self.state.type
+
+    @property
+    def flow_version(self) -> str | None:
+        return self.flow.version
+
+    @property
+    def parent_task_run_id(self) -> str | None:
+        return self.parent_task_run.id if self.parent_task_run is not None else None
+
     def set_state(self, state: State[Any]) -> None:
         if state.type is StateType.RUNNING and self.start_time is None:
             self.start_time = state.timestamp

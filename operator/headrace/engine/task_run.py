@@ -176,6 +176,19 @@ class TaskRun(HeadraceFuture[Any]):
         """Attempts so far, as Prefect 2's `get_run_context().task_run.run_count`."""
         return self.attempt
 
+    # Prefect 2's TaskRun fields that tasks read from `get_run_context().task_run`.
+    @property
+    def flow_run_id(self) -> str:
+        return self.flow_run.id
+
+    @property
+    def state_name(self) -> str:
+        return self.state.name
+
+    @property
+    def state_type(self) -> StateType:
+        return self.state.type
+
     def upstream_ids(self) -> list[str]:
         seen: dict[str, None] = {}
         for future in self.upstream:
