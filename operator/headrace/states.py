@@ -71,7 +71,8 @@ FLOWRUN_STATE_TYPES: dict[str, StateType] = {
     "Cancelled": StateType.CANCELLED,
     "TimedOut": StateType.FAILED,
 }
-FINAL_STATES = frozenset({"Completed", "Failed", "Crashed", "Cancelled", "TimedOut"})
+# Those of a final type: Completed, Failed, Crashed, Cancelled, TimedOut.
+FINAL_STATES = frozenset(name for name, kind in FLOWRUN_STATE_TYPES.items() if kind in FINAL_TYPES)
 
 _NOT_SET: Any = object()
 
